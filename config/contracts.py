@@ -1,0 +1,188 @@
+"""Dataset contracts (``config/datasets/<dataset>.yaml``) loaded into typed, validated objects.
+
+A contract is the data dictionary and the source mapping of one dataset: canonical columns,
+their types, personal-data class, what curated Parquet does with them, and the tag that carries
+each column in every accepted source format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONTRACT_DIR = Path(__file__).resolve().parent / "datasets"
+
+COLUMN_TYPES = frozenset({"string", "code", "id", "name", "text", "date", "datetime", "int", "bool"})
+PII_CLASSES = frozenset({"direct", "quasi", "sensitive", "none"})
+CURATED_ACTIONS = frozenset({"keep", "pseudonymize", "year", "drop"})
+
+
+class ContractError(ValueError):
+    """A dataset contract is malformed; the message names the file, column and field."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One canonical column of a dataset."""
+
+    name: str
+    type: str
+    pii: str
+    curated: str
+    sources: dict[str, str]
+    required: bool = False
+    rules: tuple[str, ...] = ()
+    width: int | None = None
+    year_only_allowed: bool = False
+    none_values: tuple[str, ...] = ()
+    not_measured_values: tuple[str, ...] = ()
+    code_map: dict[str, dict[str, int]] = field(default_factory=dict)
+    pseudonym_domain: str | None = None
+    parse_rule: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """A source format a dataset accepts."""
+
+    name: str
+    spec_version: str
+    reader: str
+    suffixes: tuple[str, ...]
+    root_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetContract:
+    """The typed form of ``config/datasets/<dataset>.yaml``."""
+
+    dataset: str
+    title: str
+    natural_key: tuple[str, ...]
+    version_order: tuple[str, ...]
+    event_date: str
+    partition_by: tuple[str, ...]
+    source_formats: dict[str, SourceFormat]
+    columns: dict[str, ColumnSpec]
+
+    def source_tags(self, source_format: str) -> dict[str, str]:
+        """Map source tag -> canonical column for one format."""
+        return {
+            spec.sources[source_format]: name
+            for name, spec in self.columns.items()
+            if source_format in spec.sources
+        }
+
+    def columns_where(self, **criteria: Any) -> list[str]:
+        """Names of the columns whose attributes equal ``criteria`` (e.g. ``pii="direct"``)."""
+        return [
+            name
+            for name, spec in self.columns.items()
+            if all(getattr(spec, key) == value for key, value in criteria.items())
+        ]
+
+
+def _require(mapping: dict[str, Any], key: str, where: str) -> Any:
+    if key not in mapping:
+        raise ContractError(f"{where}: missing field '{key}'")
+    return mapping[key]
+
+
+def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetContract:
+    """Validate a contract mapping and build the typed object.
+
+    Args:
+        raw: the parsed YAML.
+        where: a label (file name) used in error messages.
+
+    Returns:
+        The contract.
+
+    Raises:
+        ContractError: naming the column and field that is wrong.
+    """
+    if not isinstance(raw, dict):
+        raise ContractError(f"{where}: top level must be a mapping")
+    formats: dict[str, SourceFormat] = {}
+    for name, fmt in (_require(raw, "source_formats", where) or {}).items():
+        w = f"{where}: source_formats.{name}"
+        formats[name] = SourceFormat(
+            name=name,
+            spec_version=str(_require(fmt, "spec_version", w)),
+            reader=str(_require(fmt, "reader", w)),
+            suffixes=tuple(_require(fmt, "suffixes", w)),
+            root_tag=fmt.get("root_tag"),
+        )
+    columns: dict[str, ColumnSpec] = {}
+    for name, col in (_require(raw, "columns", where) or {}).items():
+        w = f"{where}: columns.{name}"
+        if not isinstance(col, dict):
+            raise ContractError(f"{w}: must be a mapping")
+        ctype = _require(col, "type", w)
+        if ctype not in COLUMN_TYPES:
+            raise ContractError(f"{w}: type '{ctype}' not one of {sorted(COLUMN_TYPES)}")
+        pii = _require(col, "pii", w)
+        if pii not in PII_CLASSES:
+            raise ContractError(f"{w}: pii '{pii}' not one of {sorted(PII_CLASSES)}")
+        curated = _require(col, "curated", w)
+        if curated not in CURATED_ACTIONS:
+            raise ContractError(f"{w}: curated '{curated}' not one of {sorted(CURATED_ACTIONS)}")
+        if pii == "direct" and curated not in ("drop", "pseudonymize"):
+            raise ContractError(f"{w}: a direct identifier must be dropped or pseudonymized in curated Parquet")
+        sources = dict(col.get("sources") or {})
+        unknown = set(sources) - set(formats)
+        if unknown:
+            raise ContractError(f"{w}: sources name unknown formats {sorted(unknown)}")
+        columns[name] = ColumnSpec(
+            name=name,
+            type=ctype,
+            pii=pii,
+            curated=curated,
+            sources=sources,
+            required=bool(col.get("required", False)),
+            rules=tuple(col.get("rule") or ()),
+            width=col.get("width"),
+            year_only_allowed=bool(col.get("year_only_allowed", False)),
+            none_values=tuple(col.get("none_values") or ()),
+            not_measured_values=tuple(col.get("not_measured_values") or ()),
+            code_map={k: {str(a): int(b) for a, b in v.items()} for k, v in (col.get("code_map") or {}).items()},
+            pseudonym_domain=col.get("pseudonym_domain"),
+            parse_rule=col.get("parse_rule"),
+        )
+    natural_key = tuple(_require(raw, "natural_key", where))
+    for key in natural_key:
+        if key not in columns:
+            raise ContractError(f"{where}: natural_key column '{key}' is not a declared column")
+    return DatasetContract(
+        dataset=str(_require(raw, "dataset", where)),
+        title=str(raw.get("title", "")),
+        natural_key=natural_key,
+        version_order=tuple(raw.get("version_order") or ()),
+        event_date=str(_require(raw, "event_date", where)),
+        partition_by=tuple(raw.get("partition_by") or ()),
+        source_formats=formats,
+        columns=columns,
+    )
+
+
+@lru_cache(maxsize=None)
+def load_contract(dataset: str) -> DatasetContract:
+    """Load ``config/datasets/<dataset>.yaml``.
+
+    Raises:
+        ContractError: if the file is missing or malformed.
+    """
+    path = CONTRACT_DIR / f"{dataset}.yaml"
+    if not path.is_file():
+        raise ContractError(f"no contract for dataset '{dataset}' (expected {path})")
+    with path.open(encoding="utf-8") as fh:
+        return parse_contract(yaml.safe_load(fh), where=path.name)
+
+
+def available_datasets() -> list[str]:
+    """Datasets that have a contract file."""
+    return sorted(p.stem for p in CONTRACT_DIR.glob("*.yaml"))

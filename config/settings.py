@@ -1,0 +1,96 @@
+"""Runtime settings, resolved from environment variables.
+
+One place decides where the data zones live and which staging store to use, so local runs,
+tests and production differ only by environment (STYLE P20). Every variable is documented in
+the README's "Environment variables" table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Default for ``S06_DATA_ROOT``: a working folder inside the repository, never the user's home.
+DEFAULT_DATA_ROOT = REPO_ROOT / ".work" / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one process.
+
+    Attributes:
+        data_root: root of every data zone (drop, raw, curated, quarantine, staging DB).
+        staging_url: SQLAlchemy URL of the staging store.
+        facilities_file: the facility/source registry (YAML).
+        quarantine_threshold: a batch whose quarantined share exceeds this is held back.
+        chunk_rows: rows per processing chunk (memory bound).
+        timezone: the timezone nights are counted in.
+    """
+
+    data_root: Path
+    staging_url: str
+    facilities_file: Path
+    quarantine_threshold: float
+    chunk_rows: int
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    @property
+    def drop_root(self) -> Path:
+        """Where facilities deliver files: ``<drop>/<facility>/<dataset>/<YYYY-MM-DD>/``."""
+        return Path(os.environ.get("S06_DROP_ROOT", str(self.data_root / "drop")))
+
+    @property
+    def raw_root(self) -> Path:
+        """Bytes exactly as received, per batch, with a manifest."""
+        return self.data_root / "raw"
+
+    @property
+    def curated_root(self) -> Path:
+        """Analyst-safe, pseudonymized, hive-partitioned Parquet."""
+        return self.data_root / "curated"
+
+    @property
+    def quarantine_root(self) -> Path:
+        """Restricted zone: the held-back rows themselves (full identity), per batch."""
+        return self.data_root / "quarantine"
+
+    @property
+    def reference_root(self) -> Path:
+        """Reference data (citizen-registry snapshot, facilities)."""
+        return Path(os.environ.get("S06_REFERENCE_ROOT", str(self.data_root / "reference")))
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment (cheap; safe at DAG parse time).
+
+    Returns:
+        The resolved settings.
+
+    Raises:
+        ValueError: if a numeric variable does not parse or is out of range.
+    """
+    data_root = Path(os.environ.get("S06_DATA_ROOT", str(DEFAULT_DATA_ROOT))).resolve()
+    staging_url = os.environ.get("S06_STAGING_URL") or f"sqlite:///{data_root / 'staging.db'}"
+    facilities = Path(
+        os.environ.get("S06_FACILITIES_FILE", str(REPO_ROOT / "config" / "facilities.yaml"))
+    )
+    try:
+        threshold = float(os.environ.get("S06_QUARANTINE_THRESHOLD", "0.5"))
+        chunk_rows = int(os.environ.get("S06_CHUNK_ROWS", "200000"))
+    except ValueError as exc:
+        raise ValueError(f"S06_QUARANTINE_THRESHOLD / S06_CHUNK_ROWS must be numbers: {exc}") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError("S06_QUARANTINE_THRESHOLD must be between 0 and 1")
+    if chunk_rows < 1:
+        raise ValueError("S06_CHUNK_ROWS must be positive")
+    return Settings(
+        data_root=data_root,
+        staging_url=staging_url,
+        facilities_file=facilities,
+        quarantine_threshold=threshold,
+        chunk_rows=chunk_rows,
+        timezone=os.environ.get("S06_TIMEZONE", "Asia/Ho_Chi_Minh"),
+    )

@@ -1,0 +1,195 @@
+"""Readers of the source formats: bytes in, string-typed Arrow chunks out.
+
+Every reader yields ``pa.Table`` chunks whose columns are the source's own tag/column names
+(every value a string, exactly as sent, leading zeros intact), plus lineage columns:
+
+* ``_source_ref`` - where the record sits in its file (``row 17``,
+  ``HOSO[3]/DU_LIEU_GIAY_CHUNG_SINH[2]``, ``GIAYCHUNGSINH[1]``);
+* ``_reader_error`` - NULL, or a reason when the record's envelope could not be decoded (the
+  record is then quarantined with rule ``ENVELOPE``; the rest of the file proceeds).
+
+A file that cannot be read at all (truncated XML, forbidden DTD/entities, undecodable bytes)
+raises :class:`FileRejected` with a reason that never contains file content.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree.ElementTree import Element, ParseError
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
+
+SNIFF_BYTES = 1 << 20
+
+
+class FileRejected(Exception):
+    """The whole file is unreadable. ``reason`` is safe to log: it carries no file content."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def detect_encoding(path: Path, declared: str = "auto") -> str:
+    """Decide the text encoding of a file.
+
+    A BOM wins; then a declared encoding from the registry; then strict UTF-8 over the first
+    megabyte; otherwise Windows-1258, the legacy Vietnamese code page Python can decode
+    (TCVN3/VNI/VISCII have no codec and are not guessed - see README "known gaps").
+    """
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if declared not in ("auto", ""):
+        return declared
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
+    except UnicodeDecodeError:
+        return "cp1258"
+    return "utf-8"
+
+
+def xml_root_tag(path: Path) -> str | None:
+    """The root element's tag, read safely from the start of the file (None if not XML)."""
+    try:
+        for _event, elem in SafeET.iterparse(str(path), events=("start",), forbid_dtd=True):
+            return str(elem.tag)
+    except (ParseError, DefusedXmlException, ValueError):
+        return None
+    return None
+
+
+def _element_record(elem: Element) -> dict[str, str]:
+    return {child.tag: (child.text or "") for child in elem if len(child) == 0}
+
+
+def _table(records: list[dict[str, str | None]]) -> pa.Table:
+    names: dict[str, None] = {}
+    for rec in records:
+        names.update(dict.fromkeys(rec))
+    return pa.table({n: pa.array([r.get(n) for r in records], pa.string()) for n in names})
+
+
+def _xml_errors(path: Path) -> FileRejected:
+    return FileRejected(f"{path.suffix or 'file'}: XML not well-formed")
+
+
+def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
+    """Read the XML9 birth table inside a ``GIAMDINHHS`` claim envelope (DOMAIN §2.1, §3.2).
+
+    One ``HOSO`` per delivery episode; its ``FILEHOSO`` with ``LOAIHOSO=XML9`` carries base64
+    of the inner table, one ``DU_LIEU_GIAY_CHUNG_SINH`` element per child. Other tables
+    (XML1..XML15) are ignored. ``MACSKCB`` of the envelope is added as ``_envelope_facility``.
+    """
+    facility: str | None = None
+    buf: list[dict[str, str | None]] = []
+    hoso_index = 0
+    try:
+        for _event, elem in SafeET.iterparse(str(path), events=("end",), forbid_dtd=True):
+            if elem.tag == "MACSKCB" and facility is None:
+                facility = (elem.text or "").strip()
+            elif elem.tag == "HOSO":
+                hoso_index += 1
+                for filehoso in elem.iter("FILEHOSO"):
+                    if (filehoso.findtext("LOAIHOSO") or "").strip().upper() != "XML9":
+                        continue
+                    ref = f"HOSO[{hoso_index}]"
+                    try:
+                        inner = base64.b64decode((filehoso.findtext("NOIDUNGFILE") or "").strip(), validate=True)
+                        doc = SafeET.fromstring(inner, forbid_dtd=True)
+                    except (binascii.Error, ValueError):
+                        buf.append({"_source_ref": ref, "_reader_error": "NOIDUNGFILE is not valid base64"})
+                        continue
+                    except (ParseError, DefusedXmlException):
+                        buf.append({"_source_ref": ref, "_reader_error": "XML9 content is not well-formed XML"})
+                        continue
+                    for j, child in enumerate(doc.iter("DU_LIEU_GIAY_CHUNG_SINH"), start=1):
+                        rec: dict[str, str | None] = dict(_element_record(child))
+                        rec["_source_ref"] = f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]"
+                        rec["_envelope_facility"] = facility
+                        buf.append(rec)
+                elem.clear()
+                if len(buf) >= chunk_rows:
+                    yield _table(buf)
+                    buf = []
+    except DefusedXmlException:
+        raise FileRejected("XML declares a DTD or entities (forbidden)") from None
+    except ParseError:
+        raise _xml_errors(path) from None
+    if buf:
+        yield _table(buf)
+
+
+def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", element: str = "GIAYCHUNGSINH") -> Iterator[pa.Table]:
+    """Read a flat 2025 e-document (``HSDLGCS``/``HSDLGBT``): one data element under the root."""
+    buf: list[dict[str, str | None]] = []
+    count = 0
+    try:
+        for _event, elem in SafeET.iterparse(str(path), events=("end",), forbid_dtd=True):
+            if elem.tag == element:
+                count += 1
+                rec: dict[str, str | None] = dict(_element_record(elem))
+                rec["_source_ref"] = f"{element}[{count}]"
+                buf.append(rec)
+                elem.clear()
+    except DefusedXmlException:
+        raise FileRejected("XML declares a DTD or entities (forbidden)") from None
+    except ParseError:
+        raise _xml_errors(path) from None
+    if count == 0:
+        raise FileRejected(f"no {element} element in document")
+    for start in range(0, len(buf), chunk_rows):
+        yield _table(buf[start : start + chunk_rows])
+
+
+_CSV_SHAPE = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
+def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
+    """Stream a CSV export: every column as a string, bounded memory, ``row N`` references."""
+    enc = detect_encoding(path, encoding)
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    try:
+        first_line = head.decode(enc, errors="strict").splitlines()[0] if head else ""
+    except UnicodeDecodeError:
+        raise FileRejected(f"CSV header is not valid {enc}") from None
+    if not first_line.strip():
+        raise FileRejected("CSV file is empty")
+    names = [n.strip() for n in pacsv.read_csv(pa.py_buffer((first_line + "\n").encode("utf-8"))).schema.names]
+    # Roughly 300 bytes per row: size the blocks so one block is about one chunk.
+    block = max(1 << 20, min(chunk_rows * 400, 256 << 20))
+    read_opts = pacsv.ReadOptions(encoding=enc, block_size=block, column_names=names, skip_rows=1)
+    conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
+    row = 0
+    try:
+        reader = pacsv.open_csv(str(path), read_options=read_opts, convert_options=conv)
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            t = pa.Table.from_batches([batch])
+            refs = pa.array([f"row {row + i + 1}" for i in range(t.num_rows)], pa.string())
+            row += t.num_rows
+            yield t.append_column("_source_ref", refs)
+    except UnicodeDecodeError:
+        raise FileRejected(f"CSV body is not valid {enc}") from None
+    except pa.ArrowInvalid as exc:
+        shape = _CSV_SHAPE.search(str(exc))
+        detail = f": expected {shape.group(1)} columns, got {shape.group(2)}" if shape else ""
+        raise FileRejected(f"CSV parse error after data row {row}{detail}") from None
+
+
+READERS = {
+    "giamdinhhs_xml9": read_giamdinhhs_xml9,
+    "hsdlgcs": read_flat_document,
+    "csv": read_csv,
+}

@@ -1,0 +1,1 @@
+"""Writing results: staging store (SQLAlchemy), curated Parquet, quarantine zone, batch ledger."""

@@ -1,0 +1,247 @@
+"""The staging store: set-based, idempotent batch loads through SQLAlchemy.
+
+One batch is loaded in **one transaction**: its earlier findings are replaced, its rows are
+bulk-inserted into a temporary table, and one set-based upsert moves the newest version of each
+natural key into the current table (only where the incoming version is newer *and* different),
+while every distinct version is kept in ``<dataset>_versions``. A re-run of the same batch
+therefore writes nothing new, and a crash leaves the store as it was before the batch.
+
+Bulk path per dialect: SQLite uses ``executemany`` on the DB-API cursor (one transaction, WAL);
+PostgreSQL uses ``COPY`` into the temporary table. ``DataFrame.to_sql`` is never used.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from config.contracts import DatasetContract
+from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, metadata, quarantine
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """Outcome of loading one batch's valid rows."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0  # an older version than the one already current: kept in history only
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
+    """Create missing tables (idempotent). Issue #5 moves this to Alembic migrations."""
+    for ds in datasets:
+        dataset_tables(ds)
+    metadata.create_all(engine, checkfirst=True)
+
+
+def processed_elsewhere(engine: Engine, dataset: str, facility: str, sha256: str, batch_id: str) -> str | None:
+    """The batch that already processed a file with this checksum (loaded), if another one did."""
+    q = (
+        sa.select(ingested_files.c.batch_id)
+        .join(batch_ledger, batch_ledger.c.batch_id == ingested_files.c.batch_id)
+        .where(
+            ingested_files.c.dataset == dataset,
+            ingested_files.c.facility_code == facility,
+            ingested_files.c.sha256 == sha256,
+            ingested_files.c.status == "processed",
+            ingested_files.c.batch_id != batch_id,
+            batch_ledger.c.status == "loaded",
+        )
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        return conn.execute(q).scalar()
+
+
+# --------------------------------------------------------------------------- bulk load
+
+
+def _sql_values(table: pa.Table, names: list[str]) -> list[pa.Array]:
+    """Arrow columns converted to what the DB-API drivers take: ISO strings for dates."""
+    out = []
+    for name in names:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_timestamp(col.type):
+            col = pc.strftime(col, "%Y-%m-%d %H:%M:%S.000000")
+        elif pa.types.is_date(col.type):
+            col = pc.strftime(col, "%Y-%m-%d")
+        out.append(col)
+    return out
+
+
+def _rows(table: pa.Table, names: list[str]) -> Iterator[tuple[Any, ...]]:
+    return zip(*[c.to_pylist() for c in _sql_values(table, names)], strict=True)
+
+
+def _create_temp(conn: Connection, name: str, like: sa.Table, names: list[str]) -> None:
+    cols = ", ".join(f'"{n}" {like.c[n].type.compile(conn.dialect)}' for n in names)
+    conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+    temp = "TEMP TABLE" if conn.dialect.name == "sqlite" else "TEMP TABLE"
+    conn.exec_driver_sql(f'CREATE {temp} "{name}" ({cols})')
+
+
+def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable[pa.Table]) -> int:
+    """Insert Arrow chunks into temp table ``name``; returns rows inserted."""
+    total = 0
+    dbapi = conn.connection.dbapi_connection
+    quoted = ", ".join(f'"{n}"' for n in names)
+    if conn.dialect.name == "postgresql":
+        cur = dbapi.cursor()
+        with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')') as copy:
+            for chunk in chunks:
+                buf = io.StringIO()
+                writer = csv.writer(buf, lineterminator="\n")
+                for row in _rows(chunk, names):
+                    writer.writerow(["\\N" if v is None else v for v in row])
+                    total += 1
+                copy.write(buf.getvalue())
+        return total
+    cur = dbapi.cursor()
+    placeholders = ", ".join("?" for _ in names)
+    for chunk in chunks:
+        cur.executemany(f'INSERT INTO "{name}" ({quoted}) VALUES ({placeholders})', _rows(chunk, names))
+        total += chunk.num_rows
+    return total
+
+
+def load_rows(conn: Connection, contract: DatasetContract, chunks: Iterable[pa.Table]) -> UpsertCounts:
+    """Upsert a batch's valid rows (all versions) inside the caller's transaction.
+
+    Args:
+        conn: a connection inside an open transaction.
+        contract: the dataset contract.
+        chunks: Arrow tables with every stored column (see :func:`loaders.schema.data_columns`).
+
+    Returns:
+        How many natural keys were inserted, updated, unchanged, or stale.
+    """
+    current, versions = dataset_tables(contract.dataset)
+    names = [n for n, _ in data_columns(contract)]
+    key = list(contract.natural_key)
+    tmp = f"tmp_{contract.dataset}"
+    _create_temp(conn, tmp, current, names)
+    _bulk_insert(conn, tmp, names, chunks)
+    q = ", ".join(f'"{n}"' for n in names)
+    keys = ", ".join(f'"{k}"' for k in key)
+    on = " AND ".join(f'c."{k}" = n."{k}"' for k in key)
+    # The newest incoming version of each key (a batch may carry an original and its re-issue).
+    newest = (
+        f'SELECT {q} FROM (SELECT {q}, ROW_NUMBER() OVER (PARTITION BY {keys} '
+        f'ORDER BY version_key DESC, record_hash DESC) AS rn FROM "{tmp}") s WHERE rn = 1'
+    )
+    counts = conn.exec_driver_sql(
+        f"SELECT "
+        f"SUM(CASE WHEN c.version_key IS NULL THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.version_key > c.version_key AND n.record_hash <> c.record_hash THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.record_hash = c.record_hash THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.version_key <= c.version_key AND n.record_hash <> c.record_hash THEN 1 ELSE 0 END) "
+        f'FROM ({newest}) n LEFT JOIN "{contract.dataset}" c ON {on}'
+    ).one()
+    updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
+    conn.exec_driver_sql(
+        f'INSERT INTO "{contract.dataset}" ({q}) SELECT {q} FROM ({newest}) n WHERE true '
+        f"ON CONFLICT ({keys}) DO UPDATE SET {updates} "
+        f'WHERE excluded.version_key > "{contract.dataset}".version_key '
+        f'AND excluded.record_hash <> "{contract.dataset}".record_hash'
+    )
+    conn.exec_driver_sql(
+        f'INSERT INTO "{versions.name}" ({q}) SELECT {q} FROM "{tmp}" WHERE true '
+        f"ON CONFLICT ({keys}, record_hash) DO NOTHING"
+    )
+    conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
+    ins, upd, same, stale = (int(v or 0) for v in counts)
+    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale)
+
+
+# --------------------------------------------------------------------------- findings & ledger
+
+
+def replace_findings(conn: Connection, batch_id: str, quarantined: list[dict[str, Any]], warnings: list[dict[str, Any]]) -> None:
+    """Replace the batch's quarantine and warning records (idempotent re-runs)."""
+    for table, rows in ((quarantine, quarantined), (dq_warnings, warnings)):
+        conn.execute(sa.delete(table).where(table.c.batch_id == batch_id))
+        if rows:
+            conn.execute(sa.insert(table), rows)
+
+
+def replace_files(conn: Connection, batch_id: str, files: list[dict[str, Any]]) -> None:
+    """Replace the batch's ingested-file records."""
+    conn.execute(sa.delete(ingested_files).where(ingested_files.c.batch_id == batch_id))
+    if files:
+        conn.execute(sa.insert(ingested_files), files)
+
+
+def write_ledger(conn: Connection, row: dict[str, Any]) -> None:
+    """Insert or replace the ledger row of a batch, counting attempts."""
+    existing = conn.execute(
+        sa.select(batch_ledger.c.attempts).where(batch_ledger.c.batch_id == row["batch_id"])
+    ).scalar()
+    payload = dict(row)
+    for key in ("partitions", "timings"):
+        if key in payload and not isinstance(payload[key], str):
+            payload[key] = json.dumps(payload[key], sort_keys=True)
+    if existing is None:
+        conn.execute(sa.insert(batch_ledger).values(attempts=1, **payload))
+    else:
+        conn.execute(
+            sa.update(batch_ledger)
+            .where(batch_ledger.c.batch_id == row["batch_id"])
+            .values(attempts=existing + 1, **{k: v for k, v in payload.items() if k != "batch_id"})
+        )
+
+
+def ledger_rows(engine: Engine, dataset: str | None = None, interval_start: str | None = None) -> list[dict[str, Any]]:
+    """Ledger rows as dicts, ordered by interval and facility."""
+    q = sa.select(batch_ledger).order_by(batch_ledger.c.interval_start, batch_ledger.c.facility_code)
+    if dataset:
+        q = q.where(batch_ledger.c.dataset == dataset)
+    if interval_start:
+        q = q.where(batch_ledger.c.interval_start == interval_start)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def reconcile(row: dict[str, Any]) -> str | None:
+    """Check ``received = loaded + quarantined + superseded (+ held)``; returns a problem or None."""
+    total = row["loaded"] + row["quarantined"] + row["superseded"] + row["held"]
+    if row["received"] != total:
+        return (
+            f"batch {row['batch_id']}: received {row['received']} != loaded {row['loaded']} + "
+            f"quarantined {row['quarantined']} + superseded {row['superseded']} + held {row['held']}"
+        )
+    if row["loaded"] != row["inserted"] + row["updated"] + row["unchanged"]:
+        return f"batch {row['batch_id']}: loaded != inserted + updated + unchanged"
+    return None
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-naive UTC now for ledger timestamps (bookkeeping only, never a partition key)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

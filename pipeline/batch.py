@@ -1,0 +1,505 @@
+"""Run one batch (dataset x facility x night) through extract, normalize, validate and load.
+
+The stages, for each received file and each bounded chunk of it:
+
+1. **land**: copy the file unchanged into the raw zone with a manifest (checksum, size, format,
+   encoding, received time); skip a file another loaded batch already processed;
+2. **read** the format into string columns; **normalize** to the canonical typed model; derive
+   the validation columns; detect duplicates and re-issues;
+3. **validate** with Great Expectations; error findings quarantine the row (rule, reason,
+   reference, never the value), warnings flag it;
+4. **spill** valid rows to a restricted work file, so memory stays bounded and nothing touches
+   staging before the whole batch has been judged;
+
+then, for the batch: the **gate** (quarantine share above the threshold holds the batch back),
+and the **load** of staging rows, findings, file records and the ledger in one transaction.
+A file that cannot be read is rejected whole (its partial rows discarded) and the rest of the
+batch proceeds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from config.contracts import DatasetContract, load_contract
+from config.registry import Facility, load_registry
+from config.settings import Settings, load_settings
+from extractors.file_drop import LandedFile, discover_files, land_files
+from extractors.file_drop.helpers import write_manifest
+from extractors.formats import READERS, FileRejected
+from loaders import staging
+from loaders.schema import data_columns
+from pipeline.datasets import DatasetHooks, hooks_for
+from pipeline.errors import BatchFailed, BatchHeldBack, TransportError
+from transforms.normalize import normalize, year_column
+from transforms.records import record_hash, version_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Identity of a batch: dataset x facility x data interval."""
+
+    dataset: str
+    facility: str
+    interval_start: dt.datetime
+    interval_end: dt.datetime
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    @property
+    def night(self) -> dt.date:
+        """The local date whose drop folder this batch reads."""
+        return self.interval_start.astimezone(ZoneInfo(self.timezone)).date()
+
+    @property
+    def batch_id(self) -> str:
+        """Deterministic id, so a re-run of the interval is the same batch."""
+        return f"{self.dataset}/{self.facility}/{self.night.isoformat()}"
+
+    @property
+    def cutoff(self) -> dt.datetime:
+        """Local wall-clock end of the interval: no event may be later than this."""
+        return self.interval_end.astimezone(ZoneInfo(self.timezone)).replace(tzinfo=None)
+
+
+@dataclass
+class _FileResult:
+    """What one file contributed (merged into the batch only if the whole file was readable)."""
+
+    received: int = 0
+    superseded: int = 0
+    quarantined: int = 0
+    flagged: int = 0
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    rejected_rows: list[pa.Table] = field(default_factory=list)
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    spill: Path | None = None
+    partitions: set[tuple[int, int]] = field(default_factory=set)
+
+
+@dataclass
+class _BatchState:
+    received: int = 0
+    superseded: int = 0
+    quarantined: int = 0
+    flagged: int = 0
+    valid: int = 0
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    spills: list[Path] = field(default_factory=list)
+    partitions: set[tuple[int, int]] = field(default_factory=set)
+    timings: Counter[str] = field(default_factory=Counter)
+    rows_offset: int = 0
+
+
+def _finding_row(spec: BatchSpec, source_file: str, ref: str | None, key: str | None, rule: str, severity: str,
+                 category: str, column: str | None, reason: str) -> dict[str, Any]:
+    return {
+        "batch_id": spec.batch_id,
+        "dataset": spec.dataset,
+        "facility_code": spec.facility,
+        "source_file": source_file,
+        "source_ref": ref,
+        "record_key": key,
+        "rule_id": rule,
+        "severity": severity,
+        "category": category,
+        "column_name": column,
+        "reason": reason,
+    }
+
+
+def _validation_frame(table: pa.Table, columns: tuple[str, ...]) -> Any:
+    """The narrow pandas frame GX validates (nullable dtypes, RangeIndex)."""
+    import pandas as pd
+
+    mapping = {
+        pa.int8(): pd.Int64Dtype(), pa.int16(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(),
+        pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype(),
+        pa.float64(): pd.Float64Dtype(),
+    }
+    narrow = table.select(list(columns))
+    casts = []
+    for f in narrow.schema:
+        if pa.types.is_date(f.type):
+            casts.append(pa.field(f.name, pa.timestamp("ns")))
+        elif pa.types.is_timestamp(f.type):
+            casts.append(pa.field(f.name, pa.timestamp("ns")))
+        else:
+            casts.append(f)
+    narrow = narrow.cast(pa.schema(casts))
+    return narrow.to_pandas(types_mapper=mapping.get)
+
+
+class BatchRunner:
+    """Runs one batch. Create one per batch; call :meth:`run`."""
+
+    def __init__(self, spec: BatchSpec, settings: Settings | None = None, engine: Any = None,
+                 options: dict[str, Any] | None = None) -> None:
+        self.spec = spec
+        self.settings = settings or load_settings()
+        self.engine = engine or staging.make_engine(self.settings.staging_url)
+        self.options = options
+        self.contract: DatasetContract = load_contract(spec.dataset)
+        self.hooks: DatasetHooks = hooks_for(spec.dataset)
+        self.stored = [n for n, _ in data_columns(self.contract)]
+        rel = Path(spec.dataset) / spec.facility / spec.night.isoformat()
+        self.raw_dir = self.settings.raw_root / rel
+        self.work_dir = self.settings.data_root / "work" / rel
+        self.quarantine_dir = self.settings.quarantine_root / rel
+        self.state = _BatchState()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _facility(self) -> Facility:
+        for fac in load_registry(self.settings.facilities_file):
+            if fac.code == self.spec.facility:
+                return fac
+        raise BatchFailed(f"facility {self.spec.facility} is not in the registry")
+
+    def _timed(self, stage: str, start: float) -> None:
+        self.state.timings[stage] += time.perf_counter() - start
+
+    # ------------------------------------------------------------------ per chunk
+
+    def _dedup(self, table: pa.Table, local: dict[str, set[str]], result: _FileResult) -> tuple[np.ndarray, np.ndarray]:
+        """Mark exact duplicates (superseded) and conflicting first issues (B9) in order."""
+        key_col = self.contract.natural_key[0]
+        keys = table.column(key_col).to_pylist()
+        hashes = table.column("record_hash").to_pylist()
+        first_col = self.hooks.first_issue_column
+        reissue = (
+            pc.fill_null(pc.equal(table.column(first_col), False), False).to_pylist()
+            if first_col else [False] * len(keys)
+        )
+        exact = np.zeros(len(keys), bool)
+        conflict = np.zeros(len(keys), bool)
+        batch_seen = self.state.seen
+        for i, (k, h, re_issue) in enumerate(zip(keys, hashes, reissue, strict=True)):
+            if k is None:
+                continue
+            prev = local.get(k) or batch_seen.get(k)
+            if prev is None:
+                local[k] = {h}
+                continue
+            if h in prev:
+                exact[i] = True
+            elif not re_issue:
+                conflict[i] = True
+            else:
+                local[k] = set(prev) | {h}
+        return exact, conflict
+
+    def _process_chunk(self, raw: pa.Table, landed: LandedFile, fmt: str, writer_box: list[Any],
+                       local_seen: dict[str, set[str]], result: _FileResult) -> None:
+        spec, contract = self.spec, self.contract
+        n = raw.num_rows
+        t0 = time.perf_counter()
+        norm = normalize(raw, contract, fmt)
+        table = self.hooks.derive(norm.table, spec.facility, spec.cutoff)
+        fmt_spec = contract.source_formats[fmt]
+        content = [c for c in contract.columns]
+        lineage = {
+            "source_format": pa.array([fmt] * n, pa.string()),
+            "spec_version": pa.array([fmt_spec.spec_version] * n, pa.string()),
+            "source_file": pa.array([landed.name] * n, pa.string()),
+            "source_ref": table.column("_source_ref") if "_source_ref" in table.column_names else pa.nulls(n, pa.string()),
+            "batch_id": pa.array([spec.batch_id] * n, pa.string()),
+            "record_hash": record_hash(table, content),
+        }
+        for name, arr in lineage.items():
+            table = table.append_column(name, arr)
+        order = [c for c in contract.version_order if c in table.column_names]
+        table = table.append_column(
+            "version_key",
+            version_key(table, order, spec.interval_start.strftime("%Y%m%dT%H%M"), self.state.rows_offset + result.received),
+        )
+        exact, conflict = self._dedup(table, local_seen, result)
+        table = table.append_column("duplicate_first_issue", pa.array(conflict))
+        self._timed("normalize", t0)
+
+        # ---- findings: reader errors, parse failures, then Great Expectations
+        t0 = time.perf_counter()
+        errors = np.zeros(n, bool)
+        warned = np.zeros(n, bool)
+        refs = table.column("source_ref").to_pylist()
+        keys = table.column(contract.natural_key[0]).to_pylist()
+        findings: list[tuple[int, str, str, str, str | None, str]] = []
+        if "_reader_error" in raw.column_names:
+            reader_err = raw.column("_reader_error").to_pylist()
+            for i, reason in enumerate(reader_err):
+                if reason:
+                    findings.append((i, "ENVELOPE", "error", "conformance", None, reason))
+        failed_cols: dict[int, set[str]] = {}
+        for failure in norm.failures:
+            for i in np.flatnonzero(failure.rows):
+                findings.append((int(i), failure.rule_id, "error", "conformance", failure.column, failure.reason))
+                failed_cols.setdefault(int(i), set()).update({failure.column, year_column(failure.column)})
+        from expectations import validate_frame
+
+        frame = _validation_frame(table, self.hooks.validation_columns)
+        gx_findings, _summary = validate_frame(frame, spec.dataset, self.options)
+        for f in gx_findings:
+            if f.rule_id == "REQ" and f.column in failed_cols.get(f.row, set()):
+                continue  # present but unparseable: already reported with its own rule
+            findings.append((f.row, f.rule_id, f.severity, f.category, f.column, f.reason))
+        self._timed("validate", t0)
+
+        t0 = time.perf_counter()
+        for row, _rule, severity, *_ in findings:
+            if severity == "error" and not exact[row]:
+                errors[row] = True
+        for row, rule, severity, category, column, reason in findings:
+            if exact[row] or (severity != "error" and errors[row]):
+                # An exact re-send is superseded, not judged twice; warnings on a row that is
+                # quarantined anyway stay with its quarantine story.
+                continue
+            rec = _finding_row(spec, landed.name, refs[row], keys[row], rule, severity, category, column, reason)
+            if severity == "error":
+                result.quarantine.append(rec)
+            else:
+                warned[row] = True
+                result.warnings.append(rec)
+        valid = ~errors & ~exact
+        result.received += n
+        result.superseded += int(exact.sum())
+        result.quarantined += int(errors.sum())
+        result.flagged += int((warned & valid).sum())
+        if errors.any():
+            bad = raw.filter(pa.array(errors))
+            rules_by_row: dict[str, list[str]] = {}
+            for q in result.quarantine:
+                rules_by_row.setdefault(q["source_ref"], []).append(q["rule_id"])
+            bad_refs = bad.column("_source_ref").to_pylist() if "_source_ref" in bad.column_names else [None] * bad.num_rows
+            bad = bad.append_column("_source_file", pa.array([landed.name] * bad.num_rows, pa.string()))
+            bad = bad.append_column("_rule_ids", pa.array([",".join(sorted(set(rules_by_row.get(r, [])))) for r in bad_refs], pa.string()))
+            result.rejected_rows.append(bad)
+        good = table.filter(pa.array(valid)).select(self.stored)
+        if good.num_rows:
+            ev = good.column(self.contract.event_date)
+            months = pc.unique(pc.add(pc.multiply(pc.year(ev), 100), pc.month(ev))).to_pylist()
+            result.partitions.update((m // 100, m % 100) for m in months if m is not None)
+            if writer_box[0] is None:
+                self.work_dir.mkdir(parents=True, exist_ok=True)
+                path = self.work_dir / f"valid-{len(self.state.spills) + len(self.state.files):05d}.parquet"
+                writer_box[0] = pq.ParquetWriter(str(path), good.schema, compression="lz4")
+                result.spill = path
+            writer_box[0].write_table(good)
+        self._timed("spill", t0)
+
+    # ------------------------------------------------------------------ per file
+
+    def _process_file(self, landed: LandedFile, encoding: str) -> None:
+        spec, state = self.spec, self.state
+        file_row: dict[str, Any] = {
+            "batch_id": spec.batch_id, "file_name": landed.name, "dataset": spec.dataset,
+            "facility_code": spec.facility, "sha256": landed.sha256, "size_bytes": landed.size,
+            "format": landed.format, "encoding": landed.encoding, "status": "processed",
+            "records": 0, "reason": None,
+        }
+        other = staging.processed_elsewhere(self.engine, spec.dataset, spec.facility, landed.sha256, spec.batch_id)
+        if other:
+            file_row.update(status="skipped_duplicate", reason=f"same checksum already loaded by batch {other}")
+            state.files.append(file_row)
+            return
+        result = _FileResult()
+        writer_box: list[Any] = [None]
+        local_seen: dict[str, set[str]] = {}
+        try:
+            if landed.format is None:
+                raise FileRejected("file is not one of this dataset's source formats")
+            fmt = self.contract.source_formats[landed.format]
+            reader = READERS[fmt.reader]
+            t0 = time.perf_counter()
+            for chunk in reader(Path(landed.raw_path), self.settings.chunk_rows, encoding=landed.encoding or encoding):
+                self._timed("read", t0)
+                self._process_chunk(chunk, landed, landed.format, writer_box, local_seen, result)
+                t0 = time.perf_counter()
+            self._timed("read", t0)
+        except FileRejected as exc:
+            if writer_box[0] is not None:
+                writer_box[0].close()
+            if result.spill:
+                result.spill.unlink(missing_ok=True)
+            file_row.update(status="rejected", reason=exc.reason)
+            state.files.append(file_row)
+            state.quarantine.append(
+                _finding_row(spec, landed.name, None, None, "FILE", "error", "conformance", None, exc.reason)
+            )
+            log.warning("file rejected: %s (%s)", landed.name, exc.reason)
+            return
+        if writer_box[0] is not None:
+            writer_box[0].close()
+            state.spills.append(result.spill)  # type: ignore[arg-type]
+        file_row["records"] = result.received
+        state.files.append(file_row)
+        state.received += result.received
+        state.superseded += result.superseded
+        state.quarantined += result.quarantined
+        state.flagged += result.flagged
+        state.quarantine += result.quarantine
+        state.warnings += result.warnings
+        state.partitions |= result.partitions
+        state.rows_offset += result.received
+        for k, hashes in local_seen.items():
+            state.seen[k] = hashes
+        if result.rejected_rows:
+            self._write_quarantine_zone(landed, result.rejected_rows)
+
+    def _write_quarantine_zone(self, landed: LandedFile, tables: list[pa.Table]) -> None:
+        """Keep the held-back rows as received (restricted zone) so they can be re-processed."""
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        table = pa.concat_tables(tables, promote_options="default")
+        target = self.quarantine_dir / (Path(landed.name).name + ".parquet")
+        tmp = target.with_name("." + target.name + ".tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        tmp.replace(target)
+
+    # ------------------------------------------------------------------ batch
+
+    def _spill_chunks(self) -> Any:
+        for path in self.state.spills:
+            pf = pq.ParquetFile(path)
+            for rb in pf.iter_batches(batch_size=100_000):
+                yield pa.Table.from_batches([rb])
+
+    def run(self) -> dict[str, Any]:
+        """Process the batch and record it in the ledger.
+
+        Returns:
+            A small, personal-data-free summary (counts, status, partitions touched), fit for XCom.
+
+        Raises:
+            TransportError: the drop could not be read (retryable).
+            BatchHeldBack: the batch was recorded but held back from staging.
+            BatchFailed: anything else; the ledger records the failure.
+        """
+        spec, state = self.spec, self.state
+        started = staging.utcnow()
+        t_all = time.perf_counter()
+        facility = self._facility()
+        if spec.dataset not in facility.datasets:
+            raise BatchFailed(f"facility {spec.facility} does not send {spec.dataset}")
+        encoding = facility.datasets[spec.dataset].encoding
+        staging.ensure_schema(self.engine, [spec.dataset])
+        # Start from a clean slate for this batch's derived files (re-runs replace them).
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        shutil.rmtree(self.quarantine_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        try:
+            files = discover_files(self.settings.drop_root, spec.facility, spec.dataset, spec.night)
+            landed = land_files(files, self.settings.drop_root, self.raw_dir, self.contract, encoding)
+        except OSError as exc:
+            raise TransportError(f"cannot read the drop for {spec.batch_id}: {type(exc).__name__} (errno {exc.errno})") from None
+        self._timed("land", t0)
+        try:
+            for lf in landed:
+                self._process_file(lf, encoding)
+            return self._finish(started, t_all)
+        except (BatchHeldBack, TransportError):
+            raise
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("batch %s failed with %s; frames (message withheld, may hold data):\n%s",
+                      spec.batch_id, type(exc).__name__, frames)
+            self._record_failure(started, f"{type(exc).__name__} during processing (see task log frames)")
+            raise BatchFailed(f"batch {spec.batch_id} failed: {type(exc).__name__}") from None
+        finally:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _ledger_row(self, status: str, started: dt.datetime, t_all: float, **extra: Any) -> dict[str, Any]:
+        state, spec = self.state, self.spec
+        self.state.timings["total"] = time.perf_counter() - t_all
+        return {
+            "batch_id": spec.batch_id, "dataset": spec.dataset, "facility_code": spec.facility,
+            "interval_start": spec.interval_start.isoformat(), "interval_end": spec.interval_end.isoformat(),
+            "status": status, "received": state.received, "superseded": state.superseded,
+            "quarantined": state.quarantined, "flagged": state.flagged,
+            "files_received": len(state.files),
+            "files_rejected": sum(1 for f in state.files if f["status"] == "rejected"),
+            "files_skipped": sum(1 for f in state.files if f["status"] == "skipped_duplicate"),
+            "timings": {k: round(v, 3) for k, v in sorted(state.timings.items())},
+            "started_at": started, "finished_at": staging.utcnow(),
+            **extra,
+        }
+
+    def _record_failure(self, started: dt.datetime, reason: str) -> None:
+        with self.engine.begin() as conn:
+            staging.write_ledger(conn, self._ledger_row(
+                "failed", started, time.perf_counter(), loaded=0, inserted=0, updated=0, unchanged=0,
+                held=0, partitions=[], reason=reason, received=0, superseded=0, quarantined=0, flagged=0,
+            ))
+
+    def _finish(self, started: dt.datetime, t_all: float) -> dict[str, Any]:
+        spec, state = self.spec, self.state
+        share = state.quarantined / state.received if state.received else 0.0
+        held = state.received > 0 and share > self.settings.quarantine_threshold
+        valid_rows = state.received - state.quarantined - state.superseded
+        t0 = time.perf_counter()
+        with self.engine.begin() as conn:
+            staging.replace_findings(conn, spec.batch_id, state.quarantine, [] if held else state.warnings)
+            staging.replace_files(conn, spec.batch_id, state.files)
+            if held:
+                counts = staging.UpsertCounts()
+                status = "held"
+                reason = (f"quarantine share {share:.0%} exceeds threshold "
+                          f"{self.settings.quarantine_threshold:.0%}: batch held back from staging")
+                extra = {"held": valid_rows, "loaded": 0, "flagged": 0}
+            else:
+                counts = staging.load_rows(conn, self.contract, self._spill_chunks()) if state.spills else staging.UpsertCounts()
+                status = "loaded" if state.files else "empty"
+                reason = None
+                extra = {"held": 0, "loaded": counts.inserted + counts.updated + counts.unchanged}
+                # Versions of the same key within the batch, and versions older than the current
+                # one, are kept in history but do not become current: superseded.
+                state.superseded += valid_rows - extra["loaded"]
+            self._timed("load", t0)
+            row = self._ledger_row(
+                status, started, t_all, inserted=counts.inserted, updated=counts.updated,
+                unchanged=counts.unchanged, reason=reason,
+                partitions=[] if held else [f"{y:04d}-{m:02d}" for y, m in sorted(state.partitions)],
+                **extra,
+            )
+            problem = staging.reconcile(row)
+            if problem:
+                raise RuntimeError(problem)  # rolls the transaction back: nothing half-loaded
+            staging.write_ledger(conn, row)
+        write_manifest(self.raw_dir, [], {"batch_id": spec.batch_id, "files_status": [
+            {k: f[k] for k in ("file_name", "sha256", "status", "records", "reason")} for f in state.files]})
+        summary = {k: row[k] for k in (
+            "batch_id", "dataset", "facility_code", "status", "received", "loaded", "inserted", "updated",
+            "unchanged", "superseded", "quarantined", "held", "flagged", "files_received", "files_rejected",
+            "files_skipped", "partitions", "reason")}
+        summary["quarantined_by_rule"] = dict(sorted(Counter(q["rule_id"] for q in state.quarantine).items()))
+        log.info("batch %s %s: received=%d loaded=%d quarantined=%d superseded=%d held=%d",
+                 spec.batch_id, status, row["received"], row["loaded"], row["quarantined"], row["superseded"], row["held"])
+        if held:
+            raise BatchHeldBack(reason or "held")
+        return summary
+
+
+def run_batch(dataset: str, facility: str, interval_start: dt.datetime, interval_end: dt.datetime,
+              settings: Settings | None = None, engine: Any = None,
+              options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Convenience wrapper: build the spec and run it (see :meth:`BatchRunner.run`)."""
+    settings = settings or load_settings()
+    spec = BatchSpec(dataset, facility, interval_start, interval_end, settings.timezone)
+    return BatchRunner(spec, settings, engine, options).run()

@@ -1,0 +1,77 @@
+"""Human summary of nights from the ledger: what operators read after a run.
+
+Counts and reasons only: the summary never prints a name, an ID or a date of birth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from config.settings import Settings
+from loaders import staging
+from loaders.schema import quarantine
+
+
+def _rules_by_batch(engine: Any, batch_ids: list[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    if not batch_ids:
+        return out
+    q = (
+        sa.select(quarantine.c.batch_id, quarantine.c.rule_id, sa.func.count())
+        .where(quarantine.c.batch_id.in_(batch_ids))
+        .group_by(quarantine.c.batch_id, quarantine.c.rule_id)
+        .order_by(quarantine.c.batch_id, quarantine.c.rule_id)
+    )
+    with engine.connect() as conn:
+        for batch_id, rule, n in conn.execute(q):
+            out[batch_id][rule] = int(n)
+    return out
+
+
+def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> str:
+    """A plain-text report per night and facility (received, loaded, quarantined by reason...)."""
+    engine = staging.make_engine(settings.staging_url)
+    staging.ensure_schema(engine, datasets)
+    night_set = {n.isoformat() for n in nights}
+    lines: list[str] = []
+    rows = [r for ds in datasets for r in staging.ledger_rows(engine, ds) if r["batch_id"].rsplit("/", 1)[-1] in night_set]
+    rules = _rules_by_batch(engine, [r["batch_id"] for r in rows])
+    header = f"{'facility':<8} {'status':<7} {'recv':>6} {'loaded':>6} {'quar':>5} {'super':>5} {'held':>5} {'flag':>5}  quarantined by rule"
+    for ds in datasets:
+        for night in sorted(night_set):
+            batch = [r for r in rows if r["dataset"] == ds and r["batch_id"].endswith("/" + night)]
+            if not batch:
+                continue
+            lines.append(f"\n== {ds} - night {night} ==")
+            lines.append(header)
+            for r in batch:
+                by_rule = ", ".join(f"{k}:{v}" for k, v in rules.get(r["batch_id"], {}).items()) or "-"
+                lines.append(
+                    f"{r['facility_code']:<8} {r['status']:<7} {r['received']:>6} {r['loaded']:>6} "
+                    f"{r['quarantined']:>5} {r['superseded']:>5} {r['held']:>5} {r['flagged']:>5}  {by_rule}"
+                )
+                if r["files_rejected"] or r["files_skipped"]:
+                    lines.append(f"{'':<8} files: {r['files_received']} received, {r['files_rejected']} rejected, "
+                                 f"{r['files_skipped']} skipped (already loaded)")
+                if r["reason"]:
+                    lines.append(f"{'':<8} ! {r['reason']}")
+            tot = {k: sum(r[k] for r in batch) for k in ("received", "loaded", "quarantined", "superseded", "held")}
+            ok = all(staging.reconcile(r) is None for r in batch if r["status"] != "failed")
+            lines.append(
+                f"{'total':<8} {'':<7} {tot['received']:>6} {tot['loaded']:>6} {tot['quarantined']:>5} "
+                f"{tot['superseded']:>5} {tot['held']:>5}        reconciled: {'yes' if ok else 'NO'}"
+            )
+    curated = sorted(Path(settings.curated_root).glob("*/*/*/data.parquet"))
+    lines.append("\nOutputs:")
+    lines.append(f"  staging store     {settings.staging_url}")
+    lines.append(f"  curated Parquet   {settings.curated_root} ({len(curated)} partition file(s))")
+    for path in curated:
+        lines.append(f"                    {path.relative_to(settings.curated_root)}")
+    lines.append(f"  quarantine zone   {settings.quarantine_root}  (restricted: held-back rows as received)")
+    lines.append(f"  raw zone          {settings.raw_root}  (files as received + manifest.json)")
+    return "\n".join(lines)

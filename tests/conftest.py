@@ -1,0 +1,57 @@
+"""Session set-up shared by the whole suite.
+
+* Every test session gets its own data root and Airflow home under a temp folder, so tests never
+  touch ``.work/`` of the demo nor the user's home.
+* A real PostgreSQL 15 server is started on first use (``pg_server`` fixture) and stopped at the end.
+* The dev-only pseudonymization key is loaded the same way local runs load it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.pg_server import PgServer, start_server  # noqa: E402
+
+_SESSION_ROOT = Path(os.environ.get("S06_TEST_ROOT", "")) if os.environ.get("S06_TEST_ROOT") else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import tempfile
+
+    root = _SESSION_ROOT or Path(tempfile.mkdtemp(prefix="s06-tests-"))
+    os.environ.setdefault("S06_DATA_ROOT", str(root / "data"))
+    os.environ["S06_DATA_ROOT"] = str(root / "data")
+    os.environ.pop("S06_STAGING_URL", None)
+    os.environ.setdefault("AIRFLOW_HOME", str(root / "airflow"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+    key = json.loads((REPO / "config" / "dev_connections" / "s06_pseudonym_key.json").read_text())
+    os.environ.setdefault("AIRFLOW_CONN_S06_PSEUDONYM_KEY", json.dumps(key))
+    config.addinivalue_line("markers", "integration: runs whole DAGs or real servers (slower)")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL 15 server for the session."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the session server (one per test)."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return pg_server.create_database(name)

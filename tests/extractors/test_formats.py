@@ -1,0 +1,116 @@
+import base64
+import codecs
+import unicodedata
+
+import pytest
+
+from extractors.formats import FileRejected, detect_encoding, read_csv, read_flat_document, read_giamdinhhs_xml9
+
+INNER = (
+    "<CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH><DSACH_GIAYCHUNGSINH>"
+    "<DU_LIEU_GIAY_CHUNG_SINH><MA_LK>LK1</MA_LK><SO>00001.GCS.01929.26</SO><HO_TEN_NND>Lê Thị A</HO_TEN_NND></DU_LIEU_GIAY_CHUNG_SINH>"
+    "<DU_LIEU_GIAY_CHUNG_SINH><MA_LK>LK1</MA_LK><SO>00002.GCS.01929.26</SO><HO_TEN_NND>Lê Thị A</HO_TEN_NND></DU_LIEU_GIAY_CHUNG_SINH>"
+    "</DSACH_GIAYCHUNGSINH></CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH>"
+)
+
+
+def _envelope(*contents: str) -> str:
+    hoso = "".join(
+        f"<HOSO><FILEHOSO><LOAIHOSO>XML1</LOAIHOSO><NOIDUNGFILE>{base64.b64encode(b'<x/>').decode()}</NOIDUNGFILE></FILEHOSO>"
+        f"<FILEHOSO><LOAIHOSO>XML9</LOAIHOSO><NOIDUNGFILE>{c}</NOIDUNGFILE></FILEHOSO></HOSO>"
+        for c in contents
+    )
+    return (f"<?xml version='1.0' encoding='utf-8'?><GIAMDINHHS><THONGTINDONVI><MACSKCB>01929</MACSKCB></THONGTINDONVI>"
+            f"<THONGTINHOSO><NGAYLAP>20261121</NGAYLAP><DANHSACHHOSO>{hoso}</DANHSACHHOSO></THONGTINHOSO><CHUKYDONVI/></GIAMDINHHS>")
+
+
+def test_xml9_envelope_twins_and_refs(tmp_path):
+    p = tmp_path / "a.xml"
+    p.write_text(_envelope(base64.b64encode(INNER.encode()).decode()), encoding="utf-8")
+    (table,) = list(read_giamdinhhs_xml9(p, 1000))
+    rows = table.to_pylist()
+    assert [r["_source_ref"] for r in rows] == ["HOSO[1]/DU_LIEU_GIAY_CHUNG_SINH[1]", "HOSO[1]/DU_LIEU_GIAY_CHUNG_SINH[2]"]
+    assert {r["MA_LK"] for r in rows} == {"LK1"} and rows[0]["_envelope_facility"] == "01929"
+
+
+def test_xml9_bad_base64_is_a_row_error_not_a_file_error(tmp_path):
+    good = base64.b64encode(INNER.encode()).decode()
+    p = tmp_path / "a.xml"
+    p.write_text(_envelope("!!!notbase64", good), encoding="utf-8")
+    rows = next(iter(read_giamdinhhs_xml9(p, 1000))).to_pylist()
+    assert rows[0]["_reader_error"] == "NOIDUNGFILE is not valid base64"
+    assert rows[0]["_source_ref"] == "HOSO[1]"
+    assert len(rows) == 3
+
+
+def test_truncated_xml_rejects_file_without_content_in_reason(tmp_path):
+    p = tmp_path / "t.xml"
+    p.write_text(_envelope(base64.b64encode(INNER.encode()).decode())[:-40], encoding="utf-8")
+    with pytest.raises(FileRejected) as err:
+        list(read_giamdinhhs_xml9(p, 1000))
+    assert "not well-formed" in err.value.reason and "Lê" not in err.value.reason
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param('<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><HSDLGCS><GIAYCHUNGSINH><MA_GCS>&b;</MA_GCS></GIAYCHUNGSINH></HSDLGCS>', id="entity-expansion"),
+        pytest.param('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><HSDLGCS><GIAYCHUNGSINH><MA_GCS>&e;</MA_GCS></GIAYCHUNGSINH></HSDLGCS>', id="external-entity"),
+    ],
+)
+def test_dtd_and_entities_forbidden(tmp_path, payload):
+    p = tmp_path / "evil.xml"
+    p.write_text(payload, encoding="utf-8")
+    with pytest.raises(FileRejected, match="DTD or entities"):
+        list(read_flat_document(p, 10))
+
+
+def test_flat_pl02_document(tmp_path):
+    p = tmp_path / "g.xml"
+    p.write_text('<HSDLGCS><GIAYCHUNGSINH Id="Id-1"><MA_GCS>00001.GCS.01929.26</MA_GCS><CAP_LAN_DAU>1</CAP_LAN_DAU>'
+                 "</GIAYCHUNGSINH><CHUKYDONVI/></HSDLGCS>", encoding="utf-8")
+    (table,) = list(read_flat_document(p, 10))
+    assert table.to_pylist() == [{"MA_GCS": "00001.GCS.01929.26", "CAP_LAN_DAU": "1", "_source_ref": "GIAYCHUNGSINH[1]"}]
+
+
+def _cp1258_bytes(text: str) -> bytes:
+    # cp1258 holds base letters with circumflex/breve/horn precomposed and tone marks combining.
+    decomposed = unicodedata.normalize("NFD", text)
+    out = []
+    for ch in decomposed:
+        out.append(ch)
+    composed = unicodedata.normalize("NFC", "".join(out))
+    result = bytearray()
+    for ch in composed:
+        try:
+            result += ch.encode("cp1258")
+        except UnicodeEncodeError:
+            base, *marks = unicodedata.normalize("NFD", ch)
+            base_c = unicodedata.normalize("NFC", base + "".join(m for m in marks if m in "\u0302\u0306\u031b"))
+            result += base_c.encode("cp1258") + "".join(m for m in marks if m not in "\u0302\u0306\u031b").encode("cp1258")
+    return bytes(result)
+
+
+def test_csv_cp1258_detected_and_leading_zeros_kept(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_bytes(_cp1258_bytes("ma_gcs,ho_ten_me,so_cccd_me\n00001.GCS.01929.26,Nguyễn Thị Hương,001190012345\n"))
+    assert detect_encoding(p) == "cp1258"
+    (table,) = list(read_csv(p, 100))
+    row = table.to_pylist()[0]
+    assert unicodedata.normalize("NFC", row["ho_ten_me"]) == "Nguyễn Thị Hương"
+    assert row["so_cccd_me"] == "001190012345" and row["_source_ref"] == "row 1"
+
+
+def test_csv_utf8_bom(tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_bytes(codecs.BOM_UTF8 + "ma_gcs,ho_ten_me\nX,Đặng\n".encode())
+    assert detect_encoding(p) == "utf-8-sig"
+    assert next(iter(read_csv(p, 100))).column_names == ["ma_gcs", "ho_ten_me", "_source_ref"]
+
+
+def test_csv_shape_error_names_no_data(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("a,b\n1,2\nSECRET-VALUE,3,4\n", encoding="utf-8")
+    with pytest.raises(FileRejected) as err:
+        list(read_csv(p, 100))
+    assert "SECRET" not in err.value.reason and "expected 2 columns, got 3" in err.value.reason

@@ -1,0 +1,188 @@
+"""Birth-certificate specific derivations (DOMAIN.md §3.4, B1–B10).
+
+Turns the canonical table into the columns the ``birth_certificates.conformed`` suite checks:
+code parts, date arithmetic, mother-ID structure, episode sizes. Pure Arrow compute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.admin_units import commune_in_province
+from transforms.reference import CCCD_PROVINCE_PREFIXES
+
+CODE_PATTERN = r"^(?P<seq>\d{5})\.GCS\.(?P<facility>[0-9A-Z]{5})\.(?P<yy>\d{2})$"
+#: ID document types (PL02 LOAI_GIAYTO; DOMAIN §7.5 [C-impl]): 1 = personal ID (CCCD).
+ID_TYPE_CCCD = "1"
+SECONDS_PER_DAY = 86400.0
+
+
+def _null_str(n: int) -> pa.Array:
+    return pa.nulls(n, pa.string())
+
+
+def effective_id_type(id_type: pa.Array, id_number: pa.Array) -> pa.Array:
+    """The ID document type, inferred where the source has no type field (XML9).
+
+    A 9-digit number is an old identity card (CMND, type 2); any other all-digit number is
+    treated as a personal ID (type 1) so that wrong lengths are caught, not waved through;
+    anything with letters is a passport (type 3).
+    """
+    digits = pc.fill_null(pc.match_substring_regex(id_number, r"^\d+$"), False)
+    nine = pc.equal(pc.utf8_length(id_number), 9)
+    inferred = pc.if_else(
+        digits, pc.if_else(pc.fill_null(nine, False), "2", ID_TYPE_CCCD), pa.scalar("3", pa.string())
+    )
+    inferred = pc.if_else(pc.is_valid(id_number), inferred, _null_str(len(id_number)))
+    return pc.coalesce(id_type, inferred)
+
+
+def cccd_checks(id_number: pa.Array, birth_year: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Structure-derived facts of 12-digit personal IDs (DOMAIN §7.1).
+
+    Returns:
+        ``(structurally_valid, female, year_ok)``: ``female`` and ``year_ok`` are NULL where the
+        structure is invalid or (for ``year_ok``) the birth year is unknown.
+    """
+    twelve = pc.fill_null(pc.match_substring_regex(id_number, r"^\d{12}$"), False)
+    prefix = pc.utf8_slice_codeunits(id_number, 0, 3)
+    valid = pc.and_(twelve, pc.fill_null(pc.is_in(prefix, value_set=pa.array(sorted(CCCD_PROVINCE_PREFIXES))), False))
+    digit4 = pc.cast(pc.if_else(valid, pc.utf8_slice_codeunits(id_number, 3, 4), "0"), pa.int32())
+    yy = pc.cast(pc.if_else(valid, pc.utf8_slice_codeunits(id_number, 4, 6), "0"), pa.int32())
+    female = pc.if_else(valid, pc.equal(pc.bit_wise_and(digit4, 1), 1), pa.scalar(None, pa.bool_()))
+    derived_year = pc.add(pc.add(1900, pc.multiply(pc.divide(digit4, 2), 100)), yy)
+    year_ok = pc.if_else(
+        pc.and_(valid, pc.is_valid(birth_year)),
+        pc.equal(derived_year, pc.cast(birth_year, pa.int32())),
+        pa.scalar(None, pa.bool_()),
+    )
+    return valid, female, year_ok
+
+
+def episode_sizes(episode: pa.Array, codes: pa.Array) -> pa.Array:
+    """Distinct certificate codes per episode (twins share an episode), per row."""
+    keys = pc.fill_null(episode, "")
+    t = pa.table({"k": keys, "c": codes})
+    counts = t.group_by("k").aggregate([("c", "count_distinct")])
+    idx = pc.index_in(keys, value_set=counts.column("k"))
+    sizes = pc.take(counts.column("c_count_distinct"), idx)
+    return pc.if_else(pc.is_valid(episode), pc.cast(sizes, pa.int64()), pa.scalar(None, pa.int64()))
+
+
+def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.datetime) -> pa.Table:
+    """Add the derived columns the birth suite checks.
+
+    Args:
+        table: canonical birth rows (see ``config/datasets/birth_certificates.yaml``).
+        facility_code: the batch's facility.
+        cutoff: nothing may be born after this (end of the data interval plus grace), so a
+            re-run of an old interval judges "future" exactly as the first run did.
+
+    Returns:
+        ``table`` with the extra columns appended.
+    """
+    n = table.num_rows
+    code = table.column("certificate_code")
+    parts = pc.extract_regex(pc.fill_null(code, ""), CODE_PATTERN)
+    matched = parts.is_valid()
+    code_facility = pc.if_else(matched, pc.struct_field(parts, "facility"), _null_str(n))
+    code_year = pc.if_else(matched, pc.struct_field(parts, "yy"), _null_str(n))
+    issue = table.column("issue_date")
+    issue_year_2d = pc.utf8_lpad(pc.cast(pc.remainder(pc.year(issue), 100), pa.string()), 2, "0")
+    birth = table.column("birth_datetime")
+    birth_day = pc.cast(pc.cast(birth, pa.date32()), pa.timestamp("s"))
+    lag = pc.divide(
+        pc.cast(pc.subtract(pc.cast(issue, pa.timestamp("s")), birth_day), pa.int64()), SECONDS_PER_DAY
+    )
+    is_reissue = pc.fill_null(pc.equal(table.column("first_issue"), False), False)
+
+    mother_year = table.column("mother_birth_year")
+    mother_date = table.column("mother_birth_date")
+    age_exact = pc.divide(
+        pc.cast(pc.subtract(birth_day, pc.cast(mother_date, pa.timestamp("s"))), pa.int64()),
+        SECONDS_PER_DAY * 365.25,
+    )
+    age_year = pc.cast(pc.subtract(pc.year(birth), mother_year), pa.float64())
+    mother_age = pc.coalesce(age_exact, age_year)
+
+    id_type = effective_id_type(table.column("mother_id_type"), table.column("mother_id_number"))
+    id_number = table.column("mother_id_number")
+    cccd = pc.if_else(pc.fill_null(pc.equal(id_type, ID_TYPE_CCCD), False), id_number, _null_str(n))
+    _, female, year_ok = cccd_checks(cccd, mother_year)
+
+    episode = pc.coalesce(
+        table.column("episode_key"),
+        pc.binary_join_element_wise(id_number, pc.cast(pc.cast(birth, pa.date32()), pa.string()), "|"),
+    )
+    surrogate_cols = ["surrogate_mother_name", "surrogate_mother_id_number", "surrogate_mother_birth_date"]
+    any_surrogate = np.zeros(n, bool)
+    for name in surrogate_cols:
+        any_surrogate |= pc.is_valid(table.column(name)).to_numpy(zero_copy_only=False)
+    complete = pc.and_(pc.is_valid(table.column("surrogate_mother_name")), pc.is_valid(table.column("surrogate_mother_id_number")))
+    surrogate_complete = pc.if_else(pa.array(any_surrogate), complete, pa.scalar(None, pa.bool_()))
+
+    extra = {
+        "code_facility": code_facility,
+        "code_year": code_year,
+        "facility_code": pa.array([facility_code] * n, pa.string()),
+        "issue_year_2d": issue_year_2d,
+        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+        "issue_lag_days": lag,
+        "is_reissue": is_reissue,
+        "episode_size": episode_sizes(episode, code),
+        "mother_age_at_birth": mother_age,
+        "mother_cccd": cccd,
+        "mother_cccd_female": female,
+        "mother_cccd_year_ok": year_ok,
+        "commune_in_province": commune_in_province(
+            table.column("residence_province_code"), table.column("residence_commune_code"), birth
+        ),
+        "surrogate_complete": surrogate_complete,
+    }
+    for name, arr in extra.items():
+        if name in table.column_names:
+            table = table.drop_columns([name])
+        table = table.append_column(name, arr)
+    return table
+
+
+#: Columns of the validation frame handed to the ``birth_certificates.conformed`` suite.
+VALIDATION_COLUMNS: tuple[str, ...] = (
+    "certificate_code",
+    "code_facility",
+    "code_year",
+    "facility_code",
+    "issue_year_2d",
+    "birth_datetime",
+    "issue_date",
+    "batch_cutoff",
+    "issue_lag_days",
+    "is_reissue",
+    "child_sex",
+    "caesarean",
+    "under_32_weeks",
+    "children_in_delivery",
+    "birth_order",
+    "living_children",
+    "mother_ethnicity_code",
+    "birth_weight_g",
+    "episode_size",
+    "mother_age_at_birth",
+    "mother_cccd",
+    "mother_cccd_female",
+    "mother_cccd_year_ok",
+    "mother_social_insurance_no",
+    "mother_health_card_no",
+    "commune_in_province",
+    "surrogate_complete",
+    "duplicate_first_issue",
+    "mother_full_name",
+    "mother_birth_year",
+)
+
+#: Boolean column whose False marks a re-issue (B9): the same code may repeat with new content.
+FIRST_ISSUE_COLUMN = "first_issue"

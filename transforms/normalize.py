@@ -1,0 +1,174 @@
+"""Map one source format's raw string table onto a dataset's canonical, typed columns.
+
+Generic over datasets: everything dataset-specific comes from the contract
+(``config/datasets/<dataset>.yaml``). A value that cannot be parsed becomes NULL plus a
+row-level parse failure (never an exception); the caller turns failures into quarantine reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.dates import parse_dates
+from transforms.text import clean_text, upper_vi, upper_vi_str
+
+if TYPE_CHECKING:  # pragma: no cover
+    from config.contracts import ColumnSpec, DatasetContract
+
+#: Arrow type of each canonical column type.
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "code": pa.string(),
+    "id": pa.string(),
+    "name": pa.string(),
+    "text": pa.string(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("s"),
+    "int": pa.int32(),
+    "bool": pa.bool_(),
+}
+_TRUE = ["1", "TRUE", "CÓ", "X"]
+_FALSE = ["0", "FALSE", "KHÔNG"]
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Rows of one column whose non-empty value could not be parsed."""
+
+    column: str
+    rule_id: str
+    reason: str
+    rows: np.ndarray  # bool mask
+
+
+@dataclass
+class Normalized:
+    """A normalized chunk: canonical typed table plus the parse failures found."""
+
+    table: pa.Table
+    failures: list[ParseFailure]
+
+
+def year_column(name: str) -> str:
+    """Name of the derived year column of a date column (``mother_birth_date`` -> ``mother_birth_year``)."""
+    return name[: -len("_date")] + "_year" if name.endswith("_date") else name + "_year"
+
+
+def not_measured_column(name: str) -> str:
+    """Name of the flag column for 'not measured' sentinels (``birth_weight_g`` -> ``birth_weight_not_measured``)."""
+    base = name[: -len("_g")] if name.endswith("_g") else name
+    return base + "_not_measured"
+
+
+def _mask(arr: pa.Array) -> np.ndarray:
+    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+
+
+def _fix_width(arr: pa.Array, width: int) -> pa.Array:
+    """Zero-pad digit codes to ``width``; drop surplus *leading zeros* (``001`` -> ``01``)."""
+    digits = pc.fill_null(pc.match_substring_regex(arr, r"^\d+$"), False)
+    padded = pc.utf8_lpad(arr, width, "0")
+    surplus = pc.utf8_length(padded)
+    trimmed = pc.utf8_slice_codeunits(padded, start=-width)
+    head_zero = pc.fill_null(pc.match_substring_regex(padded, rf"^0+\d{{{width}}}$"), False)
+    longer = pc.fill_null(pc.greater(surplus, width), False)
+    fixed = pc.if_else(pc.and_(longer, head_zero), trimmed, padded)
+    return pc.if_else(digits, fixed, arr)
+
+
+def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Return the canonical array(s) for one column and its failure mask."""
+    n = len(raw)
+    no_failure = np.zeros(n, bool)
+    text = clean_text(raw)
+    if spec.none_values:
+        text = pc.if_else(pc.is_in(text, value_set=pa.array(list(spec.none_values))), pa.scalar(None, pa.string()), text)
+    ctype = spec.type
+    if ctype in ("string", "code", "text"):
+        if spec.width:
+            text = _fix_width(text, spec.width)
+        return {spec.name: text}, no_failure
+    if ctype == "id":
+        return {spec.name: pc.replace_substring_regex(text, r"[\s.\-]", "")}, no_failure
+    if ctype == "name":
+        return {spec.name: upper_vi(text)}, no_failure
+    if ctype in ("date", "datetime"):
+        parsed = parse_dates(text, with_time=ctype == "datetime", year_only_allowed=spec.year_only_allowed)
+        out = {spec.name: parsed.values}
+        if spec.year_only_allowed:
+            out[year_column(spec.name)] = parsed.year
+        return out, parsed.failed
+    upper = upper_vi(text)
+    present = pc.is_valid(upper)
+    if ctype == "bool":
+        value = pc.if_else(
+            pc.is_in(upper, value_set=pa.array(_TRUE)),
+            True,
+            pc.if_else(pc.is_in(upper, value_set=pa.array(_FALSE)), False, pa.scalar(None, pa.bool_())),
+        )
+        return {spec.name: value}, _mask(pc.and_(present, pc.is_null(value)))
+    # int
+    out: dict[str, pa.Array] = {}
+    if spec.not_measured_values:
+        sentinel = pc.is_in(upper, value_set=pa.array([upper_vi_str(v) for v in spec.not_measured_values]))
+        out[not_measured_column(spec.name)] = pc.fill_null(sentinel, False)
+        upper = pc.if_else(sentinel, pa.scalar(None, pa.string()), upper)
+        present = pc.is_valid(upper)
+    code_map = spec.code_map.get(source_format)
+    if code_map:
+        keys = pa.array([upper_vi_str(k) for k in code_map])
+        vals = pa.array(list(code_map.values()), type=pa.int32())
+        idx = pc.index_in(upper, value_set=keys)
+        value = pc.take(vals, idx)
+    else:
+        numeric = pc.fill_null(pc.match_substring_regex(upper, r"^[+-]?\d{1,9}(\.0+)?$"), False)
+        digits = pc.replace_substring_regex(upper, r"\.0+$", "")
+        value = pc.if_else(numeric, pc.cast(pc.if_else(numeric, digits, "0"), pa.int32()), pa.scalar(None, pa.int32()))
+    out[spec.name] = value
+    return out, _mask(pc.and_(present, pc.is_null(value)))
+
+
+def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> Normalized:
+    """Normalize a raw chunk of one source format.
+
+    Args:
+        raw: string columns named by the format's source tags (unknown tags are ignored,
+            absent tags give NULL columns), plus lineage columns starting with ``_``.
+        contract: the dataset contract.
+        source_format: the format key (``xml9``, ``pl02``, ``csv``...).
+
+    Returns:
+        The canonical table (contract columns in contract order, derived ``*_year`` /
+        ``*_not_measured`` columns, then the lineage columns) and the parse failures.
+    """
+    n = raw.num_rows
+    columns: dict[str, pa.Array] = {}
+    failures: list[ParseFailure] = []
+    for name, spec in contract.columns.items():
+        tag = spec.sources.get(source_format)
+        if tag is not None and tag in raw.column_names:
+            src = raw.column(tag).combine_chunks().cast(pa.string())
+        else:
+            src = pa.nulls(n, pa.string())
+        arrays, failed = _normalize_column(src, spec, source_format)
+        for key, arr in arrays.items():
+            columns[key] = arr if key != name else arr.cast(ARROW_TYPES[spec.type])
+        if failed.any():
+            rule = spec.parse_rule or (spec.rules[0] if spec.rules else "TYPE")
+            failures.append(
+                ParseFailure(
+                    column=name,
+                    rule_id=rule,
+                    reason=f"{name}: value does not parse as {spec.type}",
+                    rows=failed,
+                )
+            )
+    for lineage in raw.column_names:
+        if lineage.startswith("_"):
+            columns[lineage] = raw.column(lineage).combine_chunks()
+    return Normalized(table=pa.table(columns), failures=failures)
