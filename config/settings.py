@@ -27,6 +27,7 @@ class Settings:
         facilities_file: the facility/source registry (YAML).
         quarantine_threshold: a batch whose quarantined share exceeds this is held back.
         chunk_rows: rows per processing chunk (memory bound).
+        small_file_bytes: files up to this size are read whole and grouped into shared chunks.
         timezone: the timezone nights are counted in.
     """
 
@@ -35,6 +36,7 @@ class Settings:
     facilities_file: Path
     quarantine_threshold: float
     chunk_rows: int
+    small_file_bytes: int = 8 << 20
     timezone: str = "Asia/Ho_Chi_Minh"
 
     @property
@@ -92,5 +94,6 @@ def load_settings() -> Settings:
         facilities_file=facilities,
         quarantine_threshold=threshold,
         chunk_rows=chunk_rows,
+        small_file_bytes=int(os.environ.get("S06_SMALL_FILE_BYTES", str(8 << 20))),
         timezone=os.environ.get("S06_TIMEZONE", "Asia/Ho_Chi_Minh"),
     )

@@ -78,10 +78,14 @@ class BatchSpec:
 
 
 @dataclass
-class _FileResult:
-    """What one file contributed (merged into the batch only if the whole file was readable)."""
+class _UnitResult:
+    """What one unit (a large file, or a group of small ones) contributed.
+
+    Merged into the batch only when every file of the unit was read to the end.
+    """
 
     received: int = 0
+    records_per_file: Counter[str] = field(default_factory=Counter)
     superseded: int = 0
     quarantined: int = 0
     flagged: int = 0
@@ -180,7 +184,7 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ per chunk
 
-    def _dedup(self, table: pa.Table, local: dict[str, set[str]], result: _FileResult) -> tuple[np.ndarray, np.ndarray]:
+    def _dedup(self, table: pa.Table, local: dict[str, set[str]], result: _UnitResult) -> tuple[np.ndarray, np.ndarray]:
         """Mark exact duplicates (superseded) and conflicting first issues (B9) in order."""
         key_col = self.contract.natural_key[0]
         keys = table.column(key_col).to_pylist()
@@ -208,10 +212,12 @@ class BatchRunner:
                 local[k] = set(prev) | {h}
         return exact, conflict
 
-    def _process_chunk(self, raw: pa.Table, landed: LandedFile, fmt: str, writer_box: list[Any],
-                       local_seen: dict[str, set[str]], result: _FileResult) -> None:
+    def _process_chunk(self, raw: pa.Table, fmt: str, writer_box: list[Any],
+                       local_seen: dict[str, set[str]], result: _UnitResult) -> None:
         spec, contract = self.spec, self.contract
         n = raw.num_rows
+        files = raw.column("_source_file").to_pylist()
+        result.records_per_file.update(files)
         t0 = time.perf_counter()
         norm = normalize(raw, contract, fmt)
         table = self.hooks.derive(norm.table, spec.facility, spec.cutoff)
@@ -220,7 +226,7 @@ class BatchRunner:
         lineage = {
             "source_format": pa.array([fmt] * n, pa.string()),
             "spec_version": pa.array([fmt_spec.spec_version] * n, pa.string()),
-            "source_file": pa.array([landed.name] * n, pa.string()),
+            "source_file": raw.column("_source_file").combine_chunks(),
             "source_ref": table.column("_source_ref") if "_source_ref" in table.column_names else pa.nulls(n, pa.string()),
             "batch_id": pa.array([spec.batch_id] * n, pa.string()),
             "record_hash": record_hash(table, content),
@@ -272,7 +278,7 @@ class BatchRunner:
                 # An exact re-send is superseded, not judged twice; warnings on a row that is
                 # quarantined anyway stay with its quarantine story.
                 continue
-            rec = _finding_row(spec, landed.name, refs[row], keys[row], rule, severity, category, column, reason)
+            rec = _finding_row(spec, files[row], refs[row], keys[row], rule, severity, category, column, reason)
             if severity == "error":
                 result.quarantine.append(rec)
             else:
@@ -285,12 +291,11 @@ class BatchRunner:
         result.flagged += int((warned & valid).sum())
         if errors.any():
             bad = raw.filter(pa.array(errors))
-            rules_by_row: dict[str, list[str]] = {}
+            rules_by_row: dict[tuple[str, str], set[str]] = {}
             for q in result.quarantine:
-                rules_by_row.setdefault(q["source_ref"], []).append(q["rule_id"])
-            bad_refs = bad.column("_source_ref").to_pylist() if "_source_ref" in bad.column_names else [None] * bad.num_rows
-            bad = bad.append_column("_source_file", pa.array([landed.name] * bad.num_rows, pa.string()))
-            bad = bad.append_column("_rule_ids", pa.array([",".join(sorted(set(rules_by_row.get(r, [])))) for r in bad_refs], pa.string()))
+                rules_by_row.setdefault((q["source_file"], q["source_ref"]), set()).add(q["rule_id"])
+            bad_keys = zip(bad.column("_source_file").to_pylist(), bad.column("_source_ref").to_pylist(), strict=True)
+            bad = bad.append_column("_rule_ids", pa.array([",".join(sorted(rules_by_row.get(k, ()))) for k in bad_keys], pa.string()))
             result.rejected_rows.append(bad)
         good = table.filter(pa.array(valid)).select(self.stored)
         if good.num_rows:
@@ -299,7 +304,7 @@ class BatchRunner:
             result.partitions.update((m // 100, m % 100) for m in months if m is not None)
             if writer_box[0] is None:
                 self.work_dir.mkdir(parents=True, exist_ok=True)
-                path = self.work_dir / f"valid-{len(self.state.spills) + len(self.state.files):05d}.parquet"
+                path = self.work_dir / f"valid-{len(self.state.spills):05d}.parquet"
                 writer_box[0] = pq.ParquetWriter(str(path), good.schema, compression="lz4")
                 result.spill = path
             writer_box[0].write_table(good)
@@ -307,50 +312,96 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ per file
 
-    def _process_file(self, landed: LandedFile, encoding: str) -> None:
-        spec, state = self.spec, self.state
-        file_row: dict[str, Any] = {
+    def _file_row(self, landed: LandedFile, status: str = "processed", reason: str | None = None) -> dict[str, Any]:
+        spec = self.spec
+        return {
             "batch_id": spec.batch_id, "file_name": landed.name, "dataset": spec.dataset,
             "facility_code": spec.facility, "sha256": landed.sha256, "size_bytes": landed.size,
-            "format": landed.format, "encoding": landed.encoding, "status": "processed",
-            "records": 0, "reason": None,
+            "format": landed.format, "encoding": landed.encoding, "status": status,
+            "records": 0, "reason": reason,
         }
-        other = staging.processed_elsewhere(self.engine, spec.dataset, spec.facility, landed.sha256, spec.batch_id)
-        if other:
-            file_row.update(status="skipped_duplicate", reason=f"same checksum already loaded by batch {other}")
-            state.files.append(file_row)
-            return
-        result = _FileResult()
+
+    def _reject(self, landed: LandedFile, reason: str) -> None:
+        self.state.files.append(self._file_row(landed, "rejected", reason))
+        self.state.quarantine.append(
+            _finding_row(self.spec, landed.name, None, None, "FILE", "error", "conformance", None, reason)
+        )
+        log.warning("file rejected: %s (%s)", landed.name, reason)
+
+    def _read(self, landed: LandedFile) -> Any:
+        """Chunks of one file, each with a ``_source_file`` column."""
+        fmt = self.contract.source_formats[landed.format or ""]
+        t0 = time.perf_counter()
+        for chunk in READERS[fmt.reader](Path(landed.raw_path), self.settings.chunk_rows, encoding=landed.encoding):
+            chunk = chunk.append_column("_source_file", pa.array([landed.name] * chunk.num_rows, pa.string()))
+            self._timed("read", t0)
+            yield chunk
+            t0 = time.perf_counter()
+        self._timed("read", t0)
+
+    def _units(self, landed: list[LandedFile]) -> list[list[LandedFile]]:
+        """Split files into units: each large file alone (streamed), small files grouped per format.
+
+        Small files (one certificate per file is common) are read whole before any of their rows
+        is processed, so a broken one is rejected before it touches the batch; grouping them keeps
+        one validation call per chunk instead of one per file, and lets twins delivered in two
+        files be checked together (B5).
+        """
+        small: dict[str, list[LandedFile]] = {}
+        units: list[list[LandedFile]] = []
+        for lf in landed:
+            if lf.format and lf.size <= self.settings.small_file_bytes:
+                small.setdefault(lf.format, []).append(lf)
+            else:
+                units.append([lf])
+        return [group for _fmt, group in sorted(small.items())] + units
+
+    def _process_unit(self, unit: list[LandedFile]) -> None:
+        state = self.state
+        result = _UnitResult()
         writer_box: list[Any] = [None]
         local_seen: dict[str, set[str]] = {}
+        accepted: list[LandedFile] = []
+        fmt = unit[0].format
         try:
-            if landed.format is None:
-                raise FileRejected("file is not one of this dataset's source formats")
-            fmt = self.contract.source_formats[landed.format]
-            reader = READERS[fmt.reader]
-            t0 = time.perf_counter()
-            for chunk in reader(Path(landed.raw_path), self.settings.chunk_rows, encoding=landed.encoding or encoding):
-                self._timed("read", t0)
-                self._process_chunk(chunk, landed, landed.format, writer_box, local_seen, result)
-                t0 = time.perf_counter()
-            self._timed("read", t0)
+            if len(unit) == 1 and unit[0].size > self.settings.small_file_bytes:
+                # A large file streams chunk by chunk; failing half-way rejects all of it.
+                accepted = unit
+                for chunk in self._read(unit[0]):
+                    self._process_chunk(chunk, fmt or "", writer_box, local_seen, result)
+            else:
+                buffer: list[pa.Table] = []
+                rows = 0
+                for lf in unit:
+                    try:
+                        tables = list(self._read(lf))
+                    except FileRejected as exc:
+                        self._reject(lf, exc.reason)
+                        continue
+                    accepted.append(lf)
+                    buffer += tables
+                    rows += sum(t.num_rows for t in tables)
+                    if rows >= self.settings.chunk_rows:
+                        self._process_chunk(pa.concat_tables(buffer, promote_options="default"), fmt or "",
+                                            writer_box, local_seen, result)
+                        buffer, rows = [], 0
+                if buffer:
+                    self._process_chunk(pa.concat_tables(buffer, promote_options="default"), fmt or "",
+                                        writer_box, local_seen, result)
         except FileRejected as exc:
             if writer_box[0] is not None:
                 writer_box[0].close()
             if result.spill:
                 result.spill.unlink(missing_ok=True)
-            file_row.update(status="rejected", reason=exc.reason)
-            state.files.append(file_row)
-            state.quarantine.append(
-                _finding_row(spec, landed.name, None, None, "FILE", "error", "conformance", None, exc.reason)
-            )
-            log.warning("file rejected: %s (%s)", landed.name, exc.reason)
+            self._reject(unit[0], exc.reason)
             return
         if writer_box[0] is not None:
             writer_box[0].close()
             state.spills.append(result.spill)  # type: ignore[arg-type]
-        file_row["records"] = result.received
-        state.files.append(file_row)
+        for lf in accepted:
+            row = self._file_row(lf)
+            row["records"] = result.records_per_file.get(lf.name, 0)
+            state.files.append(row)
         state.received += result.received
         state.superseded += result.superseded
         state.quarantined += result.quarantined
@@ -362,13 +413,13 @@ class BatchRunner:
         for k, hashes in local_seen.items():
             state.seen[k] = hashes
         if result.rejected_rows:
-            self._write_quarantine_zone(landed, result.rejected_rows)
+            self._write_quarantine_zone(result.rejected_rows)
 
-    def _write_quarantine_zone(self, landed: LandedFile, tables: list[pa.Table]) -> None:
+    def _write_quarantine_zone(self, tables: list[pa.Table]) -> None:
         """Keep the held-back rows as received (restricted zone) so they can be re-processed."""
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         table = pa.concat_tables(tables, promote_options="default")
-        target = self.quarantine_dir / (Path(landed.name).name + ".parquet")
+        target = self.quarantine_dir / f"part-{len(list(self.quarantine_dir.glob('part-*.parquet'))):05d}.parquet"
         tmp = target.with_name("." + target.name + ".tmp")
         pq.write_table(table, tmp, compression="zstd")
         tmp.replace(target)
@@ -412,7 +463,14 @@ class BatchRunner:
         self._timed("land", t0)
         try:
             for lf in landed:
-                self._process_file(lf, encoding)
+                other = staging.processed_elsewhere(self.engine, spec.dataset, spec.facility, lf.sha256, spec.batch_id)
+                if other:
+                    self.state.files.append(self._file_row(lf, "skipped_duplicate", f"same checksum already loaded by batch {other}"))
+                elif lf.format is None:
+                    self._reject(lf, "file is not one of this dataset's source formats")
+            todo = [lf for lf in landed if lf.format and not any(f["file_name"] == lf.name for f in self.state.files)]
+            for unit in self._units(todo):
+                self._process_unit(unit)
             return self._finish(started, t_all)
         except (BatchHeldBack, TransportError):
             raise

@@ -1,0 +1,126 @@
+"""Command line of the synthetic-data generator.
+
+Examples (from the repository root)::
+
+    python -m sample_data.generator --out .work/sample --start 2026-11-21 --nights 3 --seed 6
+    python -m sample_data.generator --out .work/sample --registry-out config/facilities.yaml
+    python -m sample_data.generator --counts .work/sample
+    python -m sample_data.generator --bench-csv .work/bench/births_1m.csv --rows 1000000
+
+Output is counts only: no names, IDs or other personal values are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from sample_data.generator import ground_truth
+from sample_data.generator.bench import write_births_csv
+from sample_data.generator.reference import FACILITIES
+from sample_data.generator.run import OutputDirError, generate
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the README/--help test).
+
+    Returns:
+        The parser.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m sample_data.generator",
+        description=(
+            "Write a deterministic synthetic facility drop of birth certificates (XML9, PL02, CSV) "
+            "with injected defects and a ground truth; or print the counts of an existing drop."
+        ),
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--out", type=Path, help="output folder (created; a previous run's output there is replaced)")
+    mode.add_argument(
+        "--counts", type=Path, metavar="OUT", help="print the counts tables of OUT/ground_truth.csv and exit"
+    )
+    mode.add_argument(
+        "--bench-csv", type=Path, metavar="PATH", help="write --rows clean rows in the facility CSV format to PATH"
+    )
+    parser.add_argument(
+        "--start", type=_date, default=date(2026, 11, 21), help="first delivery night, YYYY-MM-DD (default 2026-11-21)"
+    )
+    parser.add_argument("--nights", type=int, default=3, help="number of consecutive nights (default 3)")
+    parser.add_argument("--seed", type=int, default=6, help="seed of every random draw (default 6)")
+    parser.add_argument(
+        "--per-night",
+        type=int,
+        default=40,
+        help="average certificates per facility and night, varies ±30%% (default 40)",
+    )
+    parser.add_argument(
+        "--defect-rate", type=float, default=0.12, help="share of records with a record-level defect (default 0.12)"
+    )
+    parser.add_argument(
+        "--registry-out", type=Path, help="also write the facility registry YAML there (e.g. config/facilities.yaml)"
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for --bench-csv (default 1,000,000)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        Process exit code.
+    """
+    args = build_parser().parse_args(argv)
+    if args.counts is not None:
+        truth = args.counts / "ground_truth.csv"
+        if not truth.is_file():
+            print(f"no ground_truth.csv in {args.counts}", file=sys.stderr)
+            return 2
+        rows = ground_truth.read_csv(truth)
+        print(ground_truth.format_counts_table(rows, {f["code"]: f["format"] for f in FACILITIES}))
+        print(ground_truth.format_defect_table(rows))
+        return 0
+    if args.bench_csv is not None:
+        began = time.perf_counter()
+        n = write_births_csv(args.bench_csv, args.rows, args.seed)
+        print(f"wrote {n} rows to {args.bench_csv} in {time.perf_counter() - began:.1f} s")
+        return 0
+    try:
+        summary = generate(
+            args.out,
+            args.start,
+            args.nights,
+            seed=args.seed,
+            per_night=args.per_night,
+            defect_rate=args.defect_rate,
+            registry_out=args.registry_out,
+        )
+    except (OutputDirError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    actions = ", ".join(f"{k} {v}" for k, v in summary.by_action.items())
+    print(
+        f"wrote {summary.records} records in {summary.files} files for {summary.facilities} facilities x "
+        f"{summary.nights} nights, {summary.citizens} citizens -> {summary.out_dir}"
+    )
+    print(f"expected: {actions}")
+    if args.registry_out is not None:
+        print(f"registry: {args.registry_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
