@@ -79,8 +79,9 @@ def _table(records: list[dict[str, str | None]]) -> pa.Table:
     return pa.table({n: pa.array([r.get(n) for r in records], pa.string()) for n in names})
 
 
-def _xml_errors(path: Path) -> FileRejected:
-    return FileRejected(f"{path.suffix or 'file'}: XML not well-formed")
+def _xml_errors(exc: ParseError) -> FileRejected:
+    line, column = getattr(exc, "position", (0, 0))
+    return FileRejected(f"XML not well-formed (truncated or corrupt) at line {line}, column {column}")
 
 
 def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
@@ -123,8 +124,8 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                     buf = []
     except DefusedXmlException:
         raise FileRejected("XML declares a DTD or entities (forbidden)") from None
-    except ParseError:
-        raise _xml_errors(path) from None
+    except ParseError as exc:
+        raise _xml_errors(exc) from None
     if buf:
         yield _table(buf)
 
@@ -143,8 +144,8 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
                 elem.clear()
     except DefusedXmlException:
         raise FileRejected("XML declares a DTD or entities (forbidden)") from None
-    except ParseError:
-        raise _xml_errors(path) from None
+    except ParseError as exc:
+        raise _xml_errors(exc) from None
     if count == 0:
         raise FileRejected(f"no {element} element in document")
     for start in range(0, len(buf), chunk_rows):

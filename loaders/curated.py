@@ -56,7 +56,9 @@ def curated_schema(contract: DatasetContract) -> pa.Schema:
     fields: list[pa.Field] = []
     for name, spec in contract.columns.items():
         if spec.curated == "keep":
-            fields.append(pa.field(name, ARROW_TYPES[spec.type]))
+            # Parquet has no second-precision timestamp: declare what readers get back (ms).
+            arrow_type = pa.timestamp("ms") if spec.type == "datetime" else ARROW_TYPES[spec.type]
+            fields.append(pa.field(name, arrow_type))
         elif spec.curated == "pseudonymize":
             fields.append(pa.field(f"{name}_pseudonym", pa.string()))
         if spec.year_only_allowed and spec.curated in ("keep", "year"):

@@ -73,7 +73,7 @@ def processed_elsewhere(engine: Engine, dataset: str, facility: str, sha256: str
             ingested_files.c.sha256 == sha256,
             ingested_files.c.status == "processed",
             ingested_files.c.batch_id != batch_id,
-            batch_ledger.c.status == "loaded",
+            batch_ledger.c.status.in_(("loaded", "partial")),
         )
         .limit(1)
     )
@@ -90,7 +90,9 @@ def _sql_values(table: pa.Table, names: list[str]) -> list[pa.Array]:
     for name in names:
         col = table.column(name).combine_chunks()
         if pa.types.is_timestamp(col.type):
-            col = pc.strftime(col, "%Y-%m-%d %H:%M:%S.000000")
+            # Parquet stores second-precision timestamps as milliseconds: cast back first, or
+            # strftime's %S would carry a fraction.
+            col = pc.strftime(col.cast(pa.timestamp("s")), "%Y-%m-%d %H:%M:%S.000000")
         elif pa.types.is_date(col.type):
             col = pc.strftime(col, "%Y-%m-%d")
         out.append(col)

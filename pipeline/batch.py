@@ -131,8 +131,12 @@ def _finding_row(spec: BatchSpec, source_file: str, ref: str | None, key: str | 
     }
 
 
-def _validation_frame(table: pa.Table, columns: tuple[str, ...]) -> Any:
-    """The narrow pandas frame GX validates (nullable dtypes, RangeIndex)."""
+def _validation_frame(table: pa.Table, columns: tuple[str, ...], flag_columns: set[str]) -> Any:
+    """The narrow pandas frame GX validates (nullable dtypes, RangeIndex).
+
+    Contract flags (``bool`` columns such as ``caesarean``) are handed over as 0/1 integers, the
+    code system the rules are written in; derived booleans stay booleans.
+    """
     import pandas as pd
 
     mapping = {
@@ -143,7 +147,9 @@ def _validation_frame(table: pa.Table, columns: tuple[str, ...]) -> Any:
     narrow = table.select(list(columns))
     casts = []
     for f in narrow.schema:
-        if pa.types.is_date(f.type):
+        if f.name in flag_columns and pa.types.is_boolean(f.type):
+            casts.append(pa.field(f.name, pa.int64()))
+        elif pa.types.is_date(f.type):
             casts.append(pa.field(f.name, pa.timestamp("ns")))
         elif pa.types.is_timestamp(f.type):
             casts.append(pa.field(f.name, pa.timestamp("ns")))
@@ -261,7 +267,8 @@ class BatchRunner:
                 failed_cols.setdefault(int(i), set()).update({failure.column, year_column(failure.column)})
         from expectations import validate_frame
 
-        frame = _validation_frame(table, self.hooks.validation_columns)
+        flags = {n for n, c in contract.columns.items() if c.type == "bool"}
+        frame = _validation_frame(table, self.hooks.validation_columns, flags)
         gx_findings, _summary = validate_frame(frame, spec.dataset, self.options)
         for f in gx_findings:
             if f.rule_id == "REQ" and f.column in failed_cols.get(f.row, set()):
@@ -523,8 +530,10 @@ class BatchRunner:
                 extra = {"held": valid_rows, "loaded": 0, "flagged": 0}
             else:
                 counts = staging.load_rows(conn, self.contract, self._spill_chunks()) if state.spills else staging.UpsertCounts()
-                status = "loaded" if state.files else "empty"
-                reason = None
+                rejected = [f for f in state.files if f["status"] == "rejected"]
+                status = "partial" if rejected else ("loaded" if state.files else "empty")
+                reason = (f"{len(rejected)} of {len(state.files)} file(s) rejected: " +
+                          "; ".join(f"{Path(f['file_name']).name}: {f['reason']}" for f in rejected[:5])) if rejected else None
                 extra = {"held": 0, "loaded": counts.inserted + counts.updated + counts.unchanged}
                 # Versions of the same key within the batch, and versions older than the current
                 # one, are kept in history but do not become current: superseded.

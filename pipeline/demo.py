@@ -40,8 +40,10 @@ def run_nights(datasets: list[str], nights: list[dt.date]) -> dict[tuple[str, dt
     for ds in datasets:
         dag = build_dag(ds)
         for night in nights:
-            logical = dt.datetime(night.year, night.month, night.day, tzinfo=tz)
-            run = dag.test(logical_date=logical)
+            # A manual run covers the last complete interval before its logical date: the
+            # run at D+1 00:00 local processes night D (as the nightly schedule does).
+            after = dt.datetime(night.year, night.month, night.day, tzinfo=tz) + dt.timedelta(days=1)
+            run = dag.test(logical_date=after)
             states[(ds, night)] = str(getattr(run, "state", "unknown"))
     return states
 

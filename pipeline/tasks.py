@@ -71,7 +71,7 @@ def publish_curated(dataset: str, interval_start: dt.datetime, settings: Setting
     rows = staging.ledger_rows(engine, dataset, interval_start.isoformat())
     months: set[tuple[int, int]] = set()
     for row in rows:
-        if row["status"] == "loaded":
+        if row["status"] in ("loaded", "partial"):
             for ym in json.loads(row["partitions"] or "[]"):
                 year, month = ym.split("-")
                 months.add((int(year), int(month)))
@@ -98,7 +98,7 @@ def reconcile_interval(dataset: str, interval_start: dt.datetime, settings: Sett
     if imbalances:
         raise ReconciliationError("; ".join(imbalances))
     totals = {k: sum(r[k] for r in rows) for k in ("received", "loaded", "quarantined", "superseded", "held")}
-    bad = [f"{r['facility_code']} {r['status']}: {r['reason']}" for r in rows if r["status"] in ("held", "failed")]
+    bad = [f"{r['facility_code']} {r['status']}: {r['reason']}" for r in rows if r["status"] in ("held", "failed", "partial")]
     log.info("interval %s of %s: %s", interval_start.isoformat(), dataset, totals)
     if bad:
         raise ReconciliationError(f"{len(bad)} facility batch(es) need attention: " + " | ".join(bad))

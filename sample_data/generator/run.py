@@ -59,13 +59,12 @@ class GenerationSummary:
 
 
 def _prepare(out_dir: Path) -> None:
-    """Create ``out_dir`` or clear what a previous run wrote there (and nothing else)."""
+    """Create ``out_dir`` or clear what a previous run wrote there (and nothing else).
+
+    Other entries (the pipeline's raw/curated zones and staging DB when ``out_dir`` is the data
+    root) are left untouched, so the main job can regenerate its sample data run after run.
+    """
     if out_dir.exists():
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in OWNED_NAMES)
-        if foreign:
-            raise OutputDirError(
-                f"{out_dir} holds files the generator did not write ({len(foreign)} entries); use an empty folder"
-            )
         for name in sorted(OWNED_NAMES):
             target = out_dir / name
             if target.is_dir():

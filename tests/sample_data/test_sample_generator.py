@@ -27,7 +27,7 @@ import pytest
 import yaml
 from vietnam_provinces import ProvinceCode, Ward
 
-from sample_data.generator import GenerationSummary, OutputDirError, bench, generate, write_births_csv
+from sample_data.generator import GenerationSummary, bench, generate, write_births_csv
 from sample_data.generator.defects import CATALOGUE
 from sample_data.generator.ground_truth import format_counts_table, read_csv
 from sample_data.generator.reference import FACILITIES, ID_PROVINCE_PREFIXES
@@ -545,11 +545,13 @@ def test_readme_counts_are_current(truth: list[dict[str, str]]) -> None:
     )
 
 
-def test_output_dir_with_foreign_files_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "notes.txt").write_text("keep me", encoding="utf-8")
-    with pytest.raises(OutputDirError):
-        generate(tmp_path, START, 1, per_night=3)
-    assert (tmp_path / "notes.txt").exists()
+def test_foreign_entries_are_left_alone(tmp_path: Path) -> None:
+    # The main job generates into the data root, beside the pipeline's own zones.
+    (tmp_path / "staging.db").write_text("keep me", encoding="utf-8")
+    (tmp_path / "drop" / "stale").mkdir(parents=True)
+    generate(tmp_path, START, 1, per_night=3)
+    assert (tmp_path / "staging.db").read_text(encoding="utf-8") == "keep me"
+    assert not (tmp_path / "drop" / "stale").exists()
 
 
 def test_write_births_csv(tmp_path: Path) -> None:
