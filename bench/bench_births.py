@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-FACILITY = "79034"
-NIGHT = dt.date(2026, 11, 21)
+FACILITY = "31011"
+NIGHT = dt.date(2026, 12, 31)
 REGISTRY = f"""facilities:
   - code: "{FACILITY}"
     name: "Benchmark facility"
-    province_code: "79"
+    province_code: "31"
     source_kind: file_drop
     datasets:
       birth_certificates: {{format: csv}}
@@ -86,8 +86,10 @@ def bench(rows: int, staging_url: str | None, keep: bool) -> dict:
     queue: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=_run, args=(rows, root, staging_url, queue))
     proc.start()
-    result = queue.get()
     proc.join()
+    if proc.exitcode != 0 or queue.empty():
+        raise SystemExit(f"benchmark child failed (exit code {proc.exitcode}); data kept in {root}")
+    result = queue.get()
     result["generate_s"] = gen_s
     result["csv_mib"] = (folder / "giay_chung_sinh_bench.csv").stat().st_size / 2**20
     if not keep:

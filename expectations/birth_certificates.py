@@ -117,7 +117,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "mother_age_min": 10,
     "mother_age_max": 60,
     # B7 (error): allowed 3-digit personal-ID prefixes; None = the packaged pre-2025 63-province
-    # list (expectations/data/cccd_province_prefixes.csv, DOMAIN §7.1).
+    # list (transforms/data/cccd_province_prefixes.csv, DOMAIN §7.1).
     "cccd_province_prefixes": None,
     # B8 (error): social-insurance code, 10 digits (DOMAIN §7.3; "0000000000" is normalised
     # to NULL upstream).

@@ -53,7 +53,7 @@ class ExpectColumnValuesToBeValidPersonalId(ColumnMapExpectation):
 
     A value passes when it is exactly twelve ASCII digits and its first three digits are one of
     the province prefixes of the pre-2025 63-province list (DOMAIN §7.1, packaged as
-    ``expectations/data/cccd_province_prefixes.csv``). The fourth digit (century and sex) is a
+    ``transforms/data/cccd_province_prefixes.csv``). The fourth digit (century and sex) is a
     digit 0–9 by construction. There is deliberately **no check digit**: none is published.
     NULLs are ignored.
 

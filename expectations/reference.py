@@ -1,43 +1,37 @@
 """Reference data and pure pandas checks shared by the suites (no Great Expectations import).
 
-The code lists live as data files in ``expectations/data/`` so that a reviewer can diff them
+The code lists live as data files (``transforms/data/``) so that a reviewer can diff them
 without reading Python. Everything here is importable at DAG parse time: it only needs pandas
 and the standard library.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
 from collections.abc import Iterable
-from importlib import resources
 from typing import TYPE_CHECKING
+
+from transforms.reference import CCCD_PROVINCE_PREFIXES
 
 if TYPE_CHECKING:
     import pandas as pd
-
-#: Data file with the personal-ID (CCCD) province prefixes.
-CCCD_PREFIX_FILE = "cccd_province_prefixes.csv"
 
 #: A personal ID number is exactly twelve ASCII digits (DOMAIN §7.1). ``[0-9]`` rather than
 #: ``\d`` so that the result does not depend on the regex engine's Unicode rules.
 PERSONAL_ID_PATTERN = r"[0-9]{12}"
 
 
-@functools.cache
 def cccd_province_prefixes() -> tuple[str, ...]:
     """Return the three-digit province prefixes a personal ID number may start with.
 
     Source: DOMAIN.md §7.1 — the pre-2025 list of 63 provinces (old GSO codes zero-padded to
-    three digits). The prefixes record the province of *birth registration* and did not change
-    with the 2025 merger of provinces, so this list is not versioned by date.
+    three digits), kept once in ``transforms/data/cccd_province_prefixes.csv``. The prefixes
+    record the province of *birth registration* and did not change with the 2025 merger of
+    provinces, so this list is not versioned by date.
 
     Returns:
         The prefixes as sorted strings, e.g. ``("001", "002", "004", ...)``.
     """
-    text = resources.files(__package__).joinpath("data").joinpath(CCCD_PREFIX_FILE).read_text("utf-8")
-    rows = csv.DictReader(text.splitlines())
-    return tuple(sorted(row["prefix"] for row in rows))
+    return tuple(sorted(CCCD_PROVINCE_PREFIXES))
 
 
 def personal_id_is_valid(values: pd.Series, prefixes: Iterable[str]) -> pd.Series:

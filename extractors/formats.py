@@ -22,12 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
 SNIFF_BYTES = 1 << 20
+#: CSV block size: small enough to pipeline parsing, large enough to amortise per-block cost.
+CSV_BLOCK_BYTES = 16 << 20
 
 
 class FileRejected(Exception):
@@ -167,9 +171,10 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     if not first_line.strip():
         raise FileRejected("CSV file is empty")
     names = [n.strip() for n in pacsv.read_csv(pa.py_buffer((first_line + "\n").encode("utf-8"))).schema.names]
-    # Roughly 300 bytes per row: size the blocks so one block is about one chunk.
-    block = max(1 << 20, min(chunk_rows * 400, 256 << 20))
-    read_opts = pacsv.ReadOptions(encoding=enc, block_size=block, column_names=names, skip_rows=1)
+    # pyarrow decodes UTF-8 natively (and skips a BOM) only when told "utf8"; any other spelling
+    # routes every byte through a Python codec, ten times slower.
+    arrow_enc = "utf8" if enc in ("utf-8", "utf-8-sig") else enc
+    read_opts = pacsv.ReadOptions(encoding=arrow_enc, block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
     conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
     row = 0
     try:
@@ -178,7 +183,8 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             if batch.num_rows == 0:
                 continue
             t = pa.Table.from_batches([batch])
-            refs = pa.array([f"row {row + i + 1}" for i in range(t.num_rows)], pa.string())
+            numbers = pc.cast(pa.array(np.arange(row + 1, row + t.num_rows + 1)), pa.string())
+            refs = pc.binary_join_element_wise("row ", numbers, "")
             row += t.num_rows
             yield t.append_column("_source_ref", refs)
     except UnicodeDecodeError:

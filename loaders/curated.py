@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -71,11 +72,24 @@ def curated_schema(contract: DatasetContract) -> pa.Schema:
     return pa.schema(fields)
 
 
+def curated_source_columns(contract: DatasetContract) -> set[str]:
+    """Stored columns that :func:`to_curated` reads (dropped columns are never fetched)."""
+    needed = set(CURATED_LINEAGE)
+    for name, spec in contract.columns.items():
+        if spec.curated != "drop":
+            needed.add(name)
+            needed.add(year_column(name))
+            needed.add(not_measured_column(name))
+    return needed
+
+
 def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Table:
     """Apply each column's curated action (keep / pseudonymize / year / drop)."""
     schema = curated_schema(contract)
     out: dict[str, pa.Array] = {}
     for name, spec in contract.columns.items():
+        if spec.curated == "drop":
+            continue
         col = table.column(name)
         if spec.curated == "keep":
             out[name] = col
@@ -91,34 +105,69 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
     return pa.table(out).cast(schema)
 
 
-def _read_month(engine: Engine, contract: DatasetContract, year: int, month: int) -> pa.Table:
+def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: int,
+                  chunk_rows: int = 100_000) -> Iterator[pa.Table]:
+    """Current rows of one month, in natural-key order, as Arrow chunks (bounded memory).
+
+    Uses the DB-API cursor directly: SQLAlchemy's per-value result processing costs more than
+    the whole Parquet write. Dates arrive as ISO strings from SQLite and as ``date``/``datetime``
+    objects from PostgreSQL; both are converted vectorized.
+    """
     current, _ = dataset_tables(contract.dataset)
-    names = [n for n, _ in data_columns(contract)]
+    needed = curated_source_columns(contract)
+    cols = [(n, t) for n, t in data_columns(contract) if n in needed]
+    names = [n for n, _ in cols]
+    types = {n: _SA_TO_ARROW[t] for n, t in cols}
     start = dt.datetime(year, month, 1)
     end = start + dt.timedelta(days=calendar.monthrange(year, month)[1])
     event = current.c[contract.event_date]
-    q = (
+    stmt = (
         sa.select(*[current.c[n] for n in names])
         .where(event >= start, event < end)
         .order_by(*[current.c[k] for k in contract.natural_key])
     )
-    types = {n: _SA_TO_ARROW[t] for n, t in data_columns(contract)}
-    cols: dict[str, list[Any]] = {n: [] for n in names}
     with engine.connect() as conn:
-        result = conn.execution_options(yield_per=50_000).execute(q)
-        for part in result.partitions():
-            for i, column in enumerate(zip(*part, strict=True)):
-                cols[names[i]].extend(column)
-    return pa.table({n: pa.array(cols[n], type=types[n]) for n in names})
+        compiled = stmt.compile(conn.engine, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        positional = [params[k] for k in compiled.positiontup] if compiled.positiontup else params
+        if conn.dialect.name == "sqlite":
+            positional = [v.strftime("%Y-%m-%d %H:%M:%S.000000") if isinstance(v, dt.datetime) else v for v in positional]
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(str(compiled), positional)
+        while rows := cursor.fetchmany(chunk_rows):
+            columns = list(zip(*rows, strict=True))
+            yield pa.table({n: _to_arrow(columns[i], types[n]) for i, n in enumerate(names)})
+        cursor.close()
 
 
-def _atomic_write(table: pa.Table, folder: Path) -> Path:
+def _to_arrow(values: tuple[Any, ...], arrow_type: pa.DataType) -> pa.Array:
+    sample = next((v for v in values if v is not None), None)
+    if isinstance(sample, str) and (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)):
+        text = pc.utf8_slice_codeunits(pa.array(values, pa.string()), 0, 19 if pa.types.is_timestamp(arrow_type) else 10)
+        fmt = "%Y-%m-%d %H:%M:%S" if pa.types.is_timestamp(arrow_type) else "%Y-%m-%d"
+        parsed = pc.strptime(text, format=fmt, unit="s")
+        return parsed.cast(arrow_type)
+    if pa.types.is_boolean(arrow_type) and isinstance(sample, int):
+        return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
+    return pa.array(values, type=arrow_type)
+
+
+def _atomic_write(chunks: Iterator[pa.Table], folder: Path, schema: pa.Schema) -> Path | None:
+    """Stream chunks into a hidden temp file, then rename it over ``data.parquet``."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / PARQUET_FILE
     fd, tmp = tempfile.mkstemp(prefix=f".{PARQUET_FILE}.", suffix=".tmp", dir=folder)
     os.close(fd)
+    rows = 0
     try:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=256_000)
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for chunk in chunks:
+                writer.write_table(chunk, row_group_size=256_000)
+                rows += chunk.num_rows
+        if rows == 0:
+            Path(tmp).unlink()
+            target.unlink(missing_ok=True)
+            return None
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -142,13 +191,13 @@ def publish_partitions(
         Paths of the files written (or removed, when a month has no rows any more).
     """
     written: list[str] = []
+    schema = curated_schema(contract)
     for year, month in sorted(partitions):
-        rows = _read_month(engine, contract, year, month)
         folder = partition_dir(root, contract, year, month)
-        if rows.num_rows == 0:
-            (folder / PARQUET_FILE).unlink(missing_ok=True)
-            continue
-        written.append(str(_atomic_write(to_curated(rows, contract, key), folder)))
+        chunks = (to_curated(t, contract, key) for t in _month_chunks(engine, contract, year, month))
+        path = _atomic_write(chunks, folder, schema)
+        if path is not None:
+            written.append(str(path))
     return written
 
 

@@ -1,7 +1,7 @@
 """Staging-store schema, built from the dataset contracts (one definition, every dialect).
 
-Per dataset: ``<dataset>`` (current version per natural key) and ``<dataset>_versions`` (every
-distinct version ever received). Shared: ``batch_ledger``, ``ingested_files``, ``quarantine``
+Per dataset: ``<dataset>`` (current version per natural key), ``<dataset>_versions`` (every
+earlier or never-current version received) and the view ``<dataset>_history`` (both). Shared: ``batch_ledger``, ``ingested_files``, ``quarantine``
 (held-back rows) and ``dq_warnings`` (loaded rows flagged by warning-severity rules). No table
 stores rule-failing *values* outside the dataset tables themselves.
 """
@@ -134,6 +134,9 @@ def dataset_tables(dataset: str) -> tuple[sa.Table, sa.Table]:
         dataset,
         metadata,
         *[sa.Column(n, t(), primary_key=n in key) for n, t in cols],
+        # Curated partitions are rebuilt per event month: find a month without a full scan.
+        sa.Index(f"ix_{dataset}_event", contract.event_date),
+        sa.Index(f"ix_{dataset}_batch", "batch_id"),
     )
     versions = sa.Table(
         f"{dataset}_versions",

@@ -49,6 +49,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for bulk upserts
             cur.close()
 
         return engine
@@ -57,9 +58,11 @@ def make_engine(url: str) -> Engine:
 
 def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
     """Create missing tables (idempotent). Issue #5 moves this to Alembic migrations."""
+    datasets = list(datasets)
     for ds in datasets:
         dataset_tables(ds)
     metadata.create_all(engine, checkfirst=True)
+    ensure_history_views(engine, datasets)
 
 
 def processed_elsewhere(engine: Engine, dataset: str, facility: str, sha256: str, batch_id: str) -> str | None:
@@ -134,13 +137,21 @@ def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable
     return total
 
 
-def load_rows(conn: Connection, contract: DatasetContract, chunks: Iterable[pa.Table]) -> UpsertCounts:
+def load_rows(conn: Connection, contract: DatasetContract, chunks: Iterable[pa.Table],
+              unique_keys: bool = False) -> UpsertCounts:
     """Upsert a batch's valid rows (all versions) inside the caller's transaction.
+
+    The newest incoming version of each natural key replaces the current row only when it is
+    newer *and* different (so an identical re-load writes nothing); the version it replaces and
+    every incoming version that does not become current go to ``<dataset>_versions``. The full
+    history of a key is therefore ``<dataset>`` ∪ ``<dataset>_versions`` (the
+    ``<dataset>_history`` view).
 
     Args:
         conn: a connection inside an open transaction.
         contract: the dataset contract.
         chunks: Arrow tables with every stored column (see :func:`loaders.schema.data_columns`).
+        unique_keys: the caller knows no natural key repeats in ``chunks`` (skips a window sort).
 
     Returns:
         How many natural keys were inserted, updated, unchanged, or stale.
@@ -149,38 +160,64 @@ def load_rows(conn: Connection, contract: DatasetContract, chunks: Iterable[pa.T
     names = [n for n, _ in data_columns(contract)]
     key = list(contract.natural_key)
     tmp = f"tmp_{contract.dataset}"
+    cur = f'"{contract.dataset}"'
     _create_temp(conn, tmp, current, names)
     _bulk_insert(conn, tmp, names, chunks)
     q = ", ".join(f'"{n}"' for n in names)
+    cq = ", ".join(f'c."{n}"' for n in names)
+    tq = ", ".join(f't."{n}"' for n in names)
     keys = ", ".join(f'"{k}"' for k in key)
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in key)
+    on_t = " AND ".join(f'c."{k}" = t."{k}"' for k in key)
     # The newest incoming version of each key (a batch may carry an original and its re-issue).
     newest = (
-        f'SELECT {q} FROM (SELECT {q}, ROW_NUMBER() OVER (PARTITION BY {keys} '
-        f'ORDER BY version_key DESC, record_hash DESC) AS rn FROM "{tmp}") s WHERE rn = 1'
+        f'(SELECT {q} FROM "{tmp}")' if unique_keys else
+        f'(SELECT {q} FROM (SELECT {q}, ROW_NUMBER() OVER (PARTITION BY {keys} '
+        f'ORDER BY version_key DESC, record_hash DESC) AS rn FROM "{tmp}") s WHERE rn = 1)'
     )
+    newer = "n.version_key > c.version_key AND n.record_hash <> c.record_hash"
     counts = conn.exec_driver_sql(
         f"SELECT "
         f"SUM(CASE WHEN c.version_key IS NULL THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.version_key > c.version_key AND n.record_hash <> c.record_hash THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND {newer} THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.record_hash = c.record_hash THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.version_key <= c.version_key AND n.record_hash <> c.record_hash THEN 1 ELSE 0 END) "
-        f'FROM ({newest}) n LEFT JOIN "{contract.dataset}" c ON {on}'
+        f"FROM {newest} n LEFT JOIN {cur} c ON {on}"
     ).one()
-    updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
+    ins, upd, same, stale = (int(v or 0) for v in counts)
+    if upd:  # keep the versions about to be replaced
+        conn.exec_driver_sql(
+            f'INSERT INTO "{versions.name}" ({q}) SELECT {cq} FROM {cur} c JOIN {newest} n ON {on} '
+            f"WHERE {newer} ON CONFLICT ({keys}, record_hash) DO NOTHING"
+        )
+    if ins or upd:
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
+        conn.exec_driver_sql(
+            f"INSERT INTO {cur} ({q}) SELECT {q} FROM {newest} n WHERE true "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {updates} "
+            f"WHERE excluded.version_key > {cur}.version_key AND excluded.record_hash <> {cur}.record_hash"
+        )
+    # Incoming versions that did not become current (older, or superseded within the batch).
     conn.exec_driver_sql(
-        f'INSERT INTO "{contract.dataset}" ({q}) SELECT {q} FROM ({newest}) n WHERE true '
-        f"ON CONFLICT ({keys}) DO UPDATE SET {updates} "
-        f'WHERE excluded.version_key > "{contract.dataset}".version_key '
-        f'AND excluded.record_hash <> "{contract.dataset}".record_hash'
-    )
-    conn.exec_driver_sql(
-        f'INSERT INTO "{versions.name}" ({q}) SELECT {q} FROM "{tmp}" WHERE true '
-        f"ON CONFLICT ({keys}, record_hash) DO NOTHING"
+        f'INSERT INTO "{versions.name}" ({q}) SELECT {tq} FROM "{tmp}" t JOIN {cur} c ON {on_t} '
+        f"WHERE t.record_hash <> c.record_hash ON CONFLICT ({keys}, record_hash) DO NOTHING"
     )
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
-    ins, upd, same, stale = (int(v or 0) for v in counts)
     return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale)
+
+
+def ensure_history_views(engine: Engine, datasets: Iterable[str]) -> None:
+    """Create ``<dataset>_history``: every version ever received (current ∪ earlier)."""
+    for ds in datasets:
+        current, versions = dataset_tables(ds)
+        cols = ", ".join(f'"{c.name}"' for c in current.columns)
+        body = (f'SELECT {cols}, 1 AS is_current FROM "{current.name}" '
+                f'UNION ALL SELECT {cols}, 0 AS is_current FROM "{versions.name}"')
+        with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f'CREATE VIEW IF NOT EXISTS "{ds}_history" AS {body}')
+            else:
+                conn.exec_driver_sql(f'CREATE OR REPLACE VIEW "{ds}_history" AS {body}')
 
 
 # --------------------------------------------------------------------------- findings & ledger

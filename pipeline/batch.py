@@ -374,8 +374,16 @@ class BatchRunner:
             if len(unit) == 1 and unit[0].size > self.settings.small_file_bytes:
                 # A large file streams chunk by chunk; failing half-way rejects all of it.
                 accepted = unit
+                pending: list[pa.Table] = []
+                rows = 0
                 for chunk in self._read(unit[0]):
-                    self._process_chunk(chunk, fmt or "", writer_box, local_seen, result)
+                    pending.append(chunk)
+                    rows += chunk.num_rows
+                    if rows >= self.settings.chunk_rows:  # reader blocks are smaller than a chunk
+                        self._process_chunk(pa.concat_tables(pending), fmt or "", writer_box, local_seen, result)
+                        pending, rows = [], 0
+                if pending:
+                    self._process_chunk(pa.concat_tables(pending), fmt or "", writer_box, local_seen, result)
             else:
                 buffer: list[pa.Table] = []
                 rows = 0
@@ -529,7 +537,9 @@ class BatchRunner:
                           f"{self.settings.quarantine_threshold:.0%}: batch held back from staging")
                 extra = {"held": valid_rows, "loaded": 0, "flagged": 0}
             else:
-                counts = staging.load_rows(conn, self.contract, self._spill_chunks()) if state.spills else staging.UpsertCounts()
+                unique = all(len(hashes) == 1 for hashes in state.seen.values())
+                counts = (staging.load_rows(conn, self.contract, self._spill_chunks(), unique_keys=unique)
+                          if state.spills else staging.UpsertCounts())
                 rejected = [f for f in state.files if f["status"] == "rejected"]
                 status = "partial" if rejected else ("loaded" if state.files else "empty")
                 reason = (f"{len(rejected)} of {len(state.files)} file(s) rejected: " +

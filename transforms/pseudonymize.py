@@ -13,6 +13,7 @@ import hashlib
 import hmac
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Hex characters kept (128 bits): collision-free at national scale, shorter than 64.
 PSEUDONYM_HEX_CHARS = 32
@@ -38,13 +39,14 @@ def pseudonymize(arr: pa.Array | pa.ChunkedArray, key: bytes, domain: str) -> pa
         raise ValueError("pseudonymization key must be at least 16 bytes")
     prefix = domain.encode() + b"\x1f"
     base = hmac.new(key, digestmod=hashlib.sha256)
-    out: list[str | None] = []
-    append = out.append
-    for value in arr.to_pylist():
-        if value is None:
-            append(None)
-            continue
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    # Hash each distinct value once (a mother appears once per child, twins share a card...).
+    uniques = pc.unique(arr.drop_null())
+    digests: list[str] = []
+    append = digests.append
+    for value in uniques.to_pylist():
         h = base.copy()
-        h.update(prefix + str(value).encode("utf-8"))
+        h.update(prefix + value.encode("utf-8"))
         append(h.hexdigest()[:PSEUDONYM_HEX_CHARS])
-    return pa.array(out, type=pa.string())
+    return pc.take(pa.array(digests, pa.string()), pc.index_in(arr, value_set=uniques))

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 
 def record_hash(table: pa.Table, columns: list[str]) -> pa.Array:
-    """A 64-bit content hash (16 hex chars) over ``columns`` of each row.
+    """A 64-bit content hash (as a decimal string) over ``columns`` of each row.
 
     Used to tell an exact re-send (same hash: superseded duplicate, no staging write) from a
     changed record (new version). Lineage columns must not be included, or an identical record in
@@ -22,7 +22,7 @@ def record_hash(table: pa.Table, columns: list[str]) -> pa.Array:
     joined = pc.binary_join_element_wise(*parts, "\x1f") if parts else pa.nulls(table.num_rows, pa.string())
     values = np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
     hashed = pd.util.hash_array(values, categorize=False)
-    return pa.array([f"{h:016x}" for h in hashed.tolist()], type=pa.string())
+    return pc.cast(pa.array(hashed, type=pa.uint64()), pa.string())
 
 
 def version_key(table: pa.Table, order: list[str], interval_start: str, row_offset: int) -> pa.Array:
@@ -48,5 +48,6 @@ def version_key(table: pa.Table, order: list[str], interval_start: str, row_offs
             parts.append(pc.fill_null(pc.strftime(col, "%Y%m%d%H%M%S"), "00000000000000"))
     n = table.num_rows
     parts.append(pa.array([interval_start] * n, pa.string()))
-    parts.append(pa.array([f"{row_offset + i:09d}" for i in range(n)], pa.string()))
+    positions = pc.cast(pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64)), pa.string())
+    parts.append(pc.utf8_lpad(positions, 9, "0"))
     return pc.binary_join_element_wise(*parts, "|")

@@ -45,7 +45,7 @@ def _current(engine):
     current, versions = dataset_tables("birth_certificates")
     with engine.connect() as c:
         cur = {r.certificate_code: (r.birth_weight_g, r.version_key) for r in c.execute(sa.select(current))}
-        vers = sorted((r.certificate_code, r.record_hash) for r in c.execute(sa.select(versions)))
+        vers = sorted((r.certificate_code, r.record_hash) for r in c.execute(sa.text("SELECT * FROM birth_certificates_history")))
     return cur, vers
 
 

@@ -1,0 +1,51 @@
+"""Curated publish on SQLite and PostgreSQL: pseudonymized, typed, one atomic file per month."""
+
+import datetime as dt
+
+import pyarrow.parquet as pq
+import pytest
+
+from config.contracts import load_contract
+from loaders import staging
+from loaders.curated import PARQUET_FILE, curated_schema, partition_dir, publish_partitions
+from tests.loaders.test_staging import rec, rows
+
+CONTRACT = load_contract("birth_certificates")
+KEY = b"t" * 32
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    eng = staging.make_engine(url)
+    staging.ensure_schema(eng, ["birth_certificates"])
+    yield eng
+    eng.dispose()
+
+
+def test_publish_month_partition(engine, tmp_path):
+    a, b = rec("A", "1", 3000), rec("B", "1", 3100)
+    b["birth_datetime"] = dt.datetime(2026, 10, 31, 23, 59)
+    with engine.begin() as conn:
+        staging.load_rows(conn, CONTRACT, [rows(a, b)])
+    root = tmp_path / "curated"
+    written = publish_partitions(engine, CONTRACT, {(2026, 11), (2026, 10), (2026, 9)}, root, KEY)
+    assert len(written) == 2
+    nov = pq.read_table(partition_dir(root, CONTRACT, 2026, 11) / PARQUET_FILE, partitioning=None)
+    assert nov.schema.equals(curated_schema(CONTRACT), check_metadata=False)
+    row = nov.to_pylist()[0]
+    assert row["birth_datetime"] == dt.datetime(2026, 11, 21, 10, 0)
+    assert row["mother_id_number_pseudonym"] and row["mother_id_number_pseudonym"] != "001190012345"
+    assert "mother_id_number" not in nov.column_names and "mother_full_name" not in nov.column_names
+    assert not list(partition_dir(root, CONTRACT, 2026, 11).glob(".*"))  # no temp files left
+    assert not partition_dir(root, CONTRACT, 2026, 9).exists() or not (partition_dir(root, CONTRACT, 2026, 9) / PARQUET_FILE).exists()
+
+
+def test_same_content_same_bytes(engine, tmp_path):
+    with engine.begin() as conn:
+        staging.load_rows(conn, CONTRACT, [rows(rec("A", "1", 3000))])
+    root = tmp_path / "c"
+    (first,) = publish_partitions(engine, CONTRACT, {(2026, 11)}, root, KEY)
+    before = open(first, "rb").read()
+    publish_partitions(engine, CONTRACT, {(2026, 11)}, root, KEY)
+    assert open(first, "rb").read() == before
