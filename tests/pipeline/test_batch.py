@@ -1,0 +1,137 @@
+"""The batch runner on small hand-made drops: file atomicity, duplicate files, the gate, isolation."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import shutil
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from config.settings import load_settings
+from loaders import staging
+from loaders.schema import batch_ledger, dataset_tables, ingested_files
+from pipeline.batch import run_batch
+from pipeline.errors import BatchFailed, BatchHeldBack
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+NIGHT = dt.date(2026, 11, 21)
+REGISTRY = """facilities:
+  - {code: "01929", name: A, province_code: "01", source_kind: file_drop, datasets: {birth_certificates: {format: xml9}}}
+  - {code: "79034", name: B, province_code: "79", source_kind: file_drop, datasets: {birth_certificates: {format: pl02}}}
+"""
+
+
+def _child(i: int, facility: str = "01929") -> str:
+    return (
+        f"<DU_LIEU_GIAY_CHUNG_SINH><MA_LK>LK{i}</MA_LK><SO>{i:05d}.GCS.{facility}.26</SO>"
+        f"<HO_TEN_NND>Lê Thị Hoa</HO_TEN_NND><NGAYSINH_NND>19950315</NGAYSINH_NND><MA_DANTOC_NND>01</MA_DANTOC_NND>"
+        f"<SO_CCCD_NND>001195{i:06d}</SO_CCCD_NND><MATINH_CU_TRU>01</MATINH_CU_TRU><MAXA_CU_TRU>00070</MAXA_CU_TRU>"
+        f"<GIOI_TINH_CON>1</GIOI_TINH_CON><SO_CON>1</SO_CON><LAN_SINH>1</LAN_SINH><SO_CON_SONG>1</SO_CON_SONG>"
+        f"<CAN_NANG_CON>3200</CAN_NANG_CON><NGAY_SINH_CON>202611200830</NGAY_SINH_CON><NGAY_CT>20261121</NGAY_CT>"
+        f"</DU_LIEU_GIAY_CHUNG_SINH>"
+    )
+
+
+def _xml9(children: list[str]) -> str:
+    hoso = "".join(
+        "<HOSO><FILEHOSO><LOAIHOSO>XML9</LOAIHOSO><NOIDUNGFILE>"
+        + base64.b64encode(f"<CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH><DSACH_GIAYCHUNGSINH>{c}</DSACH_GIAYCHUNGSINH></CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH>".encode()).decode()
+        + "</NOIDUNGFILE></FILEHOSO></HOSO>"
+        for c in children
+    )
+    return (f"<GIAMDINHHS><THONGTINDONVI><MACSKCB>01929</MACSKCB></THONGTINDONVI><THONGTINHOSO><DANHSACHHOSO>"
+            f"{hoso}</DANHSACHHOSO></THONGTINHOSO></GIAMDINHHS>")
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("S06_DATA_ROOT", str(tmp_path))
+    (tmp_path / "facilities.yaml").write_text(REGISTRY, encoding="utf-8")
+    monkeypatch.setenv("S06_FACILITIES_FILE", str(tmp_path / "facilities.yaml"))
+    monkeypatch.setenv("S06_PSEUDONYM_KEY", "test-key-0123456789abcdef")
+    return tmp_path
+
+
+def _drop(root: Path, facility: str, night: dt.date, name: str, text: str) -> Path:
+    folder = root / "drop" / facility / "birth_certificates" / night.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _run(facility: str = "01929", night: dt.date = NIGHT):
+    start = dt.datetime(night.year, night.month, night.day, tzinfo=TZ)
+    return run_batch("birth_certificates", facility, start, start + dt.timedelta(days=1))
+
+
+def _count(table) -> int:
+    engine = staging.make_engine(load_settings().staging_url)
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+
+
+def test_large_file_failing_half_way_loses_its_early_chunks(env, monkeypatch):
+    monkeypatch.setenv("S06_SMALL_FILE_BYTES", "0")  # stream every file
+    monkeypatch.setenv("S06_CHUNK_ROWS", "2")  # several chunks before the cut
+    _drop(env, "01929", NIGHT, "a_good.xml", _xml9([_child(1)]))
+    _drop(env, "01929", NIGHT, "b_cut.xml", _xml9([_child(i) for i in range(2, 9)])[:-300])
+    summary = _run()
+    assert summary["status"] == "partial"
+    assert (summary["received"], summary["loaded"]) == (1, 1)
+    current, _ = dataset_tables("birth_certificates")
+    assert _count(current) == 1  # nothing from the cut file, although 6 of its rows parsed
+
+
+def test_same_file_next_night_is_skipped(env):
+    text = _xml9([_child(1)])
+    _drop(env, "01929", NIGHT, "a.xml", text)
+    _run()
+    _drop(env, "01929", NIGHT + dt.timedelta(days=1), "a-again.xml", text)
+    summary = _run(night=NIGHT + dt.timedelta(days=1))
+    assert summary["files_skipped"] == 1 and summary["received"] == 0
+    engine = staging.make_engine(load_settings().staging_url)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(ingested_files.c.file_name, ingested_files.c.status)).all())
+    assert statuses["01929/birth_certificates/2026-11-22/a-again.xml"] == "skipped_duplicate"
+
+
+def test_threshold_is_configurable(env, monkeypatch):
+    bad = _child(2).replace("<GIOI_TINH_CON>1</GIOI_TINH_CON>", "<GIOI_TINH_CON>9</GIOI_TINH_CON>")
+    _drop(env, "01929", NIGHT, "a.xml", _xml9([_child(1), bad]))
+    monkeypatch.setenv("S06_QUARANTINE_THRESHOLD", "0.4")
+    with pytest.raises(BatchHeldBack, match="50% exceeds threshold 40%"):
+        _run()
+    current, _ = dataset_tables("birth_certificates")
+    assert _count(current) == 0
+    monkeypatch.setenv("S06_QUARANTINE_THRESHOLD", "0.6")
+    assert _run()["loaded"] == 1  # the same batch, re-run after the threshold was raised
+
+
+def test_unknown_facility_is_a_clear_failure(env):
+    with pytest.raises(BatchFailed, match="facility 99999 is not in the registry"):
+        _run("99999")
+
+
+def test_process_shard_isolates_facilities(env):
+    from pipeline.tasks import process_shard
+
+    _drop(env, "01929", NIGHT, "a.xml", _xml9([_child(1)]))
+    start = dt.datetime(2026, 11, 21, tzinfo=TZ)
+    with pytest.raises(BatchFailed, match="99999"):
+        process_shard("birth_certificates", ["99999", "01929"], start, start + dt.timedelta(days=1))
+    rows = {r["facility_code"]: r["status"] for r in staging.ledger_rows(staging.make_engine(load_settings().staging_url))}
+    assert rows == {"01929": "loaded"}  # the facility after the failing one was still processed
+
+
+def test_no_files_is_an_empty_batch(env):
+    summary = _run("79034")
+    assert summary["status"] == "empty" and summary["received"] == 0
+    engine = staging.make_engine(load_settings().staging_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(batch_ledger.c.status)).scalar() == "empty"
+    shutil.rmtree(env / "raw", ignore_errors=True)

@@ -1,0 +1,54 @@
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from transforms.births import cccd_checks, effective_id_type, episode_sizes
+
+
+@pytest.mark.parametrize(
+    ("id_type", "number", "expected"),
+    [
+        pytest.param(None, "001190012345", "1", id="12-digits-inferred-cccd"),
+        pytest.param(None, "00119001234", "1", id="11-digits-still-cccd-so-length-is-checked"),
+        pytest.param(None, "012345678", "2", id="9-digits-cmnd"),
+        pytest.param(None, "B1234567", "3", id="letters-passport"),
+        pytest.param("3", "001190012345", "3", id="declared-type-wins"),
+        pytest.param(None, None, None, id="missing"),
+    ],
+)
+def test_effective_id_type(id_type, number, expected):
+    got = effective_id_type(pa.array([id_type], pa.string()), pa.array([number], pa.string()))
+    assert got.to_pylist() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("number", "year", "valid", "female", "year_ok"),
+    [
+        pytest.param("001195012345", 1995, True, True, True, id="female-1900s"),
+        pytest.param("079300012345", 2000, True, True, True, id="female-2000s"),
+        pytest.param("001095012345", 1995, True, False, True, id="male-digit"),
+        pytest.param("001195012345", 1996, True, True, False, id="year-mismatch"),
+        pytest.param("003195012345", 1995, False, None, None, id="prefix-not-in-63-list"),
+        pytest.param("00119501234", 1995, False, None, None, id="short"),
+        pytest.param("001195012345", None, True, True, None, id="year-unknown"),
+    ],
+)
+def test_cccd_checks(number, year, valid, female, year_ok):
+    v, f, y = cccd_checks(pa.array([number]), pa.array([year], pa.int32()))
+    assert (v.to_pylist()[0], f.to_pylist()[0], y.to_pylist()[0]) == (valid, female, year_ok)
+
+
+def test_episode_sizes_count_distinct_codes():
+    sizes = episode_sizes(pa.array(["E1", "E1", "E1", "E2", None]), pa.array(["a", "b", "a", "c", "d"]))
+    assert sizes.to_pylist() == [2, 2, 2, 1, None]
+
+
+def test_commune_versioned_by_event_date():
+    from transforms.admin_units import commune_in_province
+
+    got = commune_in_province(
+        pa.array(["01", "79", "01"]), pa.array(["00070", "00070", "00070"]),
+        pa.array([dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1), dt.datetime(2025, 6, 30)]),
+    )
+    assert got.to_pylist() == [True, False, None]  # pre-reform codes are not checkable
