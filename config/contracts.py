@@ -8,7 +8,7 @@ each column in every accepted source format.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_contract(dataset: str) -> DatasetContract:
     """Load ``config/datasets/<dataset>.yaml``.
 

@@ -15,8 +15,8 @@ import calendar
 import datetime as dt
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -62,9 +62,7 @@ def curated_schema(contract: DatasetContract) -> pa.Schema:
             fields.append(pa.field(name, arrow_type))
         elif spec.curated == "pseudonymize":
             fields.append(pa.field(f"{name}_pseudonym", pa.string()))
-        if spec.year_only_allowed and spec.curated in ("keep", "year"):
-            fields.append(pa.field(year_column(name), pa.int32()))
-        elif spec.curated == "year":
+        if (spec.year_only_allowed and spec.curated in ("keep", "year")) or spec.curated == "year":
             fields.append(pa.field(year_column(name), pa.int32()))
         if spec.not_measured_values and spec.curated == "keep":
             fields.append(pa.field(not_measured_column(name), pa.bool_()))

@@ -8,7 +8,7 @@ stores rule-failing *values* outside the dataset tables themselves.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sqlalchemy as sa
 
@@ -124,7 +124,7 @@ def data_columns(contract: DatasetContract) -> list[tuple[str, type[sa.types.Typ
     return cols + LINEAGE_COLUMNS
 
 
-@lru_cache(maxsize=None)
+@cache
 def dataset_tables(dataset: str) -> tuple[sa.Table, sa.Table]:
     """The (current, versions) tables of a dataset, registered on :data:`metadata`."""
     contract = load_contract(dataset)

@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,8 +109,7 @@ def _rows(table: pa.Table, names: list[str]) -> Iterator[tuple[Any, ...]]:
 def _create_temp(conn: Connection, name: str, like: sa.Table, names: list[str]) -> None:
     cols = ", ".join(f'"{n}" {like.c[n].type.compile(conn.dialect)}' for n in names)
     conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
-    temp = "TEMP TABLE" if conn.dialect.name == "sqlite" else "TEMP TABLE"
-    conn.exec_driver_sql(f'CREATE {temp} "{name}" ({cols})')
+    conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" ({cols})')
 
 
 def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable[pa.Table]) -> int:
@@ -137,7 +136,19 @@ def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable
     return total
 
 
-def load_rows(conn: Connection, contract: DatasetContract, chunks: Iterable[pa.Table],
+#: A function returning a fresh iterator of Arrow chunks, optionally only some columns (the
+#: SQLite path reads the batch twice: keys first, then the rows it must write).
+ChunkSource = Callable[[list[str] | None], Iterable[pa.Table]]
+
+
+def _as_source(chunks: ChunkSource | Iterable[pa.Table]) -> ChunkSource:
+    if callable(chunks):
+        return chunks
+    tables = list(chunks)
+    return lambda cols=None: (t.select(cols) if cols else t for t in tables)
+
+
+def load_rows(conn: Connection, contract: DatasetContract, chunks: ChunkSource | Iterable[pa.Table],
               unique_keys: bool = False) -> UpsertCounts:
     """Upsert a batch's valid rows (all versions) inside the caller's transaction.
 
@@ -150,46 +161,131 @@ def load_rows(conn: Connection, contract: DatasetContract, chunks: Iterable[pa.T
     Args:
         conn: a connection inside an open transaction.
         contract: the dataset contract.
-        chunks: Arrow tables with every stored column (see :func:`loaders.schema.data_columns`).
+        chunks: Arrow tables with every stored column (see :func:`loaders.schema.data_columns`),
+            or a :data:`ChunkSource` that can produce them more than once.
         unique_keys: the caller knows no natural key repeats in ``chunks`` (skips a window sort).
 
     Returns:
         How many natural keys were inserted, updated, unchanged, or stale.
     """
+    source = _as_source(chunks)
+    if conn.dialect.name == "sqlite":
+        return _load_sqlite(conn, contract, source, unique_keys)
+    return _load_set_based(conn, contract, source, unique_keys)
+
+
+def _newest_sql(tmp: str, cols: str, keys: str, unique_keys: bool) -> str:
+    """The newest incoming version of each key (a batch may carry an original and its re-issue)."""
+    if unique_keys:
+        return f'(SELECT {cols} FROM "{tmp}")'
+    return (f'(SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {keys} '
+            f'ORDER BY version_key DESC, record_hash DESC) AS rn FROM "{tmp}") s WHERE rn = 1)')
+
+
+_NEWER = "n.version_key > c.version_key AND n.record_hash <> c.record_hash"
+
+
+def _classify(conn: Connection, cur: str, newest: str, on: str) -> tuple[int, int, int, int]:
+    row = conn.exec_driver_sql(
+        f"SELECT "
+        f"SUM(CASE WHEN c.version_key IS NULL THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND {_NEWER} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.record_hash = c.record_hash THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.version_key <= c.version_key AND n.record_hash <> c.record_hash THEN 1 ELSE 0 END) "
+        f"FROM {newest} n LEFT JOIN {cur} c ON {on}"
+    ).one()
+    ins, upd, same, stale = (int(v or 0) for v in row)
+    return ins, upd, same, stale
+
+
+def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> None:
+    """Copy the current rows that ``newest`` is about to replace into the versions table."""
+    _current, versions = dataset_tables(contract.dataset)
+    names = [n for n, _ in data_columns(contract)]
+    q = ", ".join(f'"{n}"' for n in names)
+    cq = ", ".join(f'c."{n}"' for n in names)
+    keys = ", ".join(f'"{k}"' for k in contract.natural_key)
+    on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
+    conn.exec_driver_sql(
+        f'INSERT INTO "{versions.name}" ({q}) SELECT {cq} FROM "{contract.dataset}" c JOIN {newest} n ON {on} '
+        f"WHERE {_NEWER} ON CONFLICT ({keys}, record_hash) DO NOTHING"
+    )
+
+
+def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
+    """SQLite: classify by keys only, then write just the rows that change something.
+
+    Only ``(key, version_key, record_hash)`` go through a temporary table; full rows are written
+    once, straight into the current table (or into the versions table), and only when they
+    change something - an identical re-load converts and writes no row at all.
+    """
+    current, versions = dataset_tables(contract.dataset)
+    names = [n for n, _ in data_columns(contract)]
+    key = list(contract.natural_key)
+    slim = [*key, "version_key", "record_hash"]
+    tmp = f"tmp_keys_{contract.dataset}"
+    cur = f'"{contract.dataset}"'
+    _create_temp(conn, tmp, current, slim)
+    _bulk_insert(conn, tmp, slim, source(slim))
+    keys = ", ".join(f'"{k}"' for k in key)
+    sq = ", ".join(f'"{n}"' for n in slim)
+    on = " AND ".join(f'c."{k}" = n."{k}"' for k in key)
+    newest = _newest_sql(tmp, sq, keys, unique_keys)
+    ins, upd, same, stale = _classify(conn, cur, newest, on)
+    q = ", ".join(f'"{n}"' for n in names)
+    if upd:
+        _keep_replaced(conn, contract, newest)
+    placeholders = ", ".join("?" for _ in names)
+    dbapi = conn.connection.dbapi_connection.cursor()
+    if ins or upd:
+        write = conn.exec_driver_sql(
+            f"SELECT n.version_key FROM {newest} n LEFT JOIN {cur} c ON {on} "
+            f"WHERE c.version_key IS NULL OR ({_NEWER})"
+        ).scalars().all()
+        wanted = pa.array(write, pa.string())
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
+        upsert = (
+            f"INSERT INTO {cur} ({q}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET {updates} "
+            f"WHERE excluded.version_key > {cur}.version_key AND excluded.record_hash <> {cur}.record_hash"
+        )
+        for chunk in source(None):
+            chunk = chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
+            if chunk.num_rows:
+                dbapi.executemany(upsert, _rows(chunk, names))
+    # Incoming versions that did not become current (older, or superseded within the batch).
+    on_t = on.replace("n.", "t.")
+    history = conn.exec_driver_sql(
+        f'SELECT t.version_key FROM "{tmp}" t JOIN {cur} c ON {on_t} WHERE t.record_hash <> c.record_hash'
+    ).scalars().all()
+    if history:
+        wanted = pa.array(history, pa.string())
+        insert = f'INSERT INTO "{versions.name}" ({q}) VALUES ({placeholders}) ON CONFLICT ({keys}, record_hash) DO NOTHING'
+        for chunk in source(None):
+            chunk = chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
+            if chunk.num_rows:
+                dbapi.executemany(insert, _rows(chunk, names))
+    conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
+    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale)
+
+
+def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
+    """PostgreSQL: ``COPY`` every row into a temporary table, then set-based statements."""
     current, versions = dataset_tables(contract.dataset)
     names = [n for n, _ in data_columns(contract)]
     key = list(contract.natural_key)
     tmp = f"tmp_{contract.dataset}"
     cur = f'"{contract.dataset}"'
     _create_temp(conn, tmp, current, names)
-    _bulk_insert(conn, tmp, names, chunks)
+    _bulk_insert(conn, tmp, names, source(None))
     q = ", ".join(f'"{n}"' for n in names)
-    cq = ", ".join(f'c."{n}"' for n in names)
     tq = ", ".join(f't."{n}"' for n in names)
     keys = ", ".join(f'"{k}"' for k in key)
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in key)
     on_t = " AND ".join(f'c."{k}" = t."{k}"' for k in key)
-    # The newest incoming version of each key (a batch may carry an original and its re-issue).
-    newest = (
-        f'(SELECT {q} FROM "{tmp}")' if unique_keys else
-        f'(SELECT {q} FROM (SELECT {q}, ROW_NUMBER() OVER (PARTITION BY {keys} '
-        f'ORDER BY version_key DESC, record_hash DESC) AS rn FROM "{tmp}") s WHERE rn = 1)'
-    )
-    newer = "n.version_key > c.version_key AND n.record_hash <> c.record_hash"
-    counts = conn.exec_driver_sql(
-        f"SELECT "
-        f"SUM(CASE WHEN c.version_key IS NULL THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN c.version_key IS NOT NULL AND {newer} THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.record_hash = c.record_hash THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.version_key <= c.version_key AND n.record_hash <> c.record_hash THEN 1 ELSE 0 END) "
-        f"FROM {newest} n LEFT JOIN {cur} c ON {on}"
-    ).one()
-    ins, upd, same, stale = (int(v or 0) for v in counts)
-    if upd:  # keep the versions about to be replaced
-        conn.exec_driver_sql(
-            f'INSERT INTO "{versions.name}" ({q}) SELECT {cq} FROM {cur} c JOIN {newest} n ON {on} '
-            f"WHERE {newer} ON CONFLICT ({keys}, record_hash) DO NOTHING"
-        )
+    newest = _newest_sql(tmp, q, keys, unique_keys)
+    ins, upd, same, stale = _classify(conn, cur, newest, on)
+    if upd:
+        _keep_replaced(conn, contract, newest)
     if ins or upd:
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
         conn.exec_driver_sql(
@@ -197,7 +293,6 @@ def load_rows(conn: Connection, contract: DatasetContract, chunks: Iterable[pa.T
             f"ON CONFLICT ({keys}) DO UPDATE SET {updates} "
             f"WHERE excluded.version_key > {cur}.version_key AND excluded.record_hash <> {cur}.record_hash"
         )
-    # Incoming versions that did not become current (older, or superseded within the batch).
     conn.exec_driver_sql(
         f'INSERT INTO "{versions.name}" ({q}) SELECT {tq} FROM "{tmp}" t JOIN {cur} c ON {on_t} '
         f"WHERE t.record_hash <> c.record_hash ON CONFLICT ({keys}, record_hash) DO NOTHING"

@@ -45,6 +45,7 @@ from loaders import staging
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
 from pipeline.errors import BatchFailed, BatchHeldBack, TransportError
+from transforms.dedup import SeenKeys
 from transforms.normalize import normalize, year_column
 from transforms.records import record_hash, version_key
 
@@ -92,7 +93,6 @@ class _UnitResult:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     rejected_rows: list[pa.Table] = field(default_factory=list)
-    seen: dict[str, set[str]] = field(default_factory=dict)
     spill: Path | None = None
     partitions: set[tuple[int, int]] = field(default_factory=set)
 
@@ -107,7 +107,7 @@ class _BatchState:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
-    seen: dict[str, set[str]] = field(default_factory=dict)
+    seen: SeenKeys = field(default_factory=SeenKeys)
     spills: list[Path] = field(default_factory=list)
     partitions: set[tuple[int, int]] = field(default_factory=set)
     timings: Counter[str] = field(default_factory=Counter)
@@ -149,9 +149,7 @@ def _validation_frame(table: pa.Table, columns: tuple[str, ...], flag_columns: s
     for f in narrow.schema:
         if f.name in flag_columns and pa.types.is_boolean(f.type):
             casts.append(pa.field(f.name, pa.int64()))
-        elif pa.types.is_date(f.type):
-            casts.append(pa.field(f.name, pa.timestamp("ns")))
-        elif pa.types.is_timestamp(f.type):
+        elif pa.types.is_date(f.type) or pa.types.is_timestamp(f.type):
             casts.append(pa.field(f.name, pa.timestamp("ns")))
         else:
             casts.append(f)
@@ -190,36 +188,17 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ per chunk
 
-    def _dedup(self, table: pa.Table, local: dict[str, set[str]], result: _UnitResult) -> tuple[np.ndarray, np.ndarray]:
-        """Mark exact duplicates (superseded) and conflicting first issues (B9) in order."""
-        key_col = self.contract.natural_key[0]
-        keys = table.column(key_col).to_pylist()
-        hashes = table.column("record_hash").to_pylist()
+    def _dedup(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """Mark exact duplicates (superseded) and conflicting first issues (B9), in order."""
         first_col = self.hooks.first_issue_column
         reissue = (
-            pc.fill_null(pc.equal(table.column(first_col), False), False).to_pylist()
-            if first_col else [False] * len(keys)
+            pc.fill_null(pc.equal(table.column(first_col), False), False).to_numpy(zero_copy_only=False)
+            if first_col else np.zeros(table.num_rows, bool)
         )
-        exact = np.zeros(len(keys), bool)
-        conflict = np.zeros(len(keys), bool)
-        batch_seen = self.state.seen
-        for i, (k, h, re_issue) in enumerate(zip(keys, hashes, reissue, strict=True)):
-            if k is None:
-                continue
-            prev = local.get(k) or batch_seen.get(k)
-            if prev is None:
-                local[k] = {h}
-                continue
-            if h in prev:
-                exact[i] = True
-            elif not re_issue:
-                conflict[i] = True
-            else:
-                local[k] = set(prev) | {h}
-        return exact, conflict
+        key = table.column(self.contract.natural_key[0]).combine_chunks()
+        return self.state.seen.mark(key, table.column("record_hash").combine_chunks(), reissue)
 
-    def _process_chunk(self, raw: pa.Table, fmt: str, writer_box: list[Any],
-                       local_seen: dict[str, set[str]], result: _UnitResult) -> None:
+    def _process_chunk(self, raw: pa.Table, fmt: str, writer_box: list[Any], result: _UnitResult) -> None:
         spec, contract = self.spec, self.contract
         n = raw.num_rows
         files = raw.column("_source_file").to_pylist()
@@ -244,7 +223,7 @@ class BatchRunner:
             "version_key",
             version_key(table, order, spec.interval_start.strftime("%Y%m%dT%H%M"), self.state.rows_offset + result.received),
         )
-        exact, conflict = self._dedup(table, local_seen, result)
+        exact, conflict = self._dedup(table)
         table = table.append_column("duplicate_first_issue", pa.array(conflict))
         self._timed("normalize", t0)
 
@@ -367,7 +346,7 @@ class BatchRunner:
         state = self.state
         result = _UnitResult()
         writer_box: list[Any] = [None]
-        local_seen: dict[str, set[str]] = {}
+        checkpoint = state.seen.checkpoint()
         accepted: list[LandedFile] = []
         fmt = unit[0].format
         try:
@@ -380,10 +359,10 @@ class BatchRunner:
                     pending.append(chunk)
                     rows += chunk.num_rows
                     if rows >= self.settings.chunk_rows:  # reader blocks are smaller than a chunk
-                        self._process_chunk(pa.concat_tables(pending), fmt or "", writer_box, local_seen, result)
+                        self._process_chunk(pa.concat_tables(pending), fmt or "", writer_box, result)
                         pending, rows = [], 0
                 if pending:
-                    self._process_chunk(pa.concat_tables(pending), fmt or "", writer_box, local_seen, result)
+                    self._process_chunk(pa.concat_tables(pending), fmt or "", writer_box, result)
             else:
                 buffer: list[pa.Table] = []
                 rows = 0
@@ -398,16 +377,17 @@ class BatchRunner:
                     rows += sum(t.num_rows for t in tables)
                     if rows >= self.settings.chunk_rows:
                         self._process_chunk(pa.concat_tables(buffer, promote_options="default"), fmt or "",
-                                            writer_box, local_seen, result)
+                                            writer_box, result)
                         buffer, rows = [], 0
                 if buffer:
                     self._process_chunk(pa.concat_tables(buffer, promote_options="default"), fmt or "",
-                                        writer_box, local_seen, result)
+                                        writer_box, result)
         except FileRejected as exc:
             if writer_box[0] is not None:
                 writer_box[0].close()
             if result.spill:
                 result.spill.unlink(missing_ok=True)
+            state.seen.rollback(checkpoint)
             self._reject(unit[0], exc.reason)
             return
         if writer_box[0] is not None:
@@ -425,8 +405,6 @@ class BatchRunner:
         state.warnings += result.warnings
         state.partitions |= result.partitions
         state.rows_offset += result.received
-        for k, hashes in local_seen.items():
-            state.seen[k] = hashes
         if result.rejected_rows:
             self._write_quarantine_zone(result.rejected_rows)
 
@@ -441,10 +419,11 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ batch
 
-    def _spill_chunks(self) -> Any:
+    def _spill_chunks(self, columns: list[str] | None = None) -> Any:
+        """The batch's valid rows from the restricted work files (callable again: a fresh pass)."""
         for path in self.state.spills:
             pf = pq.ParquetFile(path)
-            for rb in pf.iter_batches(batch_size=100_000):
+            for rb in pf.iter_batches(batch_size=100_000, columns=columns):
                 yield pa.Table.from_batches([rb])
 
     def run(self) -> dict[str, Any]:
@@ -458,7 +437,7 @@ class BatchRunner:
             BatchHeldBack: the batch was recorded but held back from staging.
             BatchFailed: anything else; the ledger records the failure.
         """
-        spec, state = self.spec, self.state
+        spec = self.spec
         started = staging.utcnow()
         t_all = time.perf_counter()
         facility = self._facility()
@@ -537,8 +516,8 @@ class BatchRunner:
                           f"{self.settings.quarantine_threshold:.0%}: batch held back from staging")
                 extra = {"held": valid_rows, "loaded": 0, "flagged": 0}
             else:
-                unique = all(len(hashes) == 1 for hashes in state.seen.values())
-                counts = (staging.load_rows(conn, self.contract, self._spill_chunks(), unique_keys=unique)
+                unique = state.seen.unique
+                counts = (staging.load_rows(conn, self.contract, self._spill_chunks, unique_keys=unique)
                           if state.spills else staging.UpsertCounts())
                 rejected = [f for f in state.files if f["status"] == "rejected"]
                 status = "partial" if rejected else ("loaded" if state.files else "empty")

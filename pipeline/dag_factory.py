@@ -53,8 +53,15 @@ def build_dag(dataset: str) -> Any:
     Returns:
         The ``airflow.sdk.DAG``.
     """
-    from airflow.sdk import DAG, CronDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule, task
-    from airflow.sdk import TriggerRule
+    from airflow.sdk import (
+        DAG,
+        CronDataIntervalTimetable,
+        ExceptionRetryPolicy,
+        RetryAction,
+        RetryRule,
+        TriggerRule,
+        task,
+    )
 
     contract = load_contract(dataset)
     shard_size = int(os.environ.get("S06_FACILITIES_PER_TASK", "1"))

@@ -56,7 +56,7 @@ def process_shard(dataset: str, facilities: list[str], interval_start: dt.dateti
             log.error("facility %s: %s", code, exc)
     for kind in (TransportError, BatchFailed, BatchHeldBack):
         if kind in problems:
-            raise kind("; ".join(sum(problems.values(), [])))
+            raise kind("; ".join(msg for msgs in problems.values() for msg in msgs))
     return summaries
 
 

@@ -50,8 +50,20 @@ def pg_server() -> Iterator[PgServer]:
         server.stop()
 
 
-@pytest.fixture()
+@pytest.fixture
 def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
     """A fresh, empty database on the session server (one per test)."""
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
     return pg_server.create_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def staging_engine(request: pytest.FixtureRequest, tmp_path: Path):
+    """An empty staging store with the birth tables, once on SQLite and once on PostgreSQL."""
+    from loaders import staging
+
+    url = f"sqlite:///{tmp_path / 'staging.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = staging.make_engine(url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    yield engine
+    engine.dispose()

@@ -9,6 +9,14 @@ import pyarrow.compute as pc
 
 # Look-alike letters that are not Vietnamese Đ/đ (Icelandic eth) – seen in copy-pasted data.
 _LOOKALIKES = {"\u00d0": "\u0110", "\u00f0": "\u0111"}
+#: Characters NFC may rewrite: combining marks, Hangul jamo, canonical singletons (Ω K Å...),
+#: CJK compatibility ideographs. A string without any of them is already NFC.
+_NFC_CANDIDATES = (
+    r"[\x{0300}-\x{036F}\x{0374}\x{037E}\x{0387}\x{0483}-\x{0489}\x{0591}-\x{05C7}\x{0610}-\x{061A}"
+    r"\x{064B}-\x{065F}\x{0900}-\x{0DFF}\x{1100}-\x{11FF}\x{1AB0}-\x{1AFF}\x{1DC0}-\x{1DFF}"
+    r"\x{1F00}-\x{1FFF}\x{2000}\x{2001}\x{20D0}-\x{20FF}\x{2126}\x{212A}\x{212B}\x{2329}\x{232A}"
+    r"\x{3099}\x{309A}\x{F900}-\x{FAFF}\x{FE20}-\x{FE2F}\x{1D15E}-\x{1D1C0}\x{2F800}-\x{2FA1F}]"
+)
 
 
 def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -23,7 +31,11 @@ def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     # Most columns are codes and digits: pure ASCII needs no Unicode normalisation, and the
     # whitespace regex only runs when there is something to collapse (both are costly per row).
     if not pc.all(pc.fill_null(pc.string_is_ascii(out), True)).as_py():
-        out = pc.utf8_normalize(out, "NFC")
+        # NFC can only change a string holding a combining mark or a canonical singleton; only
+        # those rows (NFD input, cp1258's combining tones) pay for normalisation.
+        needs = pc.fill_null(pc.match_substring_regex(out, _NFC_CANDIDATES), False)
+        if pc.any(needs).as_py():
+            out = pc.replace_with_mask(out, needs, pc.utf8_normalize(out.filter(needs), "NFC"))
         for bad, good in _LOOKALIKES.items():
             out = pc.replace_substring(out, bad, good)
     if pc.any(pc.fill_null(pc.match_substring_regex(out, r"\s\s|[\t\n\r\f\v]"), False)).as_py():

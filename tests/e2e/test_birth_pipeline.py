@@ -9,7 +9,6 @@ import hashlib
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa

@@ -1,6 +1,7 @@
 """Curated publish on SQLite and PostgreSQL: pseudonymized, typed, one atomic file per month."""
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,13 +15,9 @@ CONTRACT = load_contract("birth_certificates")
 KEY = b"t" * 32
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    eng = staging.make_engine(url)
-    staging.ensure_schema(eng, ["birth_certificates"])
-    yield eng
-    eng.dispose()
+@pytest.fixture
+def engine(staging_engine):
+    return staging_engine
 
 
 def test_publish_month_partition(engine, tmp_path):
@@ -46,6 +43,6 @@ def test_same_content_same_bytes(engine, tmp_path):
         staging.load_rows(conn, CONTRACT, [rows(rec("A", "1", 3000))])
     root = tmp_path / "c"
     (first,) = publish_partitions(engine, CONTRACT, {(2026, 11)}, root, KEY)
-    before = open(first, "rb").read()
+    before = Path(first).read_bytes()
     publish_partitions(engine, CONTRACT, {(2026, 11)}, root, KEY)
-    assert open(first, "rb").read() == before
+    assert Path(first).read_bytes() == before

@@ -29,20 +29,13 @@ def rec(code: str, version: str, weight: int, batch: str = "b1") -> dict:
     }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'staging.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    eng = staging.make_engine(url)
-    staging.ensure_schema(eng, ["birth_certificates"])
-    yield eng
-    eng.dispose()
+@pytest.fixture
+def engine(staging_engine):
+    return staging_engine
 
 
 def _current(engine):
-    current, versions = dataset_tables("birth_certificates")
+    current, _ = dataset_tables("birth_certificates")
     with engine.connect() as c:
         cur = {r.certificate_code: (r.birth_weight_g, r.version_key) for r in c.execute(sa.select(current))}
         vers = sorted((r.certificate_code, r.record_hash) for r in c.execute(sa.text("SELECT * FROM birth_certificates_history")))
@@ -85,9 +78,13 @@ def test_original_and_reissue_in_one_batch(engine):
 
 
 def test_failure_inside_transaction_leaves_nothing(engine):
-    with pytest.raises(RuntimeError, match="boom"), engine.begin() as conn:
-        staging.load_rows(conn, CONTRACT, [rows(rec("A", "1", 3000))])
-        raise RuntimeError("boom")
+    def load_then_crash():
+        with engine.begin() as conn:
+            staging.load_rows(conn, CONTRACT, [rows(rec("A", "1", 3000))])
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        load_then_crash()
     assert _current(engine) == ({}, [])
 
 

@@ -47,7 +47,7 @@ def _xml9(children: list[str]) -> str:
             f"{hoso}</DANHSACHHOSO></THONGTINHOSO></GIAMDINHHS>")
 
 
-@pytest.fixture()
+@pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("S06_DATA_ROOT", str(tmp_path))
     (tmp_path / "facilities.yaml").write_text(REGISTRY, encoding="utf-8")

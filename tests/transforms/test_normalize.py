@@ -100,3 +100,14 @@ def test_unknown_tags_ignored_and_absent_tags_null():
     row, failures = _one("xml9", DU_PHONG="x", MA_TTDV="123")
     assert row["certificate_code"] is None
     assert failures == {}
+
+
+def test_clean_text_equals_full_nfc_on_vietnamese_in_every_form():
+    letters = "aàáảãạăằắẳẵặâầấẩẫậeèéẻẽẹêềếểễệiìíỉĩịoòóỏõọôồốổỗộơờớởỡợuùúủũụưừứửữựyỳýỷỹỵđ"
+    words = [letters, letters.upper(), "Hoà Bình", "Thuỷ", "\u212b\u2126", "한국어", "Ελληνικά ά"]
+    samples = []
+    for w in words:
+        for form in ("NFC", "NFD", "NFKD"):
+            samples.append(unicodedata.normalize(form, w))
+    got = clean_text(pa.array(samples)).to_pylist()
+    assert got == [unicodedata.normalize("NFC", s) for s in samples]

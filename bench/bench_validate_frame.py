@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python tests/expectations/bench_validate_frame.py --rows 200000 --repeat 5 --baseline
+    .venv/bin/python bench/bench_validate_frame.py --rows 200000 --repeat 5 --baseline
 
 Prints one line per variant with the median wall time. ``--baseline`` also times the plain GX
 path (``get_batch`` + ``batch.validate`` on the typed frame, batch fingerprint on, ``COMPLETE``)
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 
