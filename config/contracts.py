@@ -186,3 +186,40 @@ def load_contract(dataset: str) -> DatasetContract:
 def available_datasets() -> list[str]:
     """Datasets that have a contract file."""
     return sorted(p.stem for p in CONTRACT_DIR.glob("*.yaml"))
+
+
+def render_dictionary(contract: DatasetContract) -> str:
+    """The contract as a Markdown data dictionary (``docs/data_dictionary/<dataset>.md``)."""
+    formats = list(contract.source_formats)
+    lines = [
+        f"# Data dictionary: `{contract.dataset}`",
+        "",
+        f"{contract.title}. Generated from `config/datasets/{contract.dataset}.yaml` by "
+        f"`python -m config.contracts {contract.dataset}`; do not edit by hand.",
+        "",
+        f"Natural key: `{', '.join(contract.natural_key)}`. Event date: `{contract.event_date}`. "
+        f"Curated partitions: `{', '.join(contract.partition_by)}`.",
+        "",
+        "Source formats: " + "; ".join(
+            f"`{f.name}` ({f.spec_version})" for f in contract.source_formats.values()
+        ) + ".",
+        "",
+        "| column | type | required | personal data | curated Parquet | rules | " + " | ".join(f"`{f}`" for f in formats) + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(formats),
+    ]
+    for name, spec in contract.columns.items():
+        curated = {"keep": "kept", "pseudonymize": f"`{name}_pseudonym` (HMAC, domain `{spec.pseudonym_domain or name}`)",
+                   "year": "year only", "drop": "dropped"}[spec.curated]
+        tags = " | ".join(f"`{spec.sources[f]}`" if f in spec.sources else "—" for f in formats)
+        lines.append(
+            f"| `{name}` | {spec.type}{f' ({spec.width})' if spec.width else ''} | {'yes' if spec.required else ''} | "
+            f"{spec.pii} | {curated} | {', '.join(spec.rules)} | {tags} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    import sys
+
+    for ds in sys.argv[1:] or available_datasets():
+        print(render_dictionary(load_contract(ds)), end="")

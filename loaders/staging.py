@@ -93,11 +93,11 @@ def _sql_values(table: pa.Table, names: list[str]) -> list[pa.Array]:
     for name in names:
         col = table.column(name).combine_chunks()
         if pa.types.is_timestamp(col.type):
-            # Parquet stores second-precision timestamps as milliseconds: cast back first, or
-            # strftime's %S would carry a fraction.
-            col = pc.strftime(col.cast(pa.timestamp("s")), "%Y-%m-%d %H:%M:%S.000000")
+            # SQLAlchemy's SQLite DateTime format. Parquet stores second-precision timestamps as
+            # milliseconds: cast back to seconds first. (A cast is ~10x faster than strftime.)
+            col = pc.binary_join_element_wise(pc.cast(col.cast(pa.timestamp("s")), pa.string()), ".000000", "")
         elif pa.types.is_date(col.type):
-            col = pc.strftime(col, "%Y-%m-%d")
+            col = pc.cast(col, pa.string())
         out.append(col)
     return out
 

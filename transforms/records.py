@@ -37,7 +37,7 @@ def version_key(table: pa.Table, order: list[str], interval_start: str, row_offs
             the later row, i.e. the one the facility sent last).
 
     Returns:
-        Strings such as ``20261121|1|20261121T0000|000000042``; a larger string is newer.
+        Strings such as ``2026-11-21 00:00:00|1|20261121T0000|000000042``; a larger string is newer.
     """
     parts = []
     for name in order:
@@ -45,7 +45,9 @@ def version_key(table: pa.Table, order: list[str], interval_start: str, row_offs
         if pa.types.is_boolean(col.type):
             parts.append(pc.if_else(pc.fill_null(col, False), "1", "0"))
         else:
-            parts.append(pc.fill_null(pc.strftime(col, "%Y%m%d%H%M%S"), "00000000000000"))
+            # ISO text ("2026-11-21 10:30:00") sorts like the instant it names.
+            as_ts = pc.cast(col, pa.timestamp("s")) if pa.types.is_date(col.type) else col.cast(pa.timestamp("s"))
+            parts.append(pc.fill_null(pc.cast(as_ts, pa.string()), "0000-00-00 00:00:00"))
     n = table.num_rows
     parts.append(pa.array([interval_start] * n, pa.string()))
     positions = pc.cast(pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64)), pa.string())

@@ -46,3 +46,15 @@ def test_contract_rejects_direct_identifier_kept():
            "columns": {"a": {"type": "id", "pii": "direct", "curated": "keep"}}}
     with pytest.raises(ContractError, match=r"columns.a: a direct identifier"):
         parse_contract(raw)
+
+
+def test_rendered_data_dictionary_is_current():
+    from pathlib import Path
+
+    from config.contracts import render_dictionary
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "data_dictionary"
+    for ds in available_datasets():
+        assert (docs / f"{ds}.md").read_text(encoding="utf-8") == render_dictionary(load_contract(ds)), (
+            f"regenerate: python -m config.contracts {ds} > docs/data_dictionary/{ds}.md"
+        )
