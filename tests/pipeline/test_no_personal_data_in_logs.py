@@ -1,0 +1,52 @@
+"""Nothing personal reaches logs or the task summaries (XCom), whatever the data holds."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config.registry import load_registry
+from config.settings import REPO_ROOT
+from pipeline.batch import run_batch
+from pipeline.errors import BatchHeldBack
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+START = dt.date(2026, 11, 21)
+
+
+def test_logs_and_summaries_carry_no_names_or_ids(tmp_path, monkeypatch, caplog):
+    from sample_data.generator import generate
+
+    monkeypatch.setenv("S06_DATA_ROOT", str(tmp_path))
+    monkeypatch.setenv("S06_PSEUDONYM_KEY", "test-key-0123456789abcdef")
+    generate(tmp_path, START, 3, per_night=15)
+    caplog.set_level(logging.DEBUG)
+    summaries = []
+    for fac in load_registry(REPO_ROOT / "config" / "facilities.yaml"):
+        for i in range(3):
+            night = START + dt.timedelta(days=i)
+            start = dt.datetime(night.year, night.month, night.day, tzinfo=TZ)
+            try:
+                summaries.append(run_batch("birth_certificates", fac.code, start, start + dt.timedelta(days=1)))
+            except BatchHeldBack as exc:
+                summaries.append({"held": str(exc)})
+    with (tmp_path / "reference" / "citizen_registry.csv").open(encoding="utf-8") as fh:
+        citizens = list(csv.DictReader(fh))
+    secrets = {c["personal_id"] for c in citizens} | {c["full_name"] for c in citizens}
+    secrets |= {c["full_name"].upper() for c in citizens}
+    text = caplog.text + repr(summaries)
+    assert len(caplog.records) > 10
+    leaked = [s for s in secrets if s and s in text]
+    assert not leaked, f"{len(leaked)} personal values in logs/summaries"
+
+
+@pytest.mark.parametrize("name", ["quarantine", "dq_warnings", "batch_ledger", "ingested_files"])
+def test_bookkeeping_tables_have_no_value_columns(name):
+    from loaders import schema
+
+    table = getattr(schema, name)
+    assert not {"value", "values", "unexpected_value", "raw_value"} & {c.name for c in table.columns}
