@@ -104,12 +104,30 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, action="append", help="rows (repeat for several sizes)")
     p.add_argument("--staging-url", default=None, help="staging store (default: SQLite under a temp data root)")
+    p.add_argument("--postgres", action="store_true",
+                   help="start a throwaway PostgreSQL 15 server (as the tests do) and use it as staging")
     p.add_argument("--keep", action="store_true", help="keep the temp data root")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = p.parse_args()
-    results = [bench(n, args.staging_url, args.keep) for n in (args.rows or [1_000_000])]
+    server = None
+    if args.postgres:
+        from tests.pg_server import start_server
+
+        server = start_server()
+        args.staging_url = server.url("postgres")
+    try:
+        results = []
+        for n in args.rows or [1_000_000]:
+            if server:
+                args.staging_url = server.create_database(f"bench_{n}")
+            results.append(bench(n, args.staging_url, args.keep))
+    finally:
+        if server:
+            server.stop()
     print(f"\nbirth_certificates benchmark ({os.cpu_count()} cores), CSV -> "
           f"{'PostgreSQL' if args.staging_url else 'SQLite'} staging")
+    print("stages: land=copy+checksum, read=parse to strings, normalize=types+derivations+hashes+dedup, "
+          "validate=GX suite, spill=write valid rows, load=staging upsert, publish_parquet=curated months")
     for r in results:
         n = r["rows"]
         print(f"\n{n:,} rows ({r['csv_mib']:.0f} MiB CSV, generated in {r['generate_s']:.1f} s); "

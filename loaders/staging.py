@@ -12,9 +12,7 @@ PostgreSQL uses ``COPY`` into the temporary table. ``DataFrame.to_sql`` is never
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -118,15 +117,20 @@ def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable
     dbapi = conn.connection.dbapi_connection
     quoted = ", ".join(f'"{n}"' for n in names)
     if conn.dialect.name == "postgresql":
+        # Arrow writes the CSV (vectorized); COPY reads it. Unquoted empty fields are NULL in
+        # COPY's CSV format, which is how Arrow writes nulls.
         cur = dbapi.cursor()
-        with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')') as copy:
+        opts = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
             for chunk in chunks:
-                buf = io.StringIO()
-                writer = csv.writer(buf, lineterminator="\n")
-                for row in _rows(chunk, names):
-                    writer.writerow(["\\N" if v is None else v for v in row])
-                    total += 1
-                copy.write(buf.getvalue())
+                table = chunk.select(names)
+                table = table.cast(pa.schema([
+                    pa.field(f.name, pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f for f in table.schema
+                ]))
+                buf = pa.BufferOutputStream()
+                pacsv.write_csv(table, buf, opts)
+                copy.write(buf.getvalue().to_pybytes())
+                total += table.num_rows
         return total
     cur = dbapi.cursor()
     placeholders = ", ".join("?" for _ in names)
