@@ -92,13 +92,19 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
     code_facility = pc.if_else(matched, pc.struct_field(parts, "facility"), _null_str(n))
     code_year = pc.if_else(matched, pc.struct_field(parts, "yy"), _null_str(n))
     issue = table.column("issue_date")
-    issue_year_2d = pc.utf8_lpad(pc.cast(pc.remainder(pc.year(issue), 100), pa.string()), 2, "0")
+    is_reissue = pc.fill_null(pc.equal(table.column("first_issue"), False), False)
+    # B1's year check applies to first issues: a re-issue keeps the original code (TT 22/2025),
+    # so one re-issued after New Year legitimately carries last year's YY.
+    issue_year_2d = pc.if_else(
+        is_reissue,
+        pa.scalar(None, pa.string()),
+        pc.utf8_lpad(pc.cast(pc.remainder(pc.year(issue), 100), pa.string()), 2, "0"),
+    )
     birth = table.column("birth_datetime")
     birth_day = pc.cast(pc.cast(birth, pa.date32()), pa.timestamp("s"))
     lag = pc.divide(
         pc.cast(pc.subtract(pc.cast(issue, pa.timestamp("s")), birth_day), pa.int64()), SECONDS_PER_DAY
     )
-    is_reissue = pc.fill_null(pc.equal(table.column("first_issue"), False), False)
 
     mother_year = table.column("mother_birth_year")
     mother_date = table.column("mother_birth_date")

@@ -52,3 +52,23 @@ def test_commune_versioned_by_event_date():
         pa.array([dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1), dt.datetime(2025, 6, 30)]),
     )
     assert got.to_pylist() == [True, False, None]  # pre-reform codes are not checkable
+
+
+def _derive(**overrides):
+    from config.contracts import load_contract
+    from transforms.births import derive_validation_columns
+    from transforms.normalize import normalize
+
+    values = {"MA_GCS": "00001.GCS.79034.25", "NGAY_CT": "20260105", "NGAY_SINH_CON": "20251230103000",
+              "CAP_LAN_DAU": "1"} | overrides
+    raw = pa.table({k: [v] for k, v in values.items()} | {"_source_ref": ["GIAYCHUNGSINH[1]"]})
+    table = normalize(raw, load_contract("birth_certificates"), "pl02").table
+    return derive_validation_columns(table, "79034", dt.datetime(2026, 1, 6)).to_pylist()[0]
+
+
+def test_b1_year_check_exempts_reissues_across_new_year():
+    first = _derive()
+    assert (first["code_year"], first["issue_year_2d"]) == ("25", "26")  # a first issue: B1 mismatch
+    reissue = _derive(CAP_LAN_DAU="0")
+    assert reissue["issue_year_2d"] is None  # a re-issue keeps last year's code: not compared
+    assert reissue["is_reissue"] is True and reissue["issue_lag_days"] == 6.0
