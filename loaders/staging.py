@@ -242,18 +242,23 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     placeholders = ", ".join("?" for _ in names)
     dbapi = conn.connection.dbapi_connection.cursor()
     if ins or upd:
-        write = conn.exec_driver_sql(
-            f"SELECT n.version_key FROM {newest} n LEFT JOIN {cur} c ON {on} "
-            f"WHERE c.version_key IS NULL OR ({_NEWER})"
-        ).scalars().all()
-        wanted = pa.array(write, pa.string())
+        # Which rows to write: all of them on a plain first load (no list to hold in memory),
+        # otherwise the newest version of each key that is new or changed.
+        wanted: pa.Array | None = None
+        if not (unique_keys and upd == 0 and same == 0 and stale == 0):
+            write = conn.exec_driver_sql(
+                f"SELECT n.version_key FROM {newest} n LEFT JOIN {cur} c ON {on} "
+                f"WHERE c.version_key IS NULL OR ({_NEWER})"
+            ).scalars().all()
+            wanted = pa.array(write, pa.string())
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
         upsert = (
             f"INSERT INTO {cur} ({q}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET {updates} "
             f"WHERE excluded.version_key > {cur}.version_key AND excluded.record_hash <> {cur}.record_hash"
         )
         for chunk in source(None):
-            chunk = chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
+            if wanted is not None:
+                chunk = chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
             if chunk.num_rows:
                 dbapi.executemany(upsert, _rows(chunk, names))
     # Incoming versions that did not become current (older, or superseded within the batch).
@@ -281,6 +286,9 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     cur = f'"{contract.dataset}"'
     _create_temp(conn, tmp, current, names)
     _bulk_insert(conn, tmp, names, source(None))
+    # Temporary tables have no statistics until analysed; without them the planner guesses
+    # nested loops over a million rows.
+    conn.exec_driver_sql(f'ANALYZE "{tmp}"')
     q = ", ".join(f'"{n}"' for n in names)
     tq = ", ".join(f't."{n}"' for n in names)
     keys = ", ".join(f'"{k}"' for k in key)
