@@ -189,14 +189,26 @@ def _newest_sql(tmp: str, cols: str, keys: str, unique_keys: bool) -> str:
 _NEWER = "n.version_key > c.version_key AND n.record_hash <> c.record_hash"
 
 
-def _classify(conn: Connection, cur: str, newest: str, on: str) -> tuple[int, int, int, int]:
+def _classify(conn: Connection, contract: DatasetContract, newest: str) -> tuple[int, int, int, int]:
+    """Count the batch's newest versions per key: inserted, updated, unchanged, stale.
+
+    A version already on record (current, or kept in the versions table by an earlier run) is
+    *unchanged*, so re-running an old interval after newer versions arrived reports exactly what
+    its first run reported; *stale* is an older version seen for the first time.
+    """
+    _current, versions = dataset_tables(contract.dataset)
+    on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
+    on_v = " AND ".join(f'v."{k}" = n."{k}"' for k in contract.natural_key)
+    older = "n.version_key <= c.version_key AND n.record_hash <> c.record_hash"
     row = conn.exec_driver_sql(
         f"SELECT "
         f"SUM(CASE WHEN c.version_key IS NULL THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN c.version_key IS NOT NULL AND {_NEWER} THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.record_hash = c.record_hash THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN c.version_key IS NOT NULL AND n.version_key <= c.version_key AND n.record_hash <> c.record_hash THEN 1 ELSE 0 END) "
-        f"FROM {newest} n LEFT JOIN {cur} c ON {on}"
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND (n.record_hash = c.record_hash "
+        f"OR ({older} AND v.record_hash IS NOT NULL)) THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN c.version_key IS NOT NULL AND {older} AND v.record_hash IS NULL THEN 1 ELSE 0 END) "
+        f'FROM {newest} n LEFT JOIN "{contract.dataset}" c ON {on} '
+        f'LEFT JOIN "{versions.name}" v ON {on_v} AND v.record_hash = n.record_hash'
     ).one()
     ins, upd, same, stale = (int(v or 0) for v in row)
     return ins, upd, same, stale
@@ -235,7 +247,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     sq = ", ".join(f'"{n}"' for n in slim)
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in key)
     newest = _newest_sql(tmp, sq, keys, unique_keys)
-    ins, upd, same, stale = _classify(conn, cur, newest, on)
+    ins, upd, same, stale = _classify(conn, contract, newest)
     q = ", ".join(f'"{n}"' for n in names)
     if upd:
         _keep_replaced(conn, contract, newest)
@@ -292,10 +304,9 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     q = ", ".join(f'"{n}"' for n in names)
     tq = ", ".join(f't."{n}"' for n in names)
     keys = ", ".join(f'"{k}"' for k in key)
-    on = " AND ".join(f'c."{k}" = n."{k}"' for k in key)
     on_t = " AND ".join(f'c."{k}" = t."{k}"' for k in key)
     newest = _newest_sql(tmp, q, keys, unique_keys)
-    ins, upd, same, stale = _classify(conn, cur, newest, on)
+    ins, upd, same, stale = _classify(conn, contract, newest)
     if upd:
         _keep_replaced(conn, contract, newest)
     if ins or upd:

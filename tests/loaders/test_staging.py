@@ -93,3 +93,12 @@ def test_reconcile_equation():
            "inserted": 6, "updated": 0, "unchanged": 0}
     assert "received 10 != loaded 6" in staging.reconcile(row)
     assert staging.reconcile(row | {"superseded": 2}) is None
+
+
+def test_rerun_of_an_older_interval_reports_what_it_first_reported(engine):
+    night1 = rows(rec("A", "1", 3000))
+    assert _load(engine, night1) == staging.UpsertCounts(inserted=1)
+    assert _load(engine, rows(rec("A", "2", 3050))) == staging.UpsertCounts(updated=1)  # re-issue, night 2
+    # Night 1 again: its version is on record (in history), so it is unchanged, not stale.
+    assert _load(engine, night1) == staging.UpsertCounts(unchanged=1)
+    assert _current(engine)[0]["A"] == (3050, "2")
