@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -36,6 +36,9 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     stale: int = 0  # an older version than the one already current: kept in history only
+    #: (year, month) of current rows that were replaced: a re-issue may move a record to another
+    #: month, whose curated partition must then be rebuilt too.
+    replaced_months: frozenset[tuple[int, int]] = field(default=frozenset(), compare=False)
 
 
 def make_engine(url: str) -> Engine:
@@ -214,18 +217,28 @@ def _classify(conn: Connection, contract: DatasetContract, newest: str) -> tuple
     return ins, upd, same, stale
 
 
-def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> None:
-    """Copy the current rows that ``newest`` is about to replace into the versions table."""
+def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> frozenset[tuple[int, int]]:
+    """Copy the current rows that ``newest`` is about to replace into the versions table.
+
+    Returns:
+        The event months those rows belonged to.
+    """
     _current, versions = dataset_tables(contract.dataset)
     names = [n for n, _ in data_columns(contract)]
     q = ", ".join(f'"{n}"' for n in names)
     cq = ", ".join(f'c."{n}"' for n in names)
     keys = ", ".join(f'"{k}"' for k in contract.natural_key)
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
+    event = f'c."{contract.event_date}"'
+    month = f"substr({event}, 1, 7)" if conn.dialect.name == "sqlite" else f"to_char({event}, 'YYYY-MM')"
+    months = conn.exec_driver_sql(
+        f'SELECT DISTINCT {month} FROM "{contract.dataset}" c JOIN {newest} n ON {on} WHERE {_NEWER}'
+    ).scalars().all()
     conn.exec_driver_sql(
         f'INSERT INTO "{versions.name}" ({q}) SELECT {cq} FROM "{contract.dataset}" c JOIN {newest} n ON {on} '
         f"WHERE {_NEWER} ON CONFLICT ({keys}, record_hash) DO NOTHING"
     )
+    return frozenset((int(m[:4]), int(m[5:7])) for m in months if m)
 
 
 def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
@@ -249,8 +262,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     newest = _newest_sql(tmp, sq, keys, unique_keys)
     ins, upd, same, stale = _classify(conn, contract, newest)
     q = ", ".join(f'"{n}"' for n in names)
-    if upd:
-        _keep_replaced(conn, contract, newest)
+    replaced = _keep_replaced(conn, contract, newest) if upd else frozenset()
     placeholders = ", ".join("?" for _ in names)
     dbapi = conn.connection.dbapi_connection.cursor()
     if ins or upd:
@@ -286,7 +298,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
             if chunk.num_rows:
                 dbapi.executemany(insert, _rows(chunk, names))
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
-    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale)
+    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
 
 
 def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
@@ -307,8 +319,7 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     on_t = " AND ".join(f'c."{k}" = t."{k}"' for k in key)
     newest = _newest_sql(tmp, q, keys, unique_keys)
     ins, upd, same, stale = _classify(conn, contract, newest)
-    if upd:
-        _keep_replaced(conn, contract, newest)
+    replaced = _keep_replaced(conn, contract, newest) if upd else frozenset()
     if ins or upd:
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
         conn.exec_driver_sql(
@@ -321,7 +332,7 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
         f"WHERE t.record_hash <> c.record_hash ON CONFLICT ({keys}, record_hash) DO NOTHING"
     )
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
-    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale)
+    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
 
 
 def ensure_history_views(engine: Engine, datasets: Iterable[str]) -> None:

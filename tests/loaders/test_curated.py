@@ -46,3 +46,20 @@ def test_same_content_same_bytes(engine, tmp_path):
     before = Path(first).read_bytes()
     publish_partitions(engine, CONTRACT, {(2026, 11)}, root, KEY)
     assert Path(first).read_bytes() == before
+
+
+def test_reissue_moving_month_rewrites_the_old_month(engine, tmp_path):
+    old = rec("A", "1", 3000)
+    old["birth_datetime"] = dt.datetime(2026, 10, 31, 23, 50)
+    with engine.begin() as conn:
+        staging.load_rows(conn, CONTRACT, [rows(old, rec("B", "1", 3100))])
+    root = tmp_path / "c"
+    publish_partitions(engine, CONTRACT, {(2026, 10), (2026, 11)}, root, KEY)
+    assert (partition_dir(root, CONTRACT, 2026, 10) / PARQUET_FILE).exists()
+    with engine.begin() as conn:  # the re-issue corrects the birth time into November
+        counts = staging.load_rows(conn, CONTRACT, [rows(rec("A", "2", 3000) | {"record_hash": "fixed"})])
+    assert counts.replaced_months == {(2026, 10)}
+    publish_partitions(engine, CONTRACT, {(2026, 11)} | counts.replaced_months, root, KEY)
+    assert not (partition_dir(root, CONTRACT, 2026, 10) / PARQUET_FILE).exists()  # A left October
+    nov = pq.read_table(partition_dir(root, CONTRACT, 2026, 11) / PARQUET_FILE, partitioning=None)
+    assert nov.num_rows == 2
