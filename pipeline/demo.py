@@ -12,9 +12,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
+import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from config.settings import load_settings
@@ -28,11 +32,41 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dataset", action="append", choices=sorted(DATASETS), help="dataset(s) to run (default: all)")
     p.add_argument("--no-generate", action="store_true", help="use the data already in the drop zone")
     p.add_argument("--seed", type=int, default=6, help="sample-data seed")
+    p.add_argument("--verbose", action="store_true", help="show Airflow's task logs on the console")
     return p.parse_args(argv)
 
 
-def run_nights(datasets: list[str], nights: list[dt.date]) -> dict[tuple[str, dt.date], str]:
-    """Run each dataset DAG once per night with ``dag.test()``; returns the run states."""
+@contextlib.contextmanager
+def _output_to(log_path: Path | None) -> Iterator[None]:
+    """Send this process's stdout/stderr (Airflow's task logs included) to ``log_path``."""
+    if log_path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_path.open("ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def run_nights(datasets: list[str], nights: list[dt.date], log_path: Path | None = None) -> dict[tuple[str, dt.date], str]:
+    """Run each dataset DAG once per night with ``dag.test()``; returns the run states.
+
+    Args:
+        datasets: dataset DAGs to run.
+        nights: local nights to process.
+        log_path: where Airflow's task logs go (None: the console).
+    """
     from pipeline.dag_factory import TIMEZONE, build_dag
 
     states: dict[tuple[str, dt.date], str] = {}
@@ -43,8 +77,11 @@ def run_nights(datasets: list[str], nights: list[dt.date]) -> dict[tuple[str, dt
             # A manual run covers the last complete interval before its logical date: the
             # run at D+1 00:00 local processes night D (as the nightly schedule does).
             after = dt.datetime(night.year, night.month, night.day, tzinfo=tz) + dt.timedelta(days=1)
-            run = dag.test(logical_date=after)
+            print(f"running DAG {ds} for night {night} ...", flush=True)
+            with _output_to(log_path):
+                run = dag.test(logical_date=after)
             states[(ds, night)] = str(getattr(run, "state", "unknown"))
+            print(f"  -> {states[(ds, night)]}", flush=True)
     return states
 
 
@@ -60,7 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 
         generate(settings.data_root, args.start, args.nights, seed=args.seed)
         print(f"sample data generated under {settings.data_root}")
-    states = run_nights(datasets, nights)
+    log_path = None
+    if not args.verbose:
+        log_dir = settings.data_root.parent / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"demo-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log"
+        print(f"Airflow task logs: {log_path}")
+    states = run_nights(datasets, nights, log_path)
     from pipeline.summary import render
 
     print("\n" + "=" * 78)
