@@ -1,0 +1,32 @@
+"""Sharding of facilities and the retry policy of the facility task."""
+
+import pytest
+
+from pipeline.errors import BatchFailed, BatchHeldBack, TransportError
+from pipeline.tasks import plan_shards
+
+
+@pytest.mark.parametrize(("size", "expected"), [(1, 6), (2, 3), (4, 2), (50, 1), (0, 6)])
+def test_plan_shards_covers_every_facility_once(size, expected):
+    shards = plan_shards("birth_certificates", size)
+    assert len(shards) == expected
+    flat = [code for shard in shards for code in shard]
+    assert sorted(flat) == flat and len(set(flat)) == len(flat) == 6
+
+
+@pytest.mark.parametrize(
+    ("exc", "action"),
+    [
+        pytest.param(TransportError("drop unreachable"), "retry", id="transport-retried"),
+        pytest.param(BatchHeldBack("held"), "fail", id="held-not-retried"),
+        pytest.param(BatchFailed("bug"), "fail", id="failure-not-retried"),
+        pytest.param(ValueError("anything else"), "fail", id="other-not-retried"),
+    ],
+)
+def test_only_transport_errors_are_retried(exc, action):
+    from pipeline.dag_factory import build_dag
+
+    task = build_dag("birth_certificates").get_task("process_facilities")
+    decision = task.retry_policy.evaluate(exc, try_number=1, max_tries=4)
+    assert decision.action.value == action
+    assert task.retries == 3 and task.retry_exponential_backoff
