@@ -23,7 +23,6 @@ import datetime as dt
 import logging
 import shutil
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from extractors.formats import READERS, FileRejected
 from loaders import staging
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
-from pipeline.errors import BatchFailed, BatchHeldBack, TransportError
+from pipeline.errors import BatchFailed, BatchHeldBack, TransportError, log_withheld
 from transforms.dedup import SeenKeys
 from transforms.normalize import normalize, year_column
 from transforms.records import record_hash, version_key
@@ -469,9 +468,7 @@ class BatchRunner:
         except (BatchHeldBack, TransportError):
             raise
         except Exception as exc:
-            frames = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("batch %s failed with %s; frames (message withheld, may hold data):\n%s",
-                      spec.batch_id, type(exc).__name__, frames)
+            log_withheld(log, f"batch {spec.batch_id}", exc)
             self._record_failure(started, f"{type(exc).__name__} during processing (see task log frames)")
             raise BatchFailed(f"batch {spec.batch_id} failed: {type(exc).__name__}") from None
         finally:

@@ -16,11 +16,12 @@ from config.contracts import load_contract
 from config.registry import facilities_for, load_registry
 from config.settings import Settings, load_settings
 from loaders import staging
-from pipeline.errors import BatchFailed, BatchHeldBack, ReconciliationError, TransportError
+from pipeline.errors import BatchFailed, BatchHeldBack, ReconciliationError, TransportError, withhold_data
 
 log = logging.getLogger(__name__)
 
 
+@withhold_data("plan_shards")
 def plan_shards(dataset: str, shard_size: int, settings: Settings | None = None) -> list[list[str]]:
     """Facility codes that send ``dataset``, in shards of ``shard_size`` (one mapped task each).
 
@@ -60,6 +61,7 @@ def process_shard(dataset: str, facilities: list[str], interval_start: dt.dateti
     return summaries
 
 
+@withhold_data("publish_curated")
 def publish_curated(dataset: str, interval_start: dt.datetime, settings: Settings | None = None) -> dict[str, Any]:
     """Rebuild the curated month partitions touched by this interval's loaded batches."""
     from loaders.curated import publish_partitions
@@ -80,6 +82,7 @@ def publish_curated(dataset: str, interval_start: dt.datetime, settings: Setting
     return {"dataset": dataset, "partitions": sorted(f"{y:04d}-{m:02d}" for y, m in months), "files": written}
 
 
+@withhold_data("reconcile")
 def reconcile_interval(dataset: str, interval_start: dt.datetime, settings: Settings | None = None) -> dict[str, Any]:
     """Check every batch of the interval; fail loudly on imbalance or on failed/held facilities.
 

@@ -30,3 +30,18 @@ def test_only_transport_errors_are_retried(exc, action):
     decision = task.retry_policy.evaluate(exc, try_number=1, max_tries=4)
     assert decision.action.value == action
     assert task.retries == 3 and task.retry_exponential_backoff
+
+
+def test_library_errors_are_replaced_without_their_message(caplog):
+    from pipeline.errors import StepFailed, withhold_data
+
+    secret = "0011950" + "12345"
+
+    @withhold_data("publish_curated")
+    def step():
+        raise ValueError(f"Failed to parse string: '{secret}'")  # as Arrow/DB drivers do
+
+    with pytest.raises(StepFailed, match="publish_curated failed: ValueError") as err:
+        step()
+    assert "001195012345" not in str(err.value) and "001195012345" not in caplog.text
+    assert err.value.__cause__ is None and err.value.__suppress_context__
