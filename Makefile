@@ -44,7 +44,8 @@ demo: airflow-init  ## MAIN JOB: sample data, then the nightly DAGs for $$NIGHTS
 run-night: airflow-init  ## One dataset, one night: make run-night DATASET=birth_certificates DATE=2026-11-21
 	$(BIN)/python -m pipeline.demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate
 
-test: airflow-init  ## TEST COMMAND: the whole suite (starts its own PostgreSQL)
+test: airflow-init  ## TEST COMMAND: lint, then the whole suite (starts its own PostgreSQL)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: install  ## ruff
