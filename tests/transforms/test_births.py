@@ -72,3 +72,12 @@ def test_b1_year_check_exempts_reissues_across_new_year():
     reissue = _derive(CAP_LAN_DAU="0")
     assert reissue["issue_year_2d"] is None  # a re-issue keeps last year's code: not compared
     assert reissue["is_reissue"] is True and reissue["issue_lag_days"] == 6.0
+
+
+def test_validation_frame_columns_match_the_suite_contract():
+    # The normalizer (transforms) and the suite (expectations) each declare the validation
+    # frame; they must agree column for column.
+    from expectations.birth_certificates import COLUMN_KINDS
+    from transforms.births import VALIDATION_COLUMNS
+
+    assert set(VALIDATION_COLUMNS) == set(COLUMN_KINDS)
