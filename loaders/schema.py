@@ -99,6 +99,46 @@ def _finding_table(name: str) -> sa.Table:
 quarantine = _finding_table("quarantine")
 dq_warnings = _finding_table("dq_warnings")
 
+#: The change feed the population database reads: one row per natural key that became a new
+#: current version, in commit order. ``seq`` only grows; a reader that remembers the last ``seq``
+#: it processed gets every change once, in order.
+change_feed = sa.Table(
+    "change_feed",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.Text, nullable=False),
+    sa.Column("natural_key", sa.Text, nullable=False),
+    sa.Column("operation", sa.Text, nullable=False),  # insert | update
+    sa.Column("version_key", sa.Text, nullable=False),
+    sa.Column("record_hash", sa.Text, nullable=False),
+    sa.Column("batch_id", sa.Text, nullable=False),
+    sa.Index("ix_change_feed_dataset_seq", "dataset", "seq"),
+    sa.Index("ix_change_feed_batch", "batch_id"),
+)
+
+#: Where each consumer of the feed has got to (its last processed ``seq`` per dataset).
+feed_cursors = sa.Table(
+    "feed_cursors",
+    metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("dataset", sa.Text, primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+)
+
+#: What the population database did with each version it read: matched / registered / rejected.
+acknowledgements = sa.Table(
+    "acknowledgements",
+    metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("dataset", sa.Text, primary_key=True),
+    sa.Column("natural_key", sa.Text, primary_key=True),
+    sa.Column("record_hash", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("batch_id", sa.Text, nullable=False, index=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+)
+
 #: Lineage and bookkeeping columns every dataset table carries after the contract columns.
 LINEAGE_COLUMNS: list[tuple[str, type[sa.types.TypeEngine]]] = [
     ("facility_code", sa.Text),

@@ -241,6 +241,46 @@ def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> 
     return frozenset((int(m[:4]), int(m[5:7])) for m in months if m)
 
 
+#: Any constant: PostgreSQL advisory-lock key serialising change-feed appends (see _append_feed).
+FEED_LOCK_KEY = 60601
+
+
+def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> None:
+    """Remember, before the upsert, which keys will get a new current version and how."""
+    on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
+    key_expr = " || '|' || ".join(f'n."{k}"' for k in contract.natural_key)
+    conn.exec_driver_sql(f'DROP TABLE IF EXISTS "tmp_feed_{contract.dataset}"')
+    conn.exec_driver_sql(
+        f'CREATE TEMP TABLE "tmp_feed_{contract.dataset}" AS '
+        f"SELECT {key_expr} AS natural_key, "
+        f"CASE WHEN c.version_key IS NULL THEN 'insert' ELSE 'update' END AS operation, "
+        f"n.version_key AS version_key, n.record_hash AS record_hash, n.batch_id AS batch_id "
+        f'FROM {newest} n LEFT JOIN "{contract.dataset}" c ON {on} '
+        f"WHERE c.version_key IS NULL OR ({_NEWER})"
+    )
+
+
+def _append_feed(conn: Connection, contract: DatasetContract) -> None:
+    """Append the staged changes to ``change_feed`` - the last write of the batch transaction.
+
+    On PostgreSQL a transaction-scoped advisory lock is taken first and held until commit, so
+    feed sequence numbers are drawn in commit order: a reader that saw ``seq`` N can never later
+    find a committed row below N (a plain sequence would let a slow transaction commit a lower
+    number after a faster one). SQLite has a single writer anyway.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FEED_LOCK_KEY})")
+    conn.execute(
+        sa.text(
+            "INSERT INTO change_feed (dataset, natural_key, operation, version_key, record_hash, batch_id) "
+            f'SELECT :ds, natural_key, operation, version_key, record_hash, batch_id FROM "tmp_feed_{contract.dataset}" '
+            "ORDER BY natural_key"
+        ),
+        {"ds": contract.dataset},
+    )
+    conn.exec_driver_sql(f'DROP TABLE "tmp_feed_{contract.dataset}"')
+
+
 def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
     """SQLite: classify by keys only, then write just the rows that change something.
 
@@ -251,7 +291,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     current, versions = dataset_tables(contract.dataset)
     names = [n for n, _ in data_columns(contract)]
     key = list(contract.natural_key)
-    slim = [*key, "version_key", "record_hash"]
+    slim = [*key, "version_key", "record_hash", "batch_id"]
     tmp = f"tmp_keys_{contract.dataset}"
     cur = f'"{contract.dataset}"'
     _create_temp(conn, tmp, current, slim)
@@ -263,6 +303,8 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     ins, upd, same, stale = _classify(conn, contract, newest)
     q = ", ".join(f'"{n}"' for n in names)
     replaced = _keep_replaced(conn, contract, newest) if upd else frozenset()
+    if ins or upd:
+        _stage_feed(conn, contract, newest)
     placeholders = ", ".join("?" for _ in names)
     dbapi = conn.connection.dbapi_connection.cursor()
     if ins or upd:
@@ -298,6 +340,8 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
             if chunk.num_rows:
                 dbapi.executemany(insert, _rows(chunk, names))
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
+    if ins or upd:
+        _append_feed(conn, contract)
     return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
 
 
@@ -321,6 +365,7 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     ins, upd, same, stale = _classify(conn, contract, newest)
     replaced = _keep_replaced(conn, contract, newest) if upd else frozenset()
     if ins or upd:
+        _stage_feed(conn, contract, newest)
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
         conn.exec_driver_sql(
             f"INSERT INTO {cur} ({q}) SELECT {q} FROM {newest} n WHERE true "
@@ -332,6 +377,8 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
         f"WHERE t.record_hash <> c.record_hash ON CONFLICT ({keys}, record_hash) DO NOTHING"
     )
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
+    if ins or upd:
+        _append_feed(conn, contract)
     return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
 
 

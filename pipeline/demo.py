@@ -59,6 +59,20 @@ def _output_to(log_path: Path | None) -> Iterator[None]:
             os.close(saved[1])
 
 
+def _consume(dataset: str) -> str:
+    """Let the reference consumer read the change feed (closes the loop, as the population DB would)."""
+    from loaders import staging
+    from pipeline.consumer import MATCH_COLUMN, consume, load_registry_ids
+
+    if dataset not in MATCH_COLUMN:
+        return "n/a"
+    settings = load_settings()
+    engine = staging.make_engine(settings.staging_url)
+    staging.ensure_schema(engine, [dataset])
+    result = consume(engine, dataset, "population_db", load_registry_ids(settings.reference_root / "citizen_registry.csv"))
+    return f"{result.get('registered', 0)} registered, {result.get('rejected', 0)} rejected"
+
+
 def run_nights(datasets: list[str], nights: list[dt.date], log_path: Path | None = None) -> dict[tuple[str, dt.date], str]:
     """Run each dataset DAG once per night with ``dag.test()``; returns the run states.
 
@@ -81,7 +95,8 @@ def run_nights(datasets: list[str], nights: list[dt.date], log_path: Path | None
             with _output_to(log_path):
                 run = dag.test(logical_date=after)
             states[(ds, night)] = str(getattr(run, "state", "unknown"))
-            print(f"  -> {states[(ds, night)]}", flush=True)
+            acks = _consume(ds)
+            print(f"  -> {states[(ds, night)]}; population-DB reference consumer: {acks}", flush=True)
     return states
 
 

@@ -41,7 +41,11 @@ def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> st
     lines: list[str] = []
     rows = [r for ds in datasets for r in staging.ledger_rows(engine, ds) if r["batch_id"].rsplit("/", 1)[-1] in night_set]
     rules = _rules_by_batch(engine, [r["batch_id"] for r in rows])
-    header = f"{'facility':<8} {'status':<7} {'recv':>6} {'loaded':>6} {'quar':>5} {'super':>5} {'held':>5} {'flag':>5}  quarantined by rule"
+    from pipeline.consumer import acknowledged_by_batch
+
+    acks = acknowledged_by_batch(engine, [r["batch_id"] for r in rows])
+    header = (f"{'facility':<8} {'status':<7} {'recv':>6} {'loaded':>6} {'quar':>5} {'super':>5} {'held':>5} "
+              f"{'flag':>5} {'acked':>5}  quarantined by rule")
     for ds in datasets:
         for night in sorted(night_set):
             batch = [r for r in rows if r["dataset"] == ds and r["batch_id"].endswith("/" + night)]
@@ -51,10 +55,14 @@ def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> st
             lines.append(header)
             for r in batch:
                 by_rule = ", ".join(f"{k}:{v}" for k, v in rules.get(r["batch_id"], {}).items()) or "-"
+                acked = sum(acks.get(r["batch_id"], {}).values())
                 lines.append(
                     f"{r['facility_code']:<8} {r['status']:<7} {r['received']:>6} {r['loaded']:>6} "
-                    f"{r['quarantined']:>5} {r['superseded']:>5} {r['held']:>5} {r['flagged']:>5}  {by_rule}"
+                    f"{r['quarantined']:>5} {r['superseded']:>5} {r['held']:>5} {r['flagged']:>5} {acked:>5}  {by_rule}"
                 )
+                rejected = acks.get(r["batch_id"], {}).get("rejected")
+                if rejected:
+                    lines.append(f"{'':<8} population DB rejected {rejected} (see acknowledgements)")
                 if r["files_rejected"] or r["files_skipped"]:
                     lines.append(f"{'':<8} files: {r['files_received']} received, {r['files_rejected']} rejected, "
                                  f"{r['files_skipped']} skipped (already loaded)")
@@ -64,7 +72,7 @@ def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> st
             ok = all(staging.reconcile(r) is None for r in batch if r["status"] != "failed")
             lines.append(
                 f"{'total':<8} {'':<7} {tot['received']:>6} {tot['loaded']:>6} {tot['quarantined']:>5} "
-                f"{tot['superseded']:>5} {tot['held']:>5}        reconciled: {'yes' if ok else 'NO'}"
+                f"{tot['superseded']:>5} {tot['held']:>5}              reconciled: {'yes' if ok else 'NO'}"
             )
     curated = sorted(Path(settings.curated_root).glob("*/*/*/data.parquet"))
     lines.append("\nOutputs:")

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from config.settings import load_settings
 from loaders import staging
-from loaders.schema import batch_ledger, dataset_tables, dq_warnings, ingested_files, quarantine
+from loaders.schema import batch_ledger, change_feed, dataset_tables, dq_warnings, ingested_files, quarantine
 
 pytestmark = pytest.mark.integration
 
@@ -171,7 +171,7 @@ def test_curated_parquet_schema_types_and_no_direct_identifiers(pipeline_run):
 def _snapshot(settings, engine):
     current, versions = dataset_tables(DATASET)
     tables = {}
-    for t in (current, versions, quarantine, dq_warnings):
+    for t in (current, versions, quarantine, dq_warnings, change_feed):
         tables[t.name] = sorted(repr(sorted((k, v) for k, v in r.items() if k != "id")) for r in _select(engine, t))
     parquet = {str(p.relative_to(settings.curated_root)): hashlib.sha256(p.read_bytes()).hexdigest()
                for p in sorted(settings.curated_root.rglob("*.parquet"))}
