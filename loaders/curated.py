@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from loaders.schema import SA_TYPES, data_columns, dataset_tables
+from loaders.schema import data_columns, dataset_tables
 from transforms.normalize import ARROW_TYPES, not_measured_column, year_column
 from transforms.pseudonymize import pseudonymize
 
@@ -199,4 +199,4 @@ def publish_partitions(
     return written
 
 
-__all__ = ["SA_TYPES", "curated_schema", "partition_dir", "publish_partitions", "to_curated"]
+__all__ = ["curated_schema", "partition_dir", "publish_partitions", "to_curated"]

@@ -457,6 +457,25 @@ def reconcile(row: dict[str, Any]) -> str | None:
     return None
 
 
+def counts_by_batch(engine: Engine, table: sa.Table, column: str, batch_ids: list[str]) -> dict[str, dict[str, int]]:
+    """``{batch_id: {value of column: rows}}`` for a findings-like table (quarantine rules,
+    acknowledgement statuses): counts only, for summaries and operators."""
+    out: dict[str, dict[str, int]] = {}
+    if not batch_ids:
+        return out
+    col = table.c[column]
+    q = (
+        sa.select(table.c.batch_id, col, sa.func.count())
+        .where(table.c.batch_id.in_(batch_ids))
+        .group_by(table.c.batch_id, col)
+        .order_by(table.c.batch_id, col)
+    )
+    with engine.connect() as conn:
+        for batch_id, value, n in conn.execute(q):
+            out.setdefault(batch_id, {})[value] = int(n)
+    return out
+
+
 def utcnow() -> dt.datetime:
     """Timezone-naive UTC now for ledger timestamps (bookkeeping only, never a partition key)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -88,22 +88,6 @@ def consume(engine: Engine, dataset: str, consumer: str, citizens: set[str], pag
             )
 
 
-def acknowledged_by_batch(engine: Engine, batch_ids: list[str]) -> dict[str, dict[str, int]]:
-    """Acknowledgement counts per batch and status (for the summary and operators)."""
-    out: dict[str, dict[str, int]] = {}
-    if not batch_ids:
-        return out
-    q = (
-        sa.select(acknowledgements.c.batch_id, acknowledgements.c.status, sa.func.count())
-        .where(acknowledgements.c.batch_id.in_(batch_ids))
-        .group_by(acknowledgements.c.batch_id, acknowledgements.c.status)
-    )
-    with engine.connect() as conn:
-        for batch_id, status, n in conn.execute(q):
-            out.setdefault(batch_id, {})[status] = int(n)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line: consume the feed once and print the counts."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

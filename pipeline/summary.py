@@ -6,31 +6,11 @@ Counts and reasons only: the summary never prints a name, an ID or a date of bir
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
 
 from config.settings import Settings
 from loaders import staging
-from loaders.schema import quarantine
-
-
-def _rules_by_batch(engine: Any, batch_ids: list[str]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    if not batch_ids:
-        return out
-    q = (
-        sa.select(quarantine.c.batch_id, quarantine.c.rule_id, sa.func.count())
-        .where(quarantine.c.batch_id.in_(batch_ids))
-        .group_by(quarantine.c.batch_id, quarantine.c.rule_id)
-        .order_by(quarantine.c.batch_id, quarantine.c.rule_id)
-    )
-    with engine.connect() as conn:
-        for batch_id, rule, n in conn.execute(q):
-            out[batch_id][rule] = int(n)
-    return out
+from loaders.schema import acknowledgements, quarantine
 
 
 def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> str:
@@ -40,10 +20,9 @@ def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> st
     night_set = {n.isoformat() for n in nights}
     lines: list[str] = []
     rows = [r for ds in datasets for r in staging.ledger_rows(engine, ds) if r["batch_id"].rsplit("/", 1)[-1] in night_set]
-    rules = _rules_by_batch(engine, [r["batch_id"] for r in rows])
-    from pipeline.consumer import acknowledged_by_batch
-
-    acks = acknowledged_by_batch(engine, [r["batch_id"] for r in rows])
+    batch_ids = [r["batch_id"] for r in rows]
+    rules = staging.counts_by_batch(engine, quarantine, "rule_id", batch_ids)
+    acks = staging.counts_by_batch(engine, acknowledgements, "status", batch_ids)
     header = (f"{'facility':<8} {'status':<7} {'recv':>6} {'loaded':>6} {'quar':>5} {'super':>5} {'held':>5} "
               f"{'flag':>5} {'acked':>5}  quarantined by rule")
     for ds in datasets:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from config.contracts import load_contract
 from loaders import staging
 from loaders.schema import acknowledgements, change_feed
-from pipeline.consumer import acknowledged_by_batch, consume
+from pipeline.consumer import consume
 from tests.loaders.test_staging import rec, rows
 
 CONTRACT = load_contract("birth_certificates")
@@ -49,7 +49,7 @@ def test_consumer_acknowledges_every_change_exactly_once(engine):
     _load(engine, rec("A", "2", 3050, "b2"))
     second = consume(engine, "birth_certificates", "population_db", CITIZENS)
     assert second["registered"] == 1 and "rejected" not in second
-    assert acknowledged_by_batch(engine, ["b1", "b2"]) == {"b1": {"registered": 1, "rejected": 1}, "b2": {"registered": 1}}
+    assert staging.counts_by_batch(engine, acknowledgements, "status", ["b1", "b2"]) == {"b1": {"registered": 1, "rejected": 1}, "b2": {"registered": 1}}
     with engine.connect() as conn:
         reasons = {r.reason for r in conn.execute(sa.select(acknowledgements))}
     assert reasons == {None, "personal ID not found in the population registry"}
