@@ -54,6 +54,11 @@ class SourceFormat:
     reader: str
     suffixes: tuple[str, ...]
     root_tag: str | None = None
+    #: take every column's source tag from this other format (an API that serves the same
+    #: objects as a file drop, a database table laid out like an XML table)
+    columns_as: str | None = None
+    #: keyword arguments for the reader (e.g. ``element: GIAYBAOTU``, ``records_key: nhanVien``)
+    reader_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,13 +74,19 @@ class DatasetContract:
     source_formats: dict[str, SourceFormat]
     columns: dict[str, ColumnSpec]
 
+    def tag_format(self, source_format: str) -> str:
+        """The format whose ``sources`` entries name this format's tags (see ``columns_as``)."""
+        fmt = self.source_formats.get(source_format)
+        return fmt.columns_as if fmt is not None and fmt.columns_as else source_format
+
+    def tag_for(self, column: str, source_format: str) -> str | None:
+        """The source tag carrying ``column`` in ``source_format`` (None: not sent)."""
+        return self.columns[column].sources.get(self.tag_format(source_format))
+
     def source_tags(self, source_format: str) -> dict[str, str]:
         """Map source tag -> canonical column for one format."""
-        return {
-            spec.sources[source_format]: name
-            for name, spec in self.columns.items()
-            if source_format in spec.sources
-        }
+        fmt = self.tag_format(source_format)
+        return {spec.sources[fmt]: name for name, spec in self.columns.items() if fmt in spec.sources}
 
     def columns_where(self, **criteria: Any) -> list[str]:
         """Names of the columns whose attributes equal ``criteria`` (e.g. ``pii="direct"``)."""
@@ -116,7 +127,13 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
             reader=str(_require(fmt, "reader", w)),
             suffixes=tuple(_require(fmt, "suffixes", w)),
             root_tag=fmt.get("root_tag"),
+            columns_as=fmt.get("columns_as"),
+            reader_options=dict(fmt.get("reader_options") or {}),
         )
+    for name, fmt in formats.items():
+        if fmt.columns_as and (fmt.columns_as not in formats or formats[fmt.columns_as].columns_as):
+            raise ContractError(f"{where}: source_formats.{name}.columns_as must name another format "
+                                "that has its own tags")
     columns: dict[str, ColumnSpec] = {}
     for name, col in (_require(raw, "columns", where) or {}).items():
         w = f"{where}: columns.{name}"

@@ -16,6 +16,18 @@ import yaml
 FACILITY_CODE = re.compile(r"^[0-9A-Z]{5}$")
 SOURCE_KINDS = frozenset({"file_drop", "rest_api", "sql"})
 ENCODINGS = frozenset({"auto", "utf-8", "utf-8-sig", "cp1258"})
+CONN_ID = re.compile(r"^[A-Za-z0-9_-]{1,250}$")
+#: source-level option -> (kinds it applies to, check, what it must be)
+SOURCE_OPTIONS: dict[str, tuple[frozenset[str], Any, str]] = {
+    "pagination": (frozenset({"rest_api"}), lambda v: v in ("page", "cursor"), "'page' or 'cursor'"),
+    "page_size": (frozenset({"rest_api"}), lambda v: isinstance(v, int) and 0 < v <= 10_000, "an integer 1-10000"),
+    "timeout_s": (frozenset({"rest_api"}), lambda v: isinstance(v, (int, float)) and 0 < v <= 600, "seconds, 0-600"),
+    "max_attempts": (frozenset({"rest_api"}), lambda v: isinstance(v, int) and 1 <= v <= 20, "an integer 1-20"),
+    "chunk_rows": (frozenset({"sql"}), lambda v: isinstance(v, int) and 0 < v <= 1_000_000, "an integer 1-1000000"),
+    "schema": (frozenset({"sql"}), lambda v: isinstance(v, str) and v.isidentifier(), "an SQL identifier"),
+}
+#: per-dataset fields a source kind requires
+DATASET_FIELDS = {"rest_api": ("path",), "sql": ("table", "cursor_column")}
 
 
 class RegistryError(ValueError):
@@ -42,6 +54,9 @@ class Facility:
     datasets: dict[str, FacilityDataset]
     conn_id: str | None = None
     active: bool = True
+    #: source-level options (rest_api: pagination, page_size, timeout_s, max_attempts;
+    #: sql: chunk_rows, schema)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_registry(raw: Any, where: str = "facilities.yaml") -> list[Facility]:
@@ -87,6 +102,15 @@ def parse_registry(raw: Any, where: str = "facilities.yaml") -> list[Facility]:
                 raise RegistryError(f"{label}: field 'datasets.{ds}.encoding' must be one of {sorted(ENCODINGS)}")
             options = {k: v for k, v in spec.items() if k not in ("format", "encoding")}
             datasets[str(ds)] = FacilityDataset(format=str(spec["format"]), encoding=encoding, options=options)
+        conn_id = entry.get("conn_id")
+        options = entry.get("options") or {}
+        if not isinstance(options, dict):
+            raise RegistryError(f"{label}: field 'options' must be a mapping")
+        if kind != "file_drop":
+            if not isinstance(conn_id, str) or not CONN_ID.match(conn_id):
+                raise RegistryError(f"{label}: field 'conn_id' is required for source_kind {kind} "
+                                    "(an Airflow connection id: letters, digits, _ and -)")
+            _check_options(label, str(kind), options, datasets)
         province = str(entry.get("province_code", ""))
         if not re.match(r"^\d{2}$", province):
             raise RegistryError(f"{label}: field 'province_code' must be 2 digits (quoted)")
@@ -97,11 +121,27 @@ def parse_registry(raw: Any, where: str = "facilities.yaml") -> list[Facility]:
                 province_code=province,
                 source_kind=str(kind),
                 datasets=datasets,
-                conn_id=entry.get("conn_id"),
+                conn_id=conn_id,
                 active=bool(entry.get("active", True)),
+                options=dict(options),
             )
         )
     return out
+
+
+def _check_options(label: str, kind: str, options: dict[str, Any], datasets: dict[str, FacilityDataset]) -> None:
+    for key, value in options.items():
+        if key not in SOURCE_OPTIONS:
+            raise RegistryError(f"{label}: field 'options.{key}' is not a known option ({sorted(SOURCE_OPTIONS)})")
+        kinds, check, what = SOURCE_OPTIONS[key]
+        if kind not in kinds:
+            raise RegistryError(f"{label}: field 'options.{key}' does not apply to source_kind {kind}")
+        if not check(value):
+            raise RegistryError(f"{label}: field 'options.{key}' must be {what}")
+    for ds, spec in datasets.items():
+        for name in DATASET_FIELDS[kind]:
+            if not isinstance(spec.options.get(name), str) or not spec.options[name]:
+                raise RegistryError(f"{label}: field 'datasets.{ds}.{name}' is required for source_kind {kind}")
 
 
 def load_registry(path: Path) -> list[Facility]:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import importlib
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError
 
@@ -195,8 +197,91 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
         raise FileRejected(f"CSV parse error after data row {row}{detail}") from None
 
 
+def json_value_text(value: object) -> str | None:
+    """A JSON value as the string the normalizers expect (``7`` not ``7.0``; nested as JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def read_json_records(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None) -> Iterator[pa.Table]:
+    """Read a JSON export: a document holding a list of flat record objects.
+
+    Args:
+        path: the file.
+        chunk_rows: rows per yielded table.
+        encoding: declared encoding (``auto``: BOM, then UTF-8, else cp1258).
+        records_key: the key of the record list in the top-level object (``nhanVien``); None
+            when the document itself is the list.
+
+    Yields:
+        String tables with ``_source_ref`` = ``<records_key>[N]`` (1-based). A list entry that is
+        not an object becomes a row with ``_reader_error`` (quarantined as ENVELOPE).
+
+    Raises:
+        FileRejected: not valid JSON (e.g. truncated), wrong encoding, or no record list.
+
+    The document is parsed whole: facility exports of a register are megabytes, not gigabytes.
+    A source that sends gigabytes should send JSON lines (reader ``jsonl``).
+    """
+    enc = detect_encoding(path, encoding)
+    try:
+        doc = json.loads(path.read_bytes().decode(enc))
+    except UnicodeDecodeError:
+        raise FileRejected(f"JSON is not valid {enc}") from None
+    except json.JSONDecodeError as exc:
+        raise FileRejected(f"JSON not well-formed (truncated or corrupt) at line {exc.lineno}, column {exc.colno}") from None
+    items = doc.get(records_key) if records_key and isinstance(doc, dict) else doc
+    label = records_key or "record"
+    if not isinstance(items, list):
+        raise FileRejected(f"JSON document has no '{label}' list")
+    buf: list[dict[str, str | None]] = []
+    for i, item in enumerate(items, start=1):
+        if isinstance(item, dict):
+            rec = {str(k): json_value_text(v) for k, v in item.items()}
+            rec["_source_ref"] = f"{label}[{i}]"
+        else:
+            rec = {"_source_ref": f"{label}[{i}]", "_reader_error": f"{label}[{i}] is not a JSON object"}
+        buf.append(rec)
+        if len(buf) >= chunk_rows:
+            yield _table(buf)
+            buf = []
+    if buf:
+        yield _table(buf)
+
+
+#: Readers by name (a contract's ``source_formats.<fmt>.reader``).
 READERS = {
     "giamdinhhs_xml9": read_giamdinhhs_xml9,
+    "flat_document": read_flat_document,
     "hsdlgcs": read_flat_document,
     "csv": read_csv,
+    "json_records": read_json_records,
 }
+
+#: Readers that live with their extractor, imported on first use ("module:function").
+LAZY_READERS = {
+    "jsonl": "extractors.sql.jsonl:read_jsonl",
+    "json_pages": "extractors.rest_api:read_json_pages",
+}
+
+
+def reader(name: str) -> Callable[..., Iterator[pa.Table]]:
+    """The reader called ``name``.
+
+    Raises:
+        KeyError: naming the reader, when no such reader exists.
+    """
+    if name in READERS:
+        return READERS[name]
+    if name in LAZY_READERS:
+        module, func = LAZY_READERS[name].split(":")
+        READERS[name] = getattr(importlib.import_module(module), func)
+        return READERS[name]
+    raise KeyError(f"no reader called '{name}'")

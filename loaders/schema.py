@@ -53,6 +53,11 @@ batch_ledger = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("partitions", sa.Text),
     sa.Column("timings", sa.Text),
+    sa.Column("source_kind", sa.Text),
+    # facts about the extraction (pages, attempts, rows; never content or credentials)
+    sa.Column("source_facts", sa.Text),
+    # sql sources: the largest cursor value read (the next run starts from its own interval)
+    sa.Column("high_water_mark", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False, default=1),
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),

@@ -420,7 +420,7 @@ def write_ledger(conn: Connection, row: dict[str, Any]) -> None:
         sa.select(batch_ledger.c.attempts).where(batch_ledger.c.batch_id == row["batch_id"])
     ).scalar()
     payload = dict(row)
-    for key in ("partitions", "timings"):
+    for key in ("partitions", "timings", "source_facts"):
         if key in payload and not isinstance(payload[key], str):
             payload[key] = json.dumps(payload[key], sort_keys=True)
     if existing is None:

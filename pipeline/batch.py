@@ -37,16 +37,17 @@ import pyarrow.parquet as pq
 from config.contracts import DatasetContract, load_contract
 from config.registry import Facility, load_registry
 from config.settings import Settings, load_settings
-from extractors.file_drop import LandedFile, discover_files, land_files
+from extractors.file_drop import LandedFile
 from extractors.file_drop.helpers import write_manifest
-from extractors.formats import READERS, FileRejected
+from extractors.formats import FileRejected, reader
+from extractors.sources import SourceError, acquire
 from loaders import staging
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
 from pipeline.errors import BatchFailed, BatchHeldBack, TransportError, log_withheld
 from transforms.dedup import SeenKeys
 from transforms.normalize import normalize, year_column
-from transforms.records import record_hash, version_key
+from transforms.records import natural_key_array, record_hash, version_key
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,8 @@ class BatchRunner:
         self.work_dir = self.settings.data_root / "work" / rel
         self.quarantine_dir = self.settings.quarantine_root / rel
         self.state = _BatchState()
+        self.source_kind: str | None = None
+        self.source_facts: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -194,7 +197,7 @@ class BatchRunner:
             pc.fill_null(pc.equal(table.column(first_col), False), False).to_numpy(zero_copy_only=False)
             if first_col else np.zeros(table.num_rows, bool)
         )
-        key = table.column(self.contract.natural_key[0]).combine_chunks()
+        key = natural_key_array(table, self.contract.natural_key)
         return self.state.seen.mark(key, table.column("record_hash").combine_chunks(), reissue)
 
     def _process_chunk(self, raw: pa.Table, fmt: str, writer_box: list[Any], result: _UnitResult) -> None:
@@ -231,7 +234,7 @@ class BatchRunner:
         errors = np.zeros(n, bool)
         warned = np.zeros(n, bool)
         refs = table.column("source_ref").to_pylist()
-        keys = table.column(contract.natural_key[0]).to_pylist()
+        keys = natural_key_array(table, contract.natural_key).to_pylist()
         findings: list[tuple[int, str, str, str, str | None, str]] = []
         if "_reader_error" in raw.column_names:
             reader_err = raw.column("_reader_error").to_pylist()
@@ -317,7 +320,8 @@ class BatchRunner:
         """Chunks of one file, each with a ``_source_file`` column."""
         fmt = self.contract.source_formats[landed.format or ""]
         t0 = time.perf_counter()
-        for chunk in READERS[fmt.reader](Path(landed.raw_path), self.settings.chunk_rows, encoding=landed.encoding):
+        read = reader(fmt.reader)
+        for chunk in read(Path(landed.raw_path), self.settings.chunk_rows, encoding=landed.encoding, **fmt.reader_options):
             chunk = chunk.append_column("_source_file", pa.array([landed.name] * chunk.num_rows, pa.string()))
             self._timed("read", t0)
             yield chunk
@@ -442,17 +446,27 @@ class BatchRunner:
         facility = self._facility()
         if spec.dataset not in facility.datasets:
             raise BatchFailed(f"facility {spec.facility} does not send {spec.dataset}")
-        encoding = facility.datasets[spec.dataset].encoding
         staging.ensure_schema(self.engine, [spec.dataset])
         # Start from a clean slate for this batch's derived files (re-runs replace them).
         shutil.rmtree(self.work_dir, ignore_errors=True)
         shutil.rmtree(self.quarantine_dir, ignore_errors=True)
         t0 = time.perf_counter()
+        self.source_kind = facility.source_kind
         try:
-            files = discover_files(self.settings.drop_root, spec.facility, spec.dataset, spec.night)
-            landed = land_files(files, self.settings.drop_root, self.raw_dir, self.contract, encoding)
+            acquired = acquire(facility, spec.dataset, self.contract, spec.interval_start, spec.interval_end,
+                               spec.night, self.settings.drop_root, self.raw_dir)
         except OSError as exc:
-            raise TransportError(f"cannot read the drop for {spec.batch_id}: {type(exc).__name__} (errno {exc.errno})") from None
+            reason = f"cannot read the drop for {spec.batch_id}: {type(exc).__name__} (errno {exc.errno})"
+            self._record_failure(started, reason)
+            raise TransportError(reason) from None
+        except TransportError as exc:
+            self._record_failure(started, f"source unreachable: {exc}")
+            raise
+        except SourceError as exc:
+            self._record_failure(started, f"source rejected: {exc}")
+            raise BatchFailed(f"batch {spec.batch_id}: {exc}") from None
+        landed = acquired.files
+        self.source_facts = acquired.facts
         self._timed("land", t0)
         try:
             for lf in landed:
@@ -486,6 +500,8 @@ class BatchRunner:
             "files_rejected": sum(1 for f in state.files if f["status"] == "rejected"),
             "files_skipped": sum(1 for f in state.files if f["status"] == "skipped_duplicate"),
             "timings": {k: round(v, 3) for k, v in sorted(state.timings.items())},
+            "source_kind": self.source_kind, "source_facts": self.source_facts,
+            "high_water_mark": self.source_facts.get("high_water_mark"),
             "started_at": started, "finished_at": staging.utcnow(),
             **extra,
         }

@@ -150,12 +150,12 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
     columns: dict[str, pa.Array] = {}
     failures: list[ParseFailure] = []
     for name, spec in contract.columns.items():
-        tag = spec.sources.get(source_format)
+        tag = contract.tag_for(name, source_format)
         if tag is not None and tag in raw.column_names:
             src = raw.column(tag).combine_chunks().cast(pa.string())
         else:
             src = pa.nulls(n, pa.string())
-        arrays, failed = _normalize_column(src, spec, source_format)
+        arrays, failed = _normalize_column(src, spec, contract.tag_format(source_format))
         for key, arr in arrays.items():
             columns[key] = arr if key != name else arr.cast(ARROW_TYPES[spec.type])
         if failed.any():

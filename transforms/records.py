@@ -8,6 +8,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def natural_key_array(table: pa.Table, columns: tuple[str, ...] | list[str]) -> pa.Array:
+    """One string per row identifying its natural key (composite keys joined with ``|``).
+
+    NULL when any key part is NULL (such a row has no identity; REQ quarantines it). The same
+    ``|`` join is what ``change_feed.natural_key`` and the quarantine's ``record_key`` show.
+    """
+    parts = [table.column(c).combine_chunks().cast(pa.string()) for c in columns]
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, "|", null_handling="emit_null")
+
+
 def record_hash(table: pa.Table, columns: list[str]) -> pa.Array:
     """A 64-bit content hash (as a decimal string) over ``columns`` of each row.
 
