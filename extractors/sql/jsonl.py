@@ -1,0 +1,170 @@
+"""Reader of JSON-lines files (one JSON object per line): SQL-extract chunks and ``.jsonl`` drops.
+
+Follows the reader contract of :mod:`extractors.formats`: it yields ``pa.Table`` chunks of at most
+``chunk_rows`` rows whose columns are all strings, plus the lineage columns ``_source_ref`` and
+``_reader_error``.
+
+Value conversion (every value becomes text, or NULL):
+
+* strings as they are; JSON ``null`` -> NULL;
+* numbers exactly as written in the line (``7`` -> ``"7"``, ``3.10`` -> ``"3.10"``, ``1e5`` ->
+  ``"1e5"``), so nothing is rounded or re-formatted (ints never gain a ``.0``);
+* ``true``/``false`` -> ``"1"``/``"0"`` (the flag spelling of the XML and CSV sources);
+* nested arrays/objects -> compact JSON text (numbers inside also kept as written).
+
+Columns are the union of the keys of the whole file, in order of first appearance, so every chunk
+of one file has the same schema. The reserved key ``__ref`` (written by the SQL extractor) becomes
+``_source_ref``; without it the reference is ``line N`` (1-based physical line). Blank lines are
+skipped. A line that is not a JSON object (bad syntax, an array, a bare value, a reserved lineage
+key such as ``_source_ref``) does not reject the file: it yields a row carrying only
+``_source_ref = "line N"`` and a ``_reader_error`` (quarantined with rule ``ENVELOPE``).
+
+Undecodable bytes reject the whole file (:class:`~extractors.formats.FileRejected`). The file is
+read twice (first pass: decode check and column union; second pass: rows), so a rejection
+happens before any chunk is yielded and memory stays bounded by ``chunk_rows`` (plus one line).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from extractors.formats import FileRejected
+
+#: Key under which a producer (the SQL extractor) puts a row's own reference.
+REF_KEY = "__ref"
+#: Lineage columns a data line must not set itself.
+RESERVED_KEYS = frozenset({"_source_ref", "_reader_error"})
+
+
+class _Number(str):
+    """A JSON number, kept as the text it was written with."""
+
+    __slots__ = ()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(line: str) -> Any:
+    return json.loads(line, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
+
+
+def _dump(value: Any) -> str:
+    """Compact JSON text of a nested value, numbers as written."""
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump(v) for v in value) + "]"
+    return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _dump(v) for k, v in value.items()) + "}"
+
+
+def json_value_text(value: Any) -> str | None:
+    """The string form of one parsed JSON value (see the module docstring)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, str):  # includes _Number
+        return str.__str__(value)
+    return _dump(value)
+
+
+def _decoder_encoding(encoding: str) -> str:
+    """``auto``/UTF-8 -> ``utf-8-sig`` (JSON is UTF-8; a BOM is tolerated); else as declared."""
+    if encoding in ("auto", "") or encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+        return "utf-8-sig"
+    return encoding
+
+
+def _lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the non-blank lines; undecodable bytes -> :class:`FileRejected`."""
+    number = 0
+    label = "UTF-8" if encoding == "utf-8-sig" else encoding
+    try:
+        with Path(path).open("r", encoding=encoding, errors="strict", newline="\n") as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.strip():
+                    yield number, line
+    except UnicodeDecodeError:
+        raise FileRejected(f"JSON lines file is not valid {label} (after line {number})") from None
+    except LookupError:
+        raise FileRejected(f"unknown declared encoding {encoding!r}") from None
+
+
+def _object(line: str) -> dict[str, Any] | None:
+    """The parsed object, or None when the line is not a usable JSON object."""
+    try:
+        value = _parse(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict) or RESERVED_KEYS.intersection(value):
+        return None
+    return value
+
+
+def _table(columns: list[str], rows: list[dict[str, str | None]]) -> pa.Table:
+    return pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
+
+
+def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
+    """Stream a JSON-lines file as string-typed Arrow chunks with lineage columns.
+
+    Args:
+        path: the file (in the raw zone).
+        chunk_rows: maximum rows per yielded table.
+        encoding: declared encoding; ``auto`` means UTF-8 (with or without BOM).
+
+    Yields:
+        Tables with the file's keys (union, first-appearance order) then ``_source_ref`` and
+        ``_reader_error``; nothing for a file without data lines.
+
+    Raises:
+        FileRejected: undecodable bytes or an unknown declared encoding (reason has no content).
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    enc = _decoder_encoding(encoding)
+    keys: dict[str, None] = {}
+    any_line = False
+    for _number, line in _lines(path, enc):  # pass 1: decodability and the column union
+        any_line = True
+        obj = _object(line)
+        if obj is not None:
+            keys.update((k, None) for k in obj if k != REF_KEY)
+    if not any_line:
+        return
+    columns = [*keys, "_source_ref", "_reader_error"]
+    buf: list[dict[str, str | None]] = []
+    for number, line in _lines(path, enc):  # pass 2: rows
+        obj = _object(line)
+        rec: dict[str, str | None]
+        if obj is None:
+            rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} is not a valid JSON object"}
+        else:
+            try:
+                rec = {k: json_value_text(v) for k, v in obj.items() if k != REF_KEY}
+            except RecursionError:
+                rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} is nested too deeply"}
+            else:
+                ref = json_value_text(obj.get(REF_KEY))
+                rec["_source_ref"] = ref if ref else f"line {number}"
+        buf.append(rec)
+        if len(buf) >= chunk_rows:
+            yield _table(columns, buf)
+            buf = []
+    if buf:
+        yield _table(columns, buf)
