@@ -1,0 +1,47 @@
+"""Exceptions of the REST API extractor, mapped onto the pipeline's retry behaviour.
+
+* :class:`ApiTransportError` (a :class:`~pipeline.errors.TransportError`): the facility's API could
+  not be reached or kept failing with a retryable fault (connection error, timeout, HTTP 429/5xx,
+  truncated body) after every attempt. The task may be retried later.
+* :class:`ApiRequestRejected` / :class:`ApiAuthRejected` / :class:`ApiProtocolError` (all
+  :class:`~pipeline.errors.BatchFailed`): retrying will not help (bad request, credentials rejected,
+  a server repeating pages); someone has to look.
+
+Messages name the status or exception type, the endpoint path, the page and the attempt count.
+They never quote a response body (it may hold personal data), a credential or a token.
+"""
+
+from __future__ import annotations
+
+from pipeline.errors import BatchFailed, TransportError
+
+
+class ApiTransportError(TransportError):
+    """Retryable faults persisted through every attempt (retries exhausted)."""
+
+    def __init__(self, message: str, *, page: int, attempts: int, reason: str) -> None:
+        super().__init__(message)
+        self.page = page
+        self.attempts = attempts
+        self.reason = reason
+
+
+class ApiRequestRejected(BatchFailed):
+    """The server refused the request with a non-retryable 4xx status."""
+
+    def __init__(self, message: str, *, status: int, page: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.page = page
+
+
+class ApiAuthRejected(ApiRequestRejected):
+    """Credentials or token rejected (401/403), also after one token refresh."""
+
+
+class ApiProtocolError(BatchFailed):
+    """The server broke the pagination contract (repeated page, bad shape, endless paging)."""
+
+    def __init__(self, message: str, *, page: int | None = None) -> None:
+        super().__init__(message)
+        self.page = page
