@@ -18,7 +18,13 @@ from extractors.rest_api.client import (
     is_retryable_status,
     parse_retry_after,
 )
-from extractors.rest_api.errors import ApiAuthRejected, ApiProtocolError, ApiRequestRejected, ApiTransportError
+from extractors.rest_api.errors import (
+    ApiAuthRejected,
+    ApiProtocolError,
+    ApiRequestRejected,
+    ApiTransportError,
+    FetchFailed,
+)
 from extractors.rest_api.pages import read_json_pages
 
 __all__ = [
@@ -28,6 +34,7 @@ __all__ = [
     "ApiTransportError",
     "AuthConfig",
     "BackoffPolicy",
+    "FetchFailed",
     "FetchResult",
     "connection_config",
     "fetch_options",

@@ -423,7 +423,7 @@ def fetch_to_raw(
     backoff: BackoffPolicy | None = None,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    file_format: str | None = None,
+    fmt: str | None = None,
     name_prefix: str | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
     rng: Any = random,
@@ -447,7 +447,7 @@ def fetch_to_raw(
         backoff: delay policy between attempts (default :class:`BackoffPolicy`).
         session: a ``requests.Session`` to use (one is created and closed otherwise).
         sleep: how to wait between attempts (tests pass a recorder).
-        file_format: ``LandedFile.format`` of the pages (e.g. ``gksk_api``), given by the caller.
+        fmt: ``LandedFile.format`` of the pages (e.g. ``gksk_api``), given by the caller.
         name_prefix: folder of ``LandedFile.name`` (default ``api/<path>``).
         max_pages: hard cap on pages; exceeding it fails (a server paging forever).
         rng: random source for the jitter.
@@ -457,7 +457,9 @@ def fetch_to_raw(
         The landed pages (as in ``manifest.json``) and counts.
 
     Raises:
-        ApiTransportError: retryable faults persisted through ``max_attempts`` (retryable).
+        ApiTransportError: retryable faults persisted through ``max_attempts`` (a
+            :class:`~pipeline.errors.TransportError`: the task may be retried).
+        FetchFailed: the base of the non-retryable errors below.
         ApiAuthRejected: 401/403 (after one token refresh for bearer tokens).
         ApiRequestRejected: any other 4xx.
         ApiProtocolError: a repeated page or cursor, a response without a ``data`` list, a page
@@ -527,7 +529,7 @@ def fetch_to_raw(
                     raw_path=str(dest),
                     sha256=received["sha256"],
                     size=received["size"],
-                    format=file_format,
+                    format=fmt,
                     encoding="utf-8",
                     received_at=received["at"],
                 )

@@ -3,9 +3,9 @@
 * :class:`ApiTransportError` (a :class:`~pipeline.errors.TransportError`): the facility's API could
   not be reached or kept failing with a retryable fault (connection error, timeout, HTTP 429/5xx,
   truncated body) after every attempt. The task may be retried later.
-* :class:`ApiRequestRejected` / :class:`ApiAuthRejected` / :class:`ApiProtocolError` (all
-  :class:`~pipeline.errors.BatchFailed`): retrying will not help (bad request, credentials rejected,
-  a server repeating pages); someone has to look.
+* :class:`FetchFailed` (a :class:`~pipeline.errors.BatchFailed`) and its subclasses
+  :class:`ApiRequestRejected` / :class:`ApiAuthRejected` / :class:`ApiProtocolError`: retrying will
+  not help (bad request, credentials rejected, a server repeating pages); someone has to look.
 
 Messages name the status or exception type, the endpoint path, the page and the attempt count.
 They never quote a response body (it may hold personal data), a credential or a token.
@@ -26,7 +26,11 @@ class ApiTransportError(TransportError):
         self.reason = reason
 
 
-class ApiRequestRejected(BatchFailed):
+class FetchFailed(BatchFailed):
+    """The fetch failed in a way retrying will not fix (base of the non-retryable API errors)."""
+
+
+class ApiRequestRejected(FetchFailed):
     """The server refused the request with a non-retryable 4xx status."""
 
     def __init__(self, message: str, *, status: int, page: int | None) -> None:
@@ -39,7 +43,7 @@ class ApiAuthRejected(ApiRequestRejected):
     """Credentials or token rejected (401/403), also after one token refresh."""
 
 
-class ApiProtocolError(BatchFailed):
+class ApiProtocolError(FetchFailed):
     """The server broke the pagination contract (repeated page, bad shape, endless paging)."""
 
     def __init__(self, message: str, *, page: int | None = None) -> None:

@@ -23,6 +23,7 @@ from extractors.rest_api import (
     ApiTransportError,
     AuthConfig,
     BackoffPolicy,
+    FetchFailed,
     connection_config,
     fetch_options,
     fetch_to_raw,
@@ -121,7 +122,8 @@ def test_fetch_options_from_registry_dict():
 def test_error_classes_map_onto_pipeline_retry_behaviour():
     assert issubclass(ApiTransportError, TransportError)
     for cls in (ApiRequestRejected, ApiAuthRejected, ApiProtocolError):
-        assert issubclass(cls, BatchFailed) and not issubclass(cls, TransportError)
+        assert issubclass(cls, FetchFailed) and issubclass(cls, BatchFailed) and not issubclass(cls, TransportError)
+    assert not issubclass(ApiTransportError, FetchFailed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +404,7 @@ def _run(api, tmp_path, sleeps=None, *, auth=TOKEN, path=PATH, **kw):
     kw.setdefault("timeout_s", 2.0)
     kw.setdefault("backoff", FAST)
     sleep = sleeps.append if sleeps is not None else (lambda s: None)
-    return fetch_to_raw(api.url, path, auth, W_START, W_END, tmp_path / "raw", sleep=sleep, file_format="dhc_api",
+    return fetch_to_raw(api.url, path, auth, W_START, W_END, tmp_path / "raw", sleep=sleep, fmt="dhc_api",
                         name_prefix="api/01929/driver_health_checks", **kw)
 
 
