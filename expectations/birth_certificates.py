@@ -87,6 +87,8 @@ COLUMN_KINDS: dict[str, str] = {
             "commune_in_province",
             "surrogate_complete",
             "duplicate_first_issue",
+            "mother_alive_at_birth",
+            "mother_registry_female",
         ),
         "boolean",
     ),
@@ -372,6 +374,19 @@ def _expectations(o: Mapping[str, Any]) -> list[Expectation]:
             column="surrogate_complete",
             value_set=[True],
             meta=_meta("B10", "completeness", "warning", "surrogacy data lacks the surrogate's name or ID"),
+        ),
+        # X3, X4 — cross-dataset plausibility against the citizen registry and loaded death
+        # notices (warnings: the registry may lag, and never silently drop a birth).
+        E.ExpectColumnValuesToNotBeInSet(
+            column="mother_alive_at_birth",
+            value_set=[False],
+            meta=_meta("X3", "plausibility", "warning", "birth dated after the mother's recorded death",
+                       column="mother_id_number"),
+        ),
+        E.ExpectColumnValuesToNotBeInSet(
+            column="mother_registry_female",
+            value_set=[False],
+            meta=_meta("X4", "plausibility", "warning", "the mother's registry sex is male", column="mother_id_number"),
         ),
     ]
     for expectation in rules:

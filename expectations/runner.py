@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 #: ``build_suite`` and ``COLUMN_KINDS``.
 DATASET_MODULES: dict[str, str] = {
     "birth_certificates": "expectations.birth_certificates",
+    "death_notices": "expectations.death_notices",
+    "driver_health_checks": "expectations.driver_health_checks",
+    "health_workforce": "expectations.health_workforce",
 }
 
 #: The cheapest result format that still returns every failing row position. ``COMPLETE`` is the

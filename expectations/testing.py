@@ -82,6 +82,9 @@ def valid_frame(rows: int = 8, seed: int = 0) -> pd.DataFrame:
             "duplicate_first_issue": nullable([False] * rows, "boolean"),
             "mother_full_name": nullable(["NGUYỄN THỊ MẪU"] * rows, "string"),
             "mother_birth_year": nullable([1995] * rows, "Int64"),
+            # Lookup answers: NULL = not known (no registry entry), which never fires.
+            "mother_alive_at_birth": nullable([True] * rows, "boolean", every_fifth),
+            "mother_registry_female": nullable([True] * rows, "boolean", every_fifth),
         }
     )
     return frame

@@ -45,6 +45,7 @@ from loaders import staging
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
 from pipeline.errors import BatchFailed, BatchHeldBack, TransportError, log_withheld
+from pipeline.lookups import StagingLookups
 from transforms.dedup import SeenKeys
 from transforms.normalize import normalize, year_column
 from transforms.records import natural_key_array, record_hash, version_key
@@ -175,6 +176,7 @@ class BatchRunner:
         self.quarantine_dir = self.settings.quarantine_root / rel
         self.state = _BatchState()
         self.source_kind: str | None = None
+        self.lookups = StagingLookups(self.engine, self.settings.reference_root)
         self.source_facts: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -207,7 +209,7 @@ class BatchRunner:
         result.records_per_file.update(files)
         t0 = time.perf_counter()
         norm = normalize(raw, contract, fmt)
-        table = self.hooks.derive(norm.table, spec.facility, spec.cutoff)
+        table = self.hooks.derive(norm.table, spec.facility, spec.cutoff, self.lookups)
         fmt_spec = contract.source_formats[fmt]
         content = [c for c in contract.columns]
         lineage = {

@@ -11,7 +11,7 @@ import datetime as dt
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
 #: (optionally) ``FIRST_ISSUE_COLUMN``.
 DATASETS: dict[str, str] = {
     "birth_certificates": "transforms.births",
+    "death_notices": "transforms.deaths",
+    "driver_health_checks": "transforms.drivers",
+    "health_workforce": "transforms.workforce",
 }
 
 
@@ -28,13 +31,14 @@ class DatasetHooks:
     """What the batch runner needs to know beyond the contract.
 
     Attributes:
-        derive: adds the validation-frame columns (table, facility, cutoff) -> table.
+        derive: adds the validation-frame columns (table, facility, cutoff, lookups) -> table;
+            ``lookups`` is a :class:`transforms.context.LookupContext` or None.
         validation_columns: the columns handed to Great Expectations.
         first_issue_column: a boolean column; False marks a re-issue/edit, which may legitimately
             repeat a natural key with new content within one batch (B9 / K7).
     """
 
-    derive: Callable[[pa.Table, str, dt.datetime], pa.Table]
+    derive: Callable[[pa.Table, str, dt.datetime, Any], pa.Table]
     validation_columns: tuple[str, ...]
     first_issue_column: str | None = None
 

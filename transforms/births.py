@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.admin_units import commune_in_province
+from transforms.context import LookupContext
 from transforms.reference import CCCD_PROVINCE_PREFIXES
 
 CODE_PATTERN = r"^(?P<seq>\d{5})\.GCS\.(?P<facility>[0-9A-Z]{5})\.(?P<yy>\d{2})$"
@@ -73,7 +74,8 @@ def episode_sizes(episode: pa.Array, codes: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_valid(episode), pc.cast(sizes, pa.int64()), pa.scalar(None, pa.int64()))
 
 
-def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.datetime) -> pa.Table:
+def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.datetime,
+                              context: LookupContext | None = None) -> pa.Table:
     """Add the derived columns the birth suite checks.
 
     Args:
@@ -81,6 +83,8 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
         facility_code: the batch's facility.
         cutoff: nothing may be born after this (end of the data interval plus grace), so a
             re-run of an old interval judges "future" exactly as the first run did.
+        context: lookups outside the batch (X3 mother's recorded death, X4 mother's registry
+            sex); None leaves those columns NULL (the checks do not fire).
 
     Returns:
         ``table`` with the extra columns appended.
@@ -131,6 +135,16 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
     complete = pc.and_(pc.is_valid(table.column("surrogate_mother_name")), pc.is_valid(table.column("surrogate_mother_id_number")))
     surrogate_complete = pc.if_else(pa.array(any_surrogate), complete, pa.scalar(None, pa.bool_()))
 
+    if context is not None:
+        death = context.death_dates(cccd)
+        mother_alive = pc.if_else(pc.is_valid(death), pc.less_equal(pc.cast(birth, pa.date32()), death),
+                                  pa.scalar(None, pa.bool_()))
+        sex = context.registry_sex(cccd)
+        mother_female = pc.if_else(pc.is_valid(sex), pc.not_equal(sex, 1), pa.scalar(None, pa.bool_()))
+    else:
+        mother_alive = pa.nulls(n, pa.bool_())
+        mother_female = pa.nulls(n, pa.bool_())
+
     extra = {
         "code_facility": code_facility,
         "code_year": code_year,
@@ -148,6 +162,8 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
             table.column("residence_province_code"), table.column("residence_commune_code"), birth
         ),
         "surrogate_complete": surrogate_complete,
+        "mother_alive_at_birth": mother_alive,
+        "mother_registry_female": mother_female,
     }
     for name, arr in extra.items():
         if name in table.column_names:
@@ -188,6 +204,8 @@ VALIDATION_COLUMNS: tuple[str, ...] = (
     "duplicate_first_issue",
     "mother_full_name",
     "mother_birth_year",
+    "mother_alive_at_birth",
+    "mother_registry_female",
 )
 
 #: Boolean column whose False marks a re-issue (B9): the same code may repeat with new content.

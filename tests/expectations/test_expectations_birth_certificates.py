@@ -177,6 +177,10 @@ CASES = [
     case("B9-duplicate-first-issue", {"duplicate_first_issue": True}, err("B9", NOT_IN_SET, "duplicate_first_issue")),
     # B10 — surrogacy block.
     case("B10-surrogate-incomplete", {"surrogate_complete": False}, warn("B10", IN_SET, "surrogate_complete")),
+    # X3, X4 — cross-dataset lookups (reported on the mother's ID column).
+    case("X3-mother-dead-before-birth", {"mother_alive_at_birth": False}, warn("X3", NOT_IN_SET, "mother_id_number")),
+    case("X4-mother-registry-male", {"mother_registry_female": False}, warn("X4", NOT_IN_SET, "mother_id_number")),
+    case("X3-X4-unknown-does-not-fire", {"mother_alive_at_birth": None, "mother_registry_female": None}),
 ]
 
 
@@ -340,7 +344,7 @@ def test_empty_frame() -> None:
 
 def test_unknown_dataset_is_rejected() -> None:
     with pytest.raises(ValueError, match="no expectation suite"):
-        validate_frame(valid_frame(2), dataset="death_notices")
+        validate_frame(valid_frame(2), dataset="marriage_certificates")
 
 
 def test_gx_batch_fingerprint_is_not_computed(monkeypatch: pytest.MonkeyPatch) -> None:

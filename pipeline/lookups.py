@@ -1,0 +1,145 @@
+"""The :class:`~transforms.context.LookupContext` of a batch: staging store + citizen registry.
+
+Cross-dataset plausibility needs facts from outside the batch: deaths already recorded (the
+citizen registry's date of death, or a death notice already loaded in staging), the registry's
+sex of a person, whether a person is known at all, whether an EDIT's key exists. This module
+answers those questions for one chunk at a time, with bounded ``IN`` queries on indexed columns
+(never a scan of a whole dataset) and one registry snapshot per process.
+
+The citizen registry is a reference snapshot (``S06_CITIZEN_REGISTRY``, default
+``<reference root>/citizen_registry.csv``: ``personal_id, sex, death_date``; other columns are
+ignored). Without one, registry answers are NULL and the registry-based checks do not fire;
+the batch log says so once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from config.contracts import load_contract
+from loaders.schema import dataset_tables
+
+log = logging.getLogger(__name__)
+
+REGISTRY_ENV = "S06_CITIZEN_REGISTRY"
+#: Bound parameters per ``IN`` query (well under SQLite's and PostgreSQL's limits).
+IN_BATCH = 5000
+
+
+@lru_cache(maxsize=2)
+def _registry(path: str, mtime: float) -> pa.Table:
+    """personal_id (string), sex (int32), death_date (date32) of the registry snapshot."""
+    opts = pacsv.ConvertOptions(column_types={"personal_id": pa.string(), "sex": pa.string(), "death_date": pa.string()},
+                                include_columns=["personal_id", "sex", "death_date"], strings_can_be_null=True)
+    table = pacsv.read_csv(path, convert_options=opts)
+    sex = pc.cast(pc.if_else(pc.match_substring_regex(pc.fill_null(table.column("sex"), ""), r"^\d+$"),
+                             table.column("sex"), pa.scalar(None, pa.string())), pa.int32())
+    death = pc.strptime(table.column("death_date"), format="%Y-%m-%d", unit="s", error_is_null=True)
+    return pa.table({"personal_id": table.column("personal_id"), "sex": sex, "death_date": pc.cast(death, pa.date32())})
+
+
+def registry_path(reference_root: Path) -> Path:
+    """Where the citizen-registry snapshot is read from."""
+    return Path(os.environ.get(REGISTRY_ENV) or reference_root / "citizen_registry.csv")
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(values), IN_BATCH):
+        yield values[i: i + IN_BATCH]
+
+
+class StagingLookups:
+    """Lookups against the staging store and the registry snapshot (one per batch)."""
+
+    def __init__(self, engine: Any, reference_root: Path) -> None:
+        self.engine = engine
+        path = registry_path(reference_root)
+        self.registry = _registry(str(path), path.stat().st_mtime) if path.is_file() else None
+        if self.registry is None:
+            log.info("no citizen registry snapshot at the configured path: registry checks skipped")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _registry_column(self, ids: pa.Array, column: str, dtype: pa.DataType) -> pa.Array:
+        if self.registry is None:
+            return pa.nulls(len(ids), dtype)
+        idx = pc.index_in(ids, value_set=self.registry.column("personal_id"))
+        return pc.take(self.registry.column(column), idx)
+
+    def _has_table(self, name: str) -> bool:
+        return sa.inspect(self.engine).has_table(name)
+
+    def _notices(self, ids: pa.Array) -> dict[str, tuple[str, dt.date | None]]:
+        """person id -> (notice code, death date) of loaded death notices (earliest death)."""
+        wanted = [v for v in pc.unique(ids.drop_null()).to_pylist() if v]
+        if not wanted or not self._has_table("death_notices"):
+            return {}
+        current, _ = dataset_tables("death_notices")
+        found: dict[str, tuple[str, dt.date | None]] = {}
+        with self.engine.connect() as conn:
+            for part in _chunks(wanted):
+                rows = conn.execute(
+                    sa.select(current.c.deceased_id_number, current.c.notice_code, current.c.death_datetime)
+                    .where(current.c.deceased_id_number.in_(part))
+                )
+                for pid, code, death in rows:
+                    day = death.date() if isinstance(death, dt.datetime) else death
+                    if pid not in found or (day and (found[pid][1] is None or day < found[pid][1])):
+                        found[pid] = (code, day)
+        return found
+
+    # ------------------------------------------------------------------ LookupContext
+
+    def death_dates(self, person_ids: pa.Array) -> pa.Array:
+        """Earliest recorded death date: registry or a loaded death notice."""
+        registry = self._registry_column(person_ids, "death_date", pa.date32())
+        notices = self._notices(person_ids)
+        if not notices:
+            return registry
+        staged = pa.array([notices.get(p, (None, None))[1] if p else None for p in person_ids.to_pylist()], pa.date32())
+        both = pa.table({"a": registry, "b": staged})
+        return pc.min_element_wise(both.column("a"), both.column("b"), skip_nulls=True)
+
+    def death_notice_codes(self, person_ids: pa.Array) -> pa.Array:
+        """Notice code of a death notice already loaded for the person."""
+        notices = self._notices(person_ids)
+        return pa.array([notices.get(p, (None, None))[0] if p else None for p in person_ids.to_pylist()], pa.string())
+
+    def registry_sex(self, person_ids: pa.Array) -> pa.Array:
+        """Registry sex (1 male, 2 female)."""
+        return self._registry_column(person_ids, "sex", pa.int32())
+
+    def in_registry(self, person_ids: pa.Array) -> pa.Array:
+        """Whether the person is in the registry (NULL without a registry or an ID)."""
+        if self.registry is None:
+            return pa.nulls(len(person_ids), pa.bool_())
+        known = pc.is_in(person_ids, value_set=self.registry.column("personal_id"))
+        return pc.if_else(pc.is_valid(person_ids), known, pa.scalar(None, pa.bool_()))
+
+    def existing_keys(self, dataset: str, keys: pa.Array) -> pa.Array:
+        """Whether each ``|``-joined natural key is current in the dataset's staging table."""
+        contract = load_contract(dataset)
+        wanted = [v for v in pc.unique(keys.drop_null()).to_pylist() if v]
+        if not wanted or not self._has_table(dataset):
+            return pc.if_else(pc.is_valid(keys), False, pa.scalar(None, pa.bool_()))
+        current, _ = dataset_tables(dataset)
+        key_cols = [current.c[k] for k in contract.natural_key]
+        firsts = sorted({k.split("|")[0] for k in wanted})
+        present: set[str] = set()
+        with self.engine.connect() as conn:
+            for part in _chunks(firsts):
+                for row in conn.execute(sa.select(*key_cols).where(key_cols[0].in_(part))):
+                    present.add("|".join("" if v is None else str(v) for v in row))
+        return pc.if_else(pc.is_valid(keys), pc.is_in(keys, value_set=pa.array(sorted(present), pa.string())),
+                          pa.scalar(None, pa.bool_()))
