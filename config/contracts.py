@@ -227,7 +227,7 @@ def render_dictionary(contract: DatasetContract) -> str:
     for name, spec in contract.columns.items():
         curated = {"keep": "kept", "pseudonymize": f"`{name}_pseudonym` (HMAC, domain `{spec.pseudonym_domain or name}`)",
                    "year": "year only", "drop": "dropped"}[spec.curated]
-        tags = " | ".join(f"`{spec.sources[f]}`" if f in spec.sources else "—" for f in formats)
+        tags = " | ".join(f"`{contract.tag_for(name, f)}`" if contract.tag_for(name, f) else "—" for f in formats)
         lines.append(
             f"| `{name}` | {spec.type}{f' ({spec.width})' if spec.width else ''} | {'yes' if spec.required else ''} | "
             f"{spec.pii} | {curated} | {', '.join(spec.rules)} | {tags} |"

@@ -55,7 +55,7 @@ def get_connection(conn_id: str) -> Any:
         from airflow.sdk import Connection
 
         return Connection.get(conn_id)
-    except Exception:  # noqa: BLE001 - any failure falls back to the environment below
+    except Exception:
         pass
     value = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if not value:

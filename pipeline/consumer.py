@@ -53,7 +53,7 @@ def consume(engine: Engine, dataset: str, consumer: str, citizens: set[str], pag
     """Acknowledge every change not yet seen by ``consumer``; returns counts (no personal data)."""
     contract = load_contract(dataset)
     current, _ = dataset_tables(dataset)
-    key_col = current.c[contract.natural_key[0]]
+    key_cols = [current.c[k] for k in contract.natural_key]
     match_col = current.c[MATCH_COLUMN[dataset]]
     counts: Counter[str] = Counter()
     while True:
@@ -66,7 +66,11 @@ def consume(engine: Engine, dataset: str, consumer: str, citizens: set[str], pag
             if not changes:
                 return {"consumer": consumer, "dataset": dataset, "last_seq": last, **dict(counts)}
             keys = [c["natural_key"] for c in changes]
-            ids = dict(conn.execute(sa.select(key_col, match_col).where(key_col.in_(keys))).all())
+            firsts = sorted({k.split("|")[0] for k in keys})
+            ids = {
+                "|".join("" if v is None else str(v) for v in row[:-1]): row[-1]
+                for row in conn.execute(sa.select(*key_cols, match_col).where(key_cols[0].in_(firsts)))
+            }
             acks = []
             for change in changes:
                 person = ids.get(change["natural_key"])

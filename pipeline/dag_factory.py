@@ -20,6 +20,10 @@ ALLOWED_TAGS = frozenset({"scheme06", "nightly", "birth_certificates", "death_no
                           "driver_health_checks", "health_workforce"})
 START_DATE = dt.datetime(2025, 1, 1)
 TIMEZONE = "Asia/Ho_Chi_Minh"
+#: Airflow pool bounding concurrent calls into facility systems (APIs, databases, drop mounts)
+#: across all dataset DAGs. Create it once per deployment:
+#: ``airflow pools set s06_facility_sources 16 "Scheme 06 calls into facility systems"``.
+SOURCE_POOL = "s06_facility_sources"
 
 
 def _doc(dataset: str, title: str) -> str:
@@ -30,8 +34,10 @@ Nightly Scheme 06 batch for **{title}**: extract each facility's deliveries for 
 them with Great Expectations, normalize to the canonical model, load the staging store read by the
 national population database, and publish pseudonymized curated Parquet for analysts.
 
-* **Interval**: one local day (Asia/Ho_Chi_Minh); the run reads drop folders
-  `<drop>/<facility>/{dataset}/<YYYY-MM-DD>/` of that day.
+* **Interval**: one local day (Asia/Ho_Chi_Minh). File-drop facilities: the drop folder
+  `<drop>/<facility>/{dataset}/<YYYY-MM-DD>/` of that day; REST API facilities: records updated in
+  the interval; SQL facilities: rows whose cursor column falls in the interval. Calls into
+  facility systems share the `{SOURCE_POOL}` pool.
 * **Tasks**: `plan_shards` lists the facilities from `config/facilities.yaml`;
   `process_facilities` runs one mapped task per shard (a failed facility fails only its task);
   `publish_curated` rebuilds the month partitions touched; `reconcile` checks
@@ -95,6 +101,7 @@ def build_dag(dataset: str) -> Any:
             retry_exponential_backoff=2.0,
             max_retry_delay=dt.timedelta(minutes=30),
             retry_policy=retry_policy,
+            pool=SOURCE_POOL,
         )
         def process(facilities: list[str], data_interval_start: Any = None, data_interval_end: Any = None) -> list[dict[str, Any]]:
             from pipeline.tasks import process_shard

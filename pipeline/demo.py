@@ -100,6 +100,20 @@ def run_nights(datasets: list[str], nights: list[dt.date], log_path: Path | None
     return states
 
 
+def _ensure_pool() -> None:
+    """Create the facility-sources pool in Airflow's metadata DB if it is missing."""
+    from pipeline.dag_factory import SOURCE_POOL
+
+    try:
+        from airflow.models.pool import Pool
+
+        if Pool.get_pool(SOURCE_POOL) is None:
+            Pool.create_or_update_pool(SOURCE_POOL, slots=8, description="Scheme 06 calls into facility systems",
+                                       include_deferred=False)
+    except Exception as exc:  # noqa: BLE001 - the demo still runs (dag.test does not enforce pools)
+        print(f"warning: could not create the Airflow pool {SOURCE_POOL}: {type(exc).__name__}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 even when batches were held: that is data)."""
     args = _args(argv)
@@ -118,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"demo-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log"
         print(f"Airflow task logs: {log_path}")
-    states = run_nights(datasets, nights, log_path)
+    _ensure_pool()
+    from config.registry import load_registry
+    from sample_data.sources import sample_sources
+
+    # REST and SQL facilities are served by the sample facility systems for the whole run.
+    with sample_sources(settings.data_root, load_registry(settings.facilities_file)):
+        states = run_nights(datasets, nights, log_path)
     from pipeline.summary import render
 
     print("\n" + "=" * 78)

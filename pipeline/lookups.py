@@ -143,3 +143,19 @@ class StagingLookups:
                     present.add("|".join("" if v is None else str(v) for v in row))
         return pc.if_else(pc.is_valid(keys), pc.is_in(keys, value_set=pa.array(sorted(present), pa.string())),
                           pa.scalar(None, pa.bool_()))
+
+    def practice_periods(self, person_ids: pa.Array) -> pa.Table:
+        """Current practice registrations of these persons in staging (health_workforce W5)."""
+        from transforms.workforce import PRACTICE_PERIOD_COLUMNS as cols
+
+        dates = ("period_start", "period_end", "last_change_date")
+        schema = pa.schema([(c, pa.date32() if c in dates else pa.string()) for c in cols])
+        wanted = [v for v in pc.unique(person_ids.drop_null()).to_pylist() if v]
+        if not wanted or not self._has_table("health_workforce"):
+            return schema.empty_table()
+        current, _ = dataset_tables("health_workforce")
+        rows: list[Any] = []
+        with self.engine.connect() as conn:
+            for part in _chunks(wanted):
+                rows += conn.execute(sa.select(*[current.c[c] for c in cols]).where(current.c.personal_id.in_(part))).all()
+        return pa.Table.from_pylist([dict(zip(cols, r, strict=True)) for r in rows], schema=schema)

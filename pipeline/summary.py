@@ -53,6 +53,12 @@ def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> st
                 f"{'total':<8} {'':<7} {tot['received']:>6} {tot['loaded']:>6} {tot['quarantined']:>5} "
                 f"{tot['superseded']:>5} {tot['held']:>5}              reconciled: {'yes' if ok else 'NO'}"
             )
+    failed = [r for r in rows if r["status"] in ("failed", "held", "partial")]
+    if failed:
+        lines.append("\nNeeds attention (the other facilities of the night were loaded and published):")
+        for r in failed:
+            lines.append(f"  {r['dataset']:<22} {r['facility_code']:<6} {r['batch_id'].rsplit('/', 1)[-1]} "
+                         f"{r['status']:<7} {r.get('source_kind') or '':<9} {r['reason'] or ''}")
     curated = sorted(Path(settings.curated_root).glob("*/*/*/data.parquet"))
     lines.append("\nOutputs:")
     lines.append(f"  staging store     {settings.staging_url}")

@@ -20,6 +20,9 @@ from pipeline.errors import BatchFailed, BatchHeldBack, ReconciliationError, Tra
 
 log = logging.getLogger(__name__)
 
+#: Upper bound on mapped facility tasks per run (well under Airflow's default max_map_length 1024).
+MAX_SHARDS = 500
+
 
 @withhold_data("plan_shards")
 def plan_shards(dataset: str, shard_size: int, settings: Settings | None = None) -> list[list[str]]:
@@ -30,7 +33,9 @@ def plan_shards(dataset: str, shard_size: int, settings: Settings | None = None)
     """
     settings = settings or load_settings()
     codes = [f.code for f in facilities_for(dataset, load_registry(settings.facilities_file))]
-    size = max(1, shard_size)
+    # Never more than MAX_SHARDS mapped tasks, whatever the configured size: a national registry
+    # grows shards rather than exceeding Airflow's max_map_length (1024 by default).
+    size = max(1, shard_size, -(-len(codes) // MAX_SHARDS))
     return [codes[i : i + size] for i in range(0, len(codes), size)]
 
 
@@ -53,7 +58,8 @@ def process_shard(dataset: str, facilities: list[str], interval_start: dt.dateti
         try:
             summaries.append(run_batch(dataset, code, interval_start, interval_end, settings))
         except (TransportError, BatchHeldBack, BatchFailed) as exc:
-            problems.setdefault(type(exc), []).append(f"{code}: {exc}")
+            kind = next(k for k in (TransportError, BatchHeldBack, BatchFailed) if isinstance(exc, k))
+            problems.setdefault(kind, []).append(f"{code}: {exc}")
             log.error("facility %s: %s", code, exc)
     for kind in (TransportError, BatchFailed, BatchHeldBack):
         if kind in problems:

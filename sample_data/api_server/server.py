@@ -3,6 +3,8 @@
 Data: ``<data_dir>/api/<facility>/<dataset>/<YYYY-MM-DD>.jsonl`` (one JSON object per line, each
 with an ``updated_at`` ISO timestamp with offset). Routes:
 
+* every route also answers under ``/<facility>`` (``/<facility>/api/v1/token``,
+  ``/<facility>/api/v1/driver-health-checks``): one base URL per facility system;
 * ``POST /api/v1/token`` - JSON ``{"username", "password"}`` -> ``{"access_token", "expires_in"}``;
 * ``GET /api/v1/<facility>/driver-health-checks`` and ``GET /api/v1/<facility>/health-workforce``
   with ``updated_from`` / ``updated_to`` (half-open window) and either ``page`` + ``page_size``
@@ -243,7 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if urlsplit(self.path).path != TOKEN_PATH:
+        path = urlsplit(self.path).path
+        # Also /<facility>/api/v1/token: each facility as its own system under its own base URL.
+        if path != TOKEN_PATH and not (path.endswith(TOKEN_PATH) and path.count("/") == TOKEN_PATH.count("/") + 1):
             self._error(404, "not found")
             return
         if self.state.take_fault({"auth_reject"}, None):
@@ -267,6 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self) -> None:
         parts = urlsplit(self.path)
         segs = parts.path.strip("/").split("/")
+        if len(segs) == 4 and segs[1:3] == ["api", "v1"]:
+            # /<facility>/api/v1/<slug>: the facility's own base URL (how the pipeline's
+            # connections address it), same as /api/v1/<facility>/<slug>.
+            segs = ["api", "v1", segs[0], segs[3]]
         if len(segs) != 4 or segs[:2] != ["api", "v1"] or segs[3] not in ROUTES:
             self._error(404, "not found")
             return
