@@ -6,6 +6,7 @@ Examples (from the repository root)::
     python -m sample_data.generator --out .work/sample --registry-out config/facilities.yaml
     python -m sample_data.generator --counts .work/sample
     python -m sample_data.generator --bench-csv .work/bench/births_1m.csv --rows 1000000
+    python -m sample_data.generator --bench-csv .work/bench/deaths_1m.csv --dataset death_notices
 
 Output is counts only: no names, IDs or other personal values are printed.
 """
@@ -21,8 +22,15 @@ from pathlib import Path
 
 from sample_data.generator import ground_truth
 from sample_data.generator.bench import write_births_csv
-from sample_data.generator.reference import FACILITIES
-from sample_data.generator.run import OutputDirError, generate
+from sample_data.generator.bench_datasets import write_deaths_csv, write_drivers_csv, write_workforce_csv
+from sample_data.generator.run import OutputDirError, catalogues, facility_formats, generate
+
+BENCH_WRITERS = {
+    "birth_certificates": write_births_csv,
+    "death_notices": write_deaths_csv,
+    "driver_health_checks": write_drivers_csv,
+    "health_workforce": write_workforce_csv,
+}
 
 
 def _date(text: str) -> date:
@@ -41,14 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sample_data.generator",
         description=(
-            "Write a deterministic synthetic facility drop of birth certificates (XML9, PL02, CSV) "
-            "with injected defects and a ground truth; or print the counts of an existing drop."
+            "Write deterministic synthetic sources (file drops, REST API records, a facility database) of "
+            "birth certificates, death notices, driver health checks and health workforce, with injected "
+            "defects and a ground truth; or print the counts of an existing run."
         ),
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--out", type=Path, help="output folder (created; a previous run's output there is replaced)")
     mode.add_argument(
-        "--counts", type=Path, metavar="OUT", help="print the counts tables of OUT/ground_truth.csv and exit"
+        "--counts", type=Path, metavar="OUT", help="print the counts tables of OUT/ground_truth/*.csv and exit"
     )
     mode.add_argument(
         "--bench-csv", type=Path, metavar="PATH", help="write --rows clean rows in the facility CSV format to PATH"
@@ -71,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--registry-out", type=Path, help="also write the facility registry YAML there (e.g. config/facilities.yaml)"
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for --bench-csv (default 1,000,000)")
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(BENCH_WRITERS),
+        default="birth_certificates",
+        help="dataset of --bench-csv (default birth_certificates)",
+    )
     return parser
 
 
@@ -85,18 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     if args.counts is not None:
-        truth = args.counts / "ground_truth.csv"
-        if not truth.is_file():
-            print(f"no ground_truth.csv in {args.counts}", file=sys.stderr)
+        folder = args.counts / "ground_truth"
+        if not folder.is_dir():
+            print(f"no ground_truth/ in {args.counts}", file=sys.stderr)
             return 2
-        rows = ground_truth.read_csv(truth)
-        print(ground_truth.format_counts_table(rows, {f["code"]: f["format"] for f in FACILITIES}))
-        print(ground_truth.format_defect_table(rows))
+        for dataset, catalogue in catalogues().items():
+            rows = ground_truth.read_csv(folder / f"{dataset}.csv")
+            print(f"## {dataset}\n")
+            print(ground_truth.format_counts_table(rows, facility_formats(args.seed)))
+            print(ground_truth.format_defect_table(rows, catalogue))
         return 0
     if args.bench_csv is not None:
         began = time.perf_counter()
-        n = write_births_csv(args.bench_csv, args.rows, args.seed)
-        print(f"wrote {n} rows to {args.bench_csv} in {time.perf_counter() - began:.1f} s")
+        n = BENCH_WRITERS[args.dataset](args.bench_csv, args.rows, args.seed)
+        print(f"wrote {n} {args.dataset} rows to {args.bench_csv} in {time.perf_counter() - began:.1f} s")
         return 0
     try:
         summary = generate(
@@ -117,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{summary.nights} nights, {summary.citizens} citizens -> {summary.out_dir}"
     )
     print(f"expected: {actions}")
+    print("per dataset: " + ", ".join(f"{k} {v}" for k, v in summary.by_dataset.items()))
     if args.registry_out is not None:
         print(f"registry: {args.registry_out}")
     return 0

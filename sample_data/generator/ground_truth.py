@@ -1,8 +1,10 @@
-"""The ground truth of a generated drop: one row per record written, and tables of counts.
+"""The ground truth of a generated run: one row per record written, and tables of counts.
 
-``ground_truth.csv`` is what the pipeline's tests compare against: for every record of every
-file, where it is (file and ``source_ref``, exactly as the readers report it), which defect it
-carries and what the pipeline must do with it.
+``ground_truth/<dataset>.csv`` is what the pipeline's tests compare against: for every record of
+every source, where it is (file or API/table and ``source_ref``, exactly as the readers report
+it), its natural key as written, which defect it carries and what the pipeline must do with it.
+The legacy ``ground_truth.csv`` (births file drops only, key column ``certificate_code``) is
+still written for the pipeline's birth end-to-end test.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sample_data.generator.defects import ACTIONS, CATALOGUE
 
@@ -21,7 +24,7 @@ COLUMNS = (
     "night",
     "source_file",
     "source_ref",
-    "certificate_code",
+    "record_key",
     "defect",
     "expected_rule",
     "expected_action",
@@ -35,9 +38,10 @@ class TruthRow:
     Attributes:
         facility_code: facility.
         night: delivery night, ``YYYY-MM-DD``.
-        source_file: path relative to ``drop/`` (forward slashes).
-        source_ref: position in the file as the reader reports it.
-        certificate_code: the code as written in the file.
+        source_file: path relative to ``drop/`` (forward slashes), ``api/<facility>/<dataset>``
+            or ``sql/<facility>/<table>``.
+        source_ref: position in the source as the reader reports it (empty for REST records).
+        record_key: the natural key as written (births: certificate code).
         defect: defect id, empty for a clean record.
         expected_rule: rule id that must fire, empty if none.
         expected_action: ``load``, ``flag``, ``quarantine``, ``supersede`` or ``reject_file``.
@@ -48,7 +52,7 @@ class TruthRow:
     night: str
     source_file: str
     source_ref: str
-    certificate_code: str
+    record_key: str
     defect: str
     expected_rule: str
     expected_action: str
@@ -59,18 +63,22 @@ class TruthRow:
         return (self.facility_code, self.night, self.source_file, self.order)
 
 
-def render_csv(rows: Iterable[TruthRow]) -> str:
-    """Render ``ground_truth.csv`` (sorted by facility, night, file, position).
+LEGACY_COLUMNS = tuple("certificate_code" if c == "record_key" else c for c in COLUMNS)
+
+
+def render_csv(rows: Iterable[TruthRow], *, legacy: bool = False) -> str:
+    """Render a ground-truth CSV (sorted by facility, night, file, position).
 
     Args:
         rows: the rows, any order.
+        legacy: write the old births header (``certificate_code`` instead of ``record_key``).
 
     Returns:
         CSV text with LF line ends.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(LEGACY_COLUMNS if legacy else COLUMNS)
     for row in sorted(rows, key=TruthRow.sort_key):
         writer.writerow([getattr(row, c) for c in COLUMNS])
     return buf.getvalue()
@@ -136,11 +144,15 @@ def format_counts_table(rows: list[dict[str, str]], formats: dict[str, str] | No
     return "\n".join(lines) + "\n"
 
 
-def format_defect_table(rows: list[dict[str, str]]) -> str:
-    """A Markdown table of the defect catalogue with the count and share of each defect.
+VERSIONING_KINDS = frozenset({"reissue", "edit", "new_version"})
+
+
+def format_defect_table(rows: list[dict[str, str]], catalogue: Mapping[str, Any] | None = None) -> str:
+    """A Markdown table of a defect catalogue with the count and share of each defect.
 
     Args:
         rows: ground-truth rows.
+        catalogue: defect name -> spec with ``rule``, ``action``, ``formats`` (default: births).
 
     Returns:
         The table text (share = count / records in the ground truth).
@@ -149,8 +161,8 @@ def format_defect_table(rows: list[dict[str, str]]) -> str:
     total = len(rows) or 1
     head = ["defect", "expected_rule", "expected_action", "formats", "count", "share"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for name, spec in CATALOGUE.items():
-        action = "load / supersede (original)" if name == "reissue" else spec.action
+    for name, spec in (CATALOGUE if catalogue is None else catalogue).items():
+        action = "load / supersede (original)" if name in VERSIONING_KINDS else spec.action
         n = counts.get(name, 0)
         lines.append(
             f"| {name} | {spec.rule or '(none)'} | {action} | {', '.join(spec.formats)} | {n} | {100 * n / total:.1f} % |"
