@@ -533,6 +533,8 @@ REGISTRY_HEADER = """\
 #     table        - sql only: the table to read.
 #     cursor_column - sql only: the column of the incremental cursor (local time
 #                    YYYY-MM-DD HH:MM:SS, Asia/Ho_Chi_Minh).
+#     key_column   - sql only (optional): the row's key, reported as the record's position
+#                    (ROW_ID=17) in quarantine and ledgers.
 """
 
 
@@ -572,6 +574,6 @@ def registry_yaml(facilities: list[Facility]) -> str:
             if feed.path:
                 items.append(("path", feed.path))
             if feed.table:
-                items += [("table", feed.table), ("cursor_column", feed.cursor_column)]
+                items += [("table", feed.table), ("cursor_column", feed.cursor_column), ("key_column", "ROW_ID")]
             lines.append(f"      {feed.dataset}: {_flow(items)}")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,66 @@
+"""One run of every dataset DAG over the generated sample nights, shared by the e2e modules.
+
+The sample facility systems (REST API server on a loopback port, SQLite facility database) run
+for the whole module, as they do in ``make demo``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from config.settings import load_settings
+
+START = dt.date(2026, 11, 21)
+NIGHTS = [START + dt.timedelta(days=i) for i in range(3)]
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _ensure_airflow_db() -> None:
+    """``make test`` migrates the metadata DB; a bare ``pytest`` run gets it here."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)
+
+
+def run_night(dataset: str, night: dt.date):
+    """``dag.test()`` of one dataset for one night (the run at D+1 00:00 local processes night D)."""
+    from pipeline.dag_factory import build_dag
+
+    after = dt.datetime(night.year, night.month, night.day, tzinfo=TZ) + dt.timedelta(days=1)
+    return build_dag(dataset).test(logical_date=after)
+
+
+def select(engine, table) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table))]
+
+
+@pytest.fixture(scope="session")
+def sample_systems():
+    """Generated sample data + the sample facility systems, for the whole session."""
+    from config.registry import load_registry
+    from sample_data.generator import generate
+    from sample_data.sources import sample_sources
+
+    settings = load_settings()
+    _ensure_airflow_db()
+    generate(settings.data_root, START, len(NIGHTS))
+    with sample_sources(settings.data_root, load_registry(settings.facilities_file)) as server:
+        yield settings, server
+
+
+@pytest.fixture(scope="session")
+def all_datasets_run(sample_systems):
+    from loaders import staging
+    from pipeline.datasets import DATASETS
+
+    settings, _server = sample_systems
+    runs = {}
+    for night in NIGHTS:
+        for ds in sorted(DATASETS):
+            runs[(ds, night)] = run_night(ds, night)
+    return settings, staging.make_engine(settings.staging_url), runs
