@@ -250,7 +250,7 @@ class BatchRunner:
                 failed_cols.setdefault(int(i), set()).update({failure.column, year_column(failure.column)})
         from expectations import validate_frame
 
-        flags = {n for n, c in contract.columns.items() if c.type == "bool"}
+        flags = {n for n, c in contract.columns.items() if c.type == "bool" and c.sources}
         frame = _validation_frame(table, self.hooks.validation_columns, flags)
         gx_findings, _summary = validate_frame(frame, spec.dataset, self.options)
         for f in gx_findings:
