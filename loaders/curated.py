@@ -119,6 +119,9 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: i
     start = dt.datetime(year, month, 1)
     end = start + dt.timedelta(days=calendar.monthrange(year, month)[1])
     event = current.c[contract.event_date]
+    if contract.columns[contract.event_date].type == "date":
+        # A DATE column compares as a date ('2026-01-01' < '2026-01-01 00:00:00' as SQLite text).
+        start, end = start.date(), end.date()  # type: ignore[assignment]
     stmt = (
         sa.select(*[current.c[n] for n in names])
         .where(event >= start, event < end)
@@ -129,7 +132,8 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: i
         params = compiled.construct_params()
         positional = [params[k] for k in compiled.positiontup] if compiled.positiontup else params
         if conn.dialect.name == "sqlite":
-            positional = [v.strftime("%Y-%m-%d %H:%M:%S.000000") if isinstance(v, dt.datetime) else v for v in positional]
+            positional = [v.strftime("%Y-%m-%d %H:%M:%S.000000") if isinstance(v, dt.datetime)
+                          else v.isoformat() if isinstance(v, dt.date) else v for v in positional]
         cursor = conn.connection.dbapi_connection.cursor()
         cursor.execute(str(compiled), positional)
         while rows := cursor.fetchmany(chunk_rows):

@@ -158,6 +158,26 @@ def _validation_frame(table: pa.Table, columns: tuple[str, ...], flag_columns: s
     return narrow.to_pandas(types_mapper=mapping.get)
 
 
+class BatchLookups:
+    """The staging/registry lookups, plus this batch's own accepted keys for ``existing_keys``:
+    an EDIT whose ADD arrived in an earlier chunk of the same batch refers to a known key."""
+
+    def __init__(self, inner: StagingLookups, seen: SeenKeys) -> None:
+        self._inner = inner
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def existing_keys(self, dataset: str, keys: pa.Array) -> pa.Array:
+        """Known in staging, or accepted earlier in this batch."""
+        staged = self._inner.existing_keys(dataset, keys)
+        if not self._seen.keys:
+            return staged
+        earlier = pc.is_in(keys, value_set=pa.concat_arrays(self._seen.keys))
+        return pc.or_kleene(staged, pc.if_else(pc.is_valid(keys), earlier, pa.scalar(None, pa.bool_())))
+
+
 class BatchRunner:
     """Runs one batch. Create one per batch; call :meth:`run`."""
 
@@ -176,7 +196,7 @@ class BatchRunner:
         self.quarantine_dir = self.settings.quarantine_root / rel
         self.state = _BatchState()
         self.source_kind: str | None = None
-        self.lookups = StagingLookups(self.engine, self.settings.reference_root)
+        self.lookups = BatchLookups(StagingLookups(self.engine, self.settings.reference_root), self.state.seen)
         self.source_facts: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -253,9 +273,12 @@ class BatchRunner:
         flags = {n for n, c in contract.columns.items() if c.type == "bool" and c.sources}
         frame = _validation_frame(table, self.hooks.validation_columns, flags)
         gx_findings, _summary = validate_frame(frame, spec.dataset, self.options)
+        envelope_rows = {row for row, rule, *_ in findings if rule == "ENVELOPE"}
         for f in gx_findings:
             if f.rule_id == "REQ" and f.column in failed_cols.get(f.row, set()):
                 continue  # present but unparseable: already reported with its own rule
+            if f.row in envelope_rows:
+                continue  # the record could not be decoded: its content is not judged
             findings.append((f.row, f.rule_id, f.severity, f.category, f.column, f.reason))
         self._timed("validate", t0)
 

@@ -1,0 +1,142 @@
+"""Facility isolation across source kinds, against the real sample facility systems.
+
+A REST facility whose API fails (5xx after every retry, auth rejected, a repeating page) ends
+its batch failed with a readable reason in the ledger while the file-drop facilities of the same
+shard load; fixing the fault and re-running loads only what is missing. The SQL facility is also
+read from a PostgreSQL copy of its database. Each test uses its own staging store, so the shared
+e2e run is not disturbed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from loaders import staging
+from loaders.schema import batch_ledger
+from pipeline.errors import BatchFailed, TransportError
+from tests.e2e.conftest import NIGHTS, TZ, select
+
+pytestmark = pytest.mark.integration
+
+DATASET = "driver_health_checks"
+REST_FACILITY = "75440"
+
+
+def _interval(night: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime(night.year, night.month, night.day, tzinfo=TZ)
+    return start, start + dt.timedelta(days=1)
+
+
+@pytest.fixture
+def own_store(sample_systems, tmp_path):
+    settings, server = sample_systems
+    settings = dataclasses.replace(settings, staging_url=f"sqlite:///{tmp_path / 'staging.db'}")
+    server.clear_faults()
+    yield settings, server, staging.make_engine(settings.staging_url)
+    server.clear_faults()
+
+
+def _facilities(settings) -> list[str]:
+    from config.registry import facilities_for, load_registry
+
+    return [f.code for f in facilities_for(DATASET, load_registry(settings.facilities_file))]
+
+
+def _ledger(engine) -> dict[str, dict]:
+    return {r["facility_code"]: r for r in select(engine, batch_ledger) if r["dataset"] == DATASET}
+
+
+def test_failing_api_fails_only_its_facility_and_a_rerun_after_the_fix_completes(own_store):
+    from pipeline.tasks import process_shard
+
+    settings, server, engine = own_store
+    server.set_fault("error_500")
+    codes = _facilities(settings)
+    assert REST_FACILITY in codes and len(codes) >= 2
+    start, end = _interval(NIGHTS[0])
+    with pytest.raises(TransportError, match=REST_FACILITY):
+        process_shard(DATASET, codes, start, end, settings)
+    ledger = _ledger(engine)
+    assert ledger[REST_FACILITY]["status"] == "failed"
+    assert "source unreachable" in ledger[REST_FACILITY]["reason"] and "500" in ledger[REST_FACILITY]["reason"]
+    others = [c for c in codes if c != REST_FACILITY]
+    assert all(ledger[c]["status"] == "loaded" and ledger[c]["loaded"] > 0 for c in others)
+    before = {c: ledger[c]["inserted"] for c in others}
+
+    server.clear_faults()
+    process_shard(DATASET, codes, start, end, settings)
+    ledger = _ledger(engine)
+    assert ledger[REST_FACILITY]["status"] == "loaded" and ledger[REST_FACILITY]["loaded"] > 0
+    assert ledger[REST_FACILITY]["source_kind"] == "rest_api"
+    # The facilities that had loaded are no-ops on the re-run: nothing new inserted.
+    assert all(ledger[c]["inserted"] == 0 and ledger[c]["unchanged"] == before[c] for c in others)
+
+
+@pytest.mark.parametrize(("fault", "kwargs", "expected"), [
+    ("auth_reject", {}, "401"),
+    ("bad_request_400", {}, "400"),
+])
+def test_non_retryable_source_errors_are_recorded_not_retried(own_store, fault, kwargs, expected):
+    from pipeline.batch import run_batch
+
+    settings, server, engine = own_store
+    server.set_fault(fault, **kwargs)
+    start, end = _interval(NIGHTS[0])
+    before = len(server.requests_log)
+    with pytest.raises(BatchFailed, match=r"source|facility"):
+        run_batch(DATASET, REST_FACILITY, start, end, settings)
+    row = _ledger(engine)[REST_FACILITY]
+    assert row["status"] == "failed" and row["reason"].startswith("source rejected")
+    assert expected in row["reason"].lower()
+    assert len(server.requests_log) - before <= 4, "a rejected request must not be retried"
+
+
+def test_sql_facility_read_from_postgresql(own_store, pg_server):
+    from config.registry import load_registry
+    from pipeline.batch import run_batch
+    from sample_data.generator import table_rows
+
+    settings, _server, engine = own_store
+    sql_fac = next(f for f in load_registry(settings.facilities_file) if f.source_kind == "sql")
+    rows = table_rows(settings.data_root, sql_fac.code)
+    url = pg_server.create_database("facility_db_copy")
+    feed = sql_fac.datasets["birth_certificates"].options
+    fac_engine = sa.create_engine(url)
+    cols = list(rows[0])
+    meta = sa.MetaData()
+    table = sa.Table(feed["table"], meta, *[sa.Column(c, sa.Integer if c == "ROW_ID" else sa.Text, primary_key=c == "ROW_ID")
+                                            for c in cols])
+    meta.create_all(fac_engine)
+    with fac_engine.begin() as conn:
+        conn.execute(sa.insert(table), rows)
+    fac_engine.dispose()
+    u = sa.engine.make_url(url)
+    conn_json = json.dumps({"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username,
+                            "password": u.password, "schema": u.database})
+    name = f"AIRFLOW_CONN_{sql_fac.conn_id.upper()}"
+    saved = os.environ.get(name)
+    os.environ[name] = conn_json
+    try:
+        results = {}
+        for night in NIGHTS:
+            start, end = _interval(night)
+            results[night] = run_batch("birth_certificates", sql_fac.code, start, end, settings)
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
+    by_night = {n.isoformat(): n for n in NIGHTS}
+    expected = {}
+    for r in rows:
+        night = r["UPDATED_AT"][:10]
+        if night in by_night:
+            expected[night] = expected.get(night, 0) + 1
+    assert {n.isoformat(): results[n]["received"] for n in NIGHTS} == expected
+    ledger = {r["batch_id"]: r for r in select(engine, batch_ledger)}
+    marks = [ledger[f"birth_certificates/{sql_fac.code}/{n.isoformat()}"]["high_water_mark"] for n in NIGHTS]
+    assert all(m and m.startswith(n.isoformat()) for m, n in zip(marks, NIGHTS, strict=True))
