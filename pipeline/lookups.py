@@ -111,6 +111,10 @@ class StagingLookups:
         both = pa.table({"a": registry, "b": staged})
         return pc.min_element_wise(both.column("a"), both.column("b"), skip_nulls=True)
 
+    def registry_death_dates(self, person_ids: pa.Array) -> pa.Array:
+        """Date of death in the registry snapshot only."""
+        return self._registry_column(person_ids, "death_date", pa.date32())
+
     def death_notice_codes(self, person_ids: pa.Array) -> pa.Array:
         """Notice code of a death notice already loaded for the person."""
         notices = self._notices(person_ids)

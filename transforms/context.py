@@ -20,6 +20,10 @@ class LookupContext(Protocol):
         """Recorded date of death per personal ID (registry or a loaded death notice), date32."""
         ...
 
+    def registry_death_dates(self, person_ids: pa.Array) -> pa.Array:
+        """Date of death in the citizen registry only (date32)."""
+        ...
+
     def death_notice_codes(self, person_ids: pa.Array) -> pa.Array:
         """The notice code of a death notice already loaded for this person, or NULL (string)."""
         ...

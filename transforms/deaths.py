@@ -84,7 +84,9 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
 
     # X1: the person's death is already recorded (registry, or another notice already loaded).
     if context is not None:
-        recorded = context.death_dates(cccd)
+        # The registry's own record, or a *different* notice: this notice itself, loaded by an
+        # earlier run of the night or re-issued later, is not "already recorded".
+        recorded = context.registry_death_dates(cccd)
         other_notice = context.death_notice_codes(cccd)
         other = pc.and_(pc.is_valid(other_notice), pc.not_equal(pc.fill_null(other_notice, ""), pc.fill_null(code, "")))
         already = pc.or_(pc.is_valid(recorded), pc.fill_null(other, False))

@@ -6,6 +6,7 @@ for the whole module, as they do in ``make demo``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -32,6 +33,19 @@ def run_night(dataset: str, night: dt.date):
 
     after = dt.datetime(night.year, night.month, night.day, tzinfo=TZ) + dt.timedelta(days=1)
     return build_dag(dataset).test(logical_date=after)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """What a DAG run ended with, captured at once (a later run of the same logical date replaces
+    the run's rows in Airflow's metadata DB)."""
+
+    state: str
+    tasks: dict[tuple[str, int], str]
+
+
+def outcome(run) -> RunOutcome:
+    return RunOutcome(str(run.state), {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()})
 
 
 def select(engine, table) -> list[dict]:
@@ -62,5 +76,5 @@ def all_datasets_run(sample_systems):
     runs = {}
     for night in NIGHTS:
         for ds in sorted(DATASETS):
-            runs[(ds, night)] = run_night(ds, night)
+            runs[(ds, night)] = outcome(run_night(ds, night))
     return settings, staging.make_engine(settings.staging_url), runs

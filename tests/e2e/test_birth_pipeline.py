@@ -31,7 +31,7 @@ def _select(engine, table):
 
 
 def _task_states(run) -> dict[tuple[str, int], str]:
-    return {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    return run.tasks
 
 
 def test_rejected_files_recorded(pipeline_run):

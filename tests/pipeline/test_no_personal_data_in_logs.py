@@ -12,7 +12,8 @@ import pytest
 from config.registry import load_registry
 from config.settings import REPO_ROOT
 from pipeline.batch import run_batch
-from pipeline.errors import BatchHeldBack
+from pipeline.errors import BatchFailed, BatchHeldBack
+from sample_data.sources import sample_sources
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 START = dt.date(2026, 11, 21)
@@ -26,14 +27,17 @@ def test_logs_and_summaries_carry_no_names_or_ids(tmp_path, monkeypatch, caplog)
     generate(tmp_path, START, 3, per_night=15)
     caplog.set_level(logging.DEBUG)
     summaries = []
-    for fac in load_registry(REPO_ROOT / "config" / "facilities.yaml"):
-        for i in range(3):
-            night = START + dt.timedelta(days=i)
-            start = dt.datetime(night.year, night.month, night.day, tzinfo=TZ)
-            try:
-                summaries.append(run_batch("birth_certificates", fac.code, start, start + dt.timedelta(days=1)))
-            except BatchHeldBack as exc:
-                summaries.append({"held": str(exc)})
+    registry = load_registry(REPO_ROOT / "config" / "facilities.yaml")
+    with sample_sources(tmp_path, registry):  # REST and SQL facilities too, every dataset
+        for fac in registry:
+            for dataset in fac.datasets:
+                for i in range(3):
+                    night = START + dt.timedelta(days=i)
+                    start = dt.datetime(night.year, night.month, night.day, tzinfo=TZ)
+                    try:
+                        summaries.append(run_batch(dataset, fac.code, start, start + dt.timedelta(days=1)))
+                    except (BatchHeldBack, BatchFailed) as exc:
+                        summaries.append({"not loaded": str(exc)})
     with (tmp_path / "reference" / "citizen_registry.csv").open(encoding="utf-8") as fh:
         citizens = list(csv.DictReader(fh))
     secrets = {c["personal_id"] for c in citizens} | {c["full_name"] for c in citizens}

@@ -6,12 +6,29 @@ from pipeline.errors import BatchFailed, BatchHeldBack, TransportError
 from pipeline.tasks import plan_shards
 
 
-@pytest.mark.parametrize(("size", "expected"), [(1, 6), (2, 3), (4, 2), (50, 1), (0, 6)])
+@pytest.mark.parametrize(("size", "expected"), [(1, 7), (2, 4), (4, 2), (50, 1), (0, 7)])
 def test_plan_shards_covers_every_facility_once(size, expected):
     shards = plan_shards("birth_certificates", size)
     assert len(shards) == expected
     flat = [code for shard in shards for code in shard]
-    assert sorted(flat) == flat and len(set(flat)) == len(flat) == 6
+    assert sorted(flat) == flat and len(set(flat)) == len(flat) == 7
+
+
+def test_a_national_registry_never_exceeds_the_mapped_task_cap(tmp_path):
+    import dataclasses
+
+    from config.settings import load_settings
+    from pipeline.tasks import MAX_SHARDS
+
+    entries = "".join(
+        f'  - {{code: "{i:05d}", name: F{i}, province_code: "01", source_kind: file_drop, '
+        f'datasets: {{birth_certificates: {{format: csv}}}}}}\n' for i in range(1, 3001))
+    registry = tmp_path / "facilities.yaml"
+    registry.write_text("facilities:\n" + entries, encoding="utf-8")
+    settings = dataclasses.replace(load_settings(), facilities_file=registry)
+    shards = plan_shards("birth_certificates", 1, settings)
+    assert len(shards) <= MAX_SHARDS
+    assert sum(len(s) for s in shards) == 3000
 
 
 @pytest.mark.parametrize(

@@ -289,6 +289,7 @@ def test_registry_yaml_parses_with_the_pipeline_loader(run: Path) -> None:
         "format": "sql_xml9",
         "table": "xml9_birth_certificates",
         "cursor_column": "UPDATED_AT",
+        "key_column": "ROW_ID",
     }
     assert entries["96025"]["datasets"]["health_workforce"]["path"] == "/api/v1/health-workforce"
     assert all(entries[c]["conn_id"] == f"s06_fac_{c}" for c in ("75440", "96025", "22015"))
