@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from config.contracts import DatasetContract
-from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, metadata, quarantine
+from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, quarantine
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,24 @@ def make_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
-    """Create missing tables (idempotent). Issue #5 moves this to Alembic migrations."""
+    """Bring the store to the newest migration and check it serves ``datasets`` (idempotent).
+
+    Runs ``upgrade head`` through :mod:`loaders.migrate` — only when the store is behind (a store
+    already at head costs one SELECT, no lock); concurrent callers are serialized by the migration
+    lock (``pg_advisory_lock`` on PostgreSQL). A store created before migrations existed is adopted.
+    Every dataset with a revision gets its tables, whichever ``datasets`` are named.
+
+    Raises:
+        loaders.migrate.SchemaError: a dataset has no migration, or its table does not match its
+            contract (the message says how to generate the missing migration).
+    """
+    from loaders import migrate  # Alembic is imported only by tasks that touch the store
+
     datasets = list(datasets)
     for ds in datasets:
         dataset_tables(ds)
-    metadata.create_all(engine, checkfirst=True)
-    ensure_history_views(engine, datasets)
+    migrate.ensure_head(engine)
+    migrate.check_datasets(engine, datasets)
 
 
 def processed_elsewhere(engine: Engine, dataset: str, facility: str, sha256: str, batch_id: str) -> str | None:
