@@ -62,6 +62,18 @@ class SourceFormat:
 
 
 @dataclass(frozen=True)
+class Cancellation:
+    """How a source says "this record is withdrawn": a column and the values that mean it.
+
+    A matching record becomes a tombstone version (``record_status = 'cancelled'``): the key stays
+    in staging with its history, the change feed says ``cancel``, curated Parquet drops it.
+    """
+
+    column: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DatasetContract:
     """The typed form of ``config/datasets/<dataset>.yaml``."""
 
@@ -73,6 +85,7 @@ class DatasetContract:
     partition_by: tuple[str, ...]
     source_formats: dict[str, SourceFormat]
     columns: dict[str, ColumnSpec]
+    cancellation: Cancellation | None = None
 
     def tag_format(self, source_format: str) -> str:
         """The format whose ``sources`` entries name this format's tags (see ``columns_as``)."""
@@ -174,6 +187,12 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
     for key in natural_key:
         if key not in columns:
             raise ContractError(f"{where}: natural_key column '{key}' is not a declared column")
+    cancellation = None
+    if raw.get("cancellation"):
+        spec = raw["cancellation"]
+        if not isinstance(spec, dict) or spec.get("column") not in columns or not spec.get("values"):
+            raise ContractError(f"{where}: cancellation needs 'column' (a declared column) and 'values'")
+        cancellation = Cancellation(str(spec["column"]), tuple(str(v) for v in spec["values"]))
     return DatasetContract(
         dataset=str(_require(raw, "dataset", where)),
         title=str(raw.get("title", "")),
@@ -183,6 +202,7 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
         partition_by=tuple(raw.get("partition_by") or ()),
         source_formats=formats,
         columns=columns,
+        cancellation=cancellation,
     )
 
 

@@ -110,7 +110,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     # CODE: drug-test result codes (0 negative, 1 positive; empty = not tested).
     "drug_test_codes": (0, 1),
     # CODE: STATE values (ADD first submission, EDIT correction; DOMAIN §5.3).
-    "state_codes": ("ADD", "EDIT"),
+    "state_codes": ("ADD", "EDIT", "DELETE"),
     # P1: allowed 3-digit personal-ID prefixes; None = the packaged pre-2025 63-province list
     # (transforms/data/cccd_province_prefixes.csv, DOMAIN §7.1).
     "cccd_province_prefixes": None,
@@ -350,7 +350,7 @@ def _expectations(o: Mapping[str, Any]) -> list[Expectation]:
         E.ExpectColumnValuesToBeInSet(
             column="state",
             value_set=list(o["state_codes"]),
-            meta=meta("CODE", "conformance", "error", "state is not ADD or EDIT"),
+            meta=meta("CODE", "conformance", "error", "state is not ADD, EDIT or DELETE"),
         ),
         E.ExpectColumnValuesToBeInSet(
             column="drug_test_result",

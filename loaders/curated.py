@@ -125,6 +125,8 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: i
     stmt = (
         sa.select(*[current.c[n] for n in names])
         .where(event >= start, event < end)
+        # Tombstones stay in staging (with their history) but are not analysable records.
+        .where(sa.or_(current.c.record_status.is_(None), current.c.record_status != "cancelled"))
         .order_by(*[current.c[k] for k in contract.natural_key])
     )
     with engine.connect() as conn:

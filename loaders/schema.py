@@ -154,6 +154,8 @@ LINEAGE_COLUMNS: list[tuple[str, type[sa.types.TypeEngine]]] = [
     ("batch_id", sa.Text),
     ("record_hash", sa.Text),
     ("version_key", sa.Text),
+    # 'active', or 'cancelled' for a tombstone (the source withdrew the record; see contracts)
+    ("record_status", sa.Text),
 ]
 
 

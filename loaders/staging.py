@@ -265,7 +265,8 @@ def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> Non
     conn.exec_driver_sql(
         f'CREATE TEMP TABLE "tmp_feed_{contract.dataset}" AS '
         f"SELECT {key_expr} AS natural_key, "
-        f"CASE WHEN c.version_key IS NULL THEN 'insert' ELSE 'update' END AS operation, "
+        f"CASE WHEN n.record_status = 'cancelled' THEN 'cancel' "
+        f"WHEN c.version_key IS NULL THEN 'insert' ELSE 'update' END AS operation, "
         f"n.version_key AS version_key, n.record_hash AS record_hash, n.batch_id AS batch_id "
         f'FROM {newest} n LEFT JOIN "{contract.dataset}" c ON {on} '
         f"WHERE c.version_key IS NULL OR ({_NEWER})"
@@ -303,7 +304,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     current, versions = dataset_tables(contract.dataset)
     names = [n for n, _ in data_columns(contract)]
     key = list(contract.natural_key)
-    slim = [*key, "version_key", "record_hash", "batch_id"]
+    slim = [*key, "version_key", "record_hash", "batch_id", "record_status"]
     tmp = f"tmp_keys_{contract.dataset}"
     cur = f'"{contract.dataset}"'
     _create_temp(conn, tmp, current, slim)
@@ -392,20 +393,6 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     if ins or upd:
         _append_feed(conn, contract)
     return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
-
-
-def ensure_history_views(engine: Engine, datasets: Iterable[str]) -> None:
-    """Create ``<dataset>_history``: every version ever received (current ∪ earlier)."""
-    for ds in datasets:
-        current, versions = dataset_tables(ds)
-        cols = ", ".join(f'"{c.name}"' for c in current.columns)
-        body = (f'SELECT {cols}, 1 AS is_current FROM "{current.name}" '
-                f'UNION ALL SELECT {cols}, 0 AS is_current FROM "{versions.name}"')
-        with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f'CREATE VIEW IF NOT EXISTS "{ds}_history" AS {body}')
-            else:
-                conn.exec_driver_sql(f'CREATE OR REPLACE VIEW "{ds}_history" AS {body}')
 
 
 # --------------------------------------------------------------------------- findings & ledger

@@ -212,6 +212,16 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ per chunk
 
+    def _record_status(self, table: pa.Table) -> pa.Array:
+        """'cancelled' where the source withdraws the record (contract ``cancellation``), else 'active'."""
+        n = table.num_rows
+        cancel = self.contract.cancellation
+        if cancel is None:
+            return pa.array(["active"] * n, pa.string())
+        hit = pc.fill_null(pc.is_in(pc.utf8_upper(table.column(cancel.column).cast(pa.string())),
+                                    value_set=pa.array([v.upper() for v in cancel.values])), False)
+        return pc.if_else(hit, "cancelled", "active")
+
     def _dedup(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """Mark exact duplicates (superseded) and conflicting first issues (B9), in order."""
         first_col = self.hooks.first_issue_column
@@ -239,6 +249,7 @@ class BatchRunner:
             "source_ref": table.column("_source_ref") if "_source_ref" in table.column_names else pa.nulls(n, pa.string()),
             "batch_id": pa.array([spec.batch_id] * n, pa.string()),
             "record_hash": record_hash(table, content),
+            "record_status": self._record_status(table),
         }
         for name, arr in lineage.items():
             table = table.append_column(name, arr)

@@ -2,7 +2,8 @@
 
 It reads ``change_feed`` from where it last stopped, looks each new version up in the
 citizen-registry snapshot (for births: is the mother a known citizen?), writes one
-acknowledgement per version (``registered``, or ``rejected`` with a reason) and moves its cursor
+acknowledgement per version (``registered``, ``withdrawn`` for a cancellation, or ``rejected`` with a
+reason) and moves its cursor
 - all in one transaction per page, so every change is acknowledged exactly once even if the
 consumer is killed half-way. Used by the main job and the tests to close the loop::
 
@@ -27,7 +28,12 @@ from loaders import staging
 from loaders.schema import acknowledgements, change_feed, dataset_tables, feed_cursors
 
 #: Per dataset: the column holding the personal ID the population database matches on.
-MATCH_COLUMN = {"birth_certificates": "mother_id_number"}
+MATCH_COLUMN = {
+    "birth_certificates": "mother_id_number",
+    "death_notices": "deceased_id_number",
+    "driver_health_checks": "id_number",
+    "health_workforce": "personal_id",
+}
 
 
 def load_registry_ids(path: Path) -> set[str]:
@@ -74,7 +80,9 @@ def consume(engine: Engine, dataset: str, consumer: str, citizens: set[str], pag
             acks = []
             for change in changes:
                 person = ids.get(change["natural_key"])
-                if person is None:
+                if change["operation"] == "cancel":
+                    status, reason = "withdrawn", None  # the source withdrew it: undo, do not register
+                elif person is None:
                     status, reason = "rejected", "no personal ID to match"
                 elif person not in citizens:
                     status, reason = "rejected", "personal ID not found in the population registry"

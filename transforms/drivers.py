@@ -55,6 +55,11 @@ LEGACY_VALIDITY_MONTHS = 6
 VALIDITY_CHANGE_DATE = dt.date(2025, 1, 1)
 
 STATE_ADD, STATE_EDIT = "ADD", "EDIT"
+#: Withdrawal of a certificate (a tombstone; not in the observed gksk payloads - DOMAIN §5.3 lists
+#: ADD/EDIT only - so the value is the contract's ``cancellation`` setting, [U]).
+STATE_DELETE = "DELETE"
+#: States that change an existing key (they must reference one: K7).
+CHANGE_STATES = (STATE_EDIT, STATE_DELETE)
 _DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
@@ -164,7 +169,7 @@ def edit_unmatched(keys: pa.Array, state: pa.Array, context: LookupContext | Non
     loads at the end) and not in this chunk, so its EDIT is reported as unmatched. Driver nights
     are far smaller than a chunk; a batch-level answer needs the runner's seen keys.
     """
-    is_edit = _bool_np(pc.equal(state, STATE_EDIT))
+    is_edit = _bool_np(pc.is_in(state, value_set=pa.array(CHANGE_STATES)))
     earlier = _bool_np(add_earlier_in_chunk(keys, state))
     ask = is_edit & ~earlier & _bool_np(pc.is_valid(keys))
     known = pa.array(np.where(is_edit & earlier, True, False))
@@ -249,7 +254,7 @@ def derive_validation_columns(
     else:
         died_before = _null(n, pa.bool_())
 
-    is_edit = pc.fill_null(pc.equal(state, STATE_EDIT), False)
+    is_edit = pc.fill_null(pc.is_in(state, value_set=pa.array(CHANGE_STATES)), False)
     first_submission = pc.if_else(pc.is_valid(state), pc.invert(is_edit), _null(n, pa.bool_()))
     extra = {
         "facility_code": pa.array([facility_code] * n, pa.string()),

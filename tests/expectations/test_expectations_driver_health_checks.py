@@ -219,7 +219,8 @@ CASES = [
     case("CODE-sex-3", {"sex": 3}, err("CODE", IN_SET, "sex")),
     case("CODE-conclusion", {"conclusion_code": "A0-4"}, err("CODE", IN_SET, "conclusion_code")),
     case("CODE-conclusion-lower", {"conclusion_code": "a0-1"}, err("CODE", IN_SET, "conclusion_code")),
-    case("CODE-state", {"state": "DELETE"}, err("CODE", IN_SET, "state")),
+    case("CODE-state", {"state": "REMOVE"}, err("CODE", IN_SET, "state")),
+    case("CODE-state-delete-ok", {"state": "DELETE"}),
     # P1 — personal ID structure.
     case("P1-bad-prefix", {"personal_id": "003090012345"}, err("P1", PERSONAL_ID, "id_number")),
     case("P1-11-digits", {"personal_id": "00109001234"}, err("P1", PERSONAL_ID, "id_number")),
@@ -353,10 +354,10 @@ def test_wrong_dtype_is_rejected() -> None:
             id="cccd-prefixes",
         ),
         pytest.param(
-            {"state_codes": ["ADD", "EDIT", "DELETE"]},
+            {"state_codes": ["ADD", "EDIT"]},
             {"state": "DELETE"},
-            {("CODE", "error")},
             set(),
+            {("CODE", "error")},
             id="state-codes",
         ),
     ],

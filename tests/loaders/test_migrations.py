@@ -75,6 +75,26 @@ def legacy_ensure_schema(engine, datasets):
                 conn.exec_driver_sql(f'CREATE OR REPLACE VIEW "{ds}_history" AS {body}')
 
 
+#: Columns later revisions added to every dataset table (0006: record_status). A store made by
+#: the old create_all code never had them.
+LATER_COLUMNS = ("record_status",)
+
+
+def as_old_code_left_it(engine, datasets, with_views=True):
+    """Remove what later revisions added, so the store looks as the old create_all code left it."""
+    for ds in datasets:
+        current, _versions = dataset_tables(ds)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{ds}_history"')
+            for table in (ds, f"{ds}_versions"):
+                for col in LATER_COLUMNS:
+                    conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP COLUMN "{col}"')
+            if with_views:
+                cols = ", ".join(f'"{c.name}"' for c in current.columns if c.name not in LATER_COLUMNS)
+                conn.exec_driver_sql(f'CREATE VIEW "{ds}_history" AS SELECT {cols}, 1 AS is_current FROM "{ds}" '
+                                     f'UNION ALL SELECT {cols}, 0 AS is_current FROM "{ds}_versions"')
+
+
 def _objects(engine):
     insp = sa.inspect(engine)
     return set(insp.get_table_names()), set(insp.get_view_names())
@@ -160,6 +180,7 @@ def test_old_create_all_store_is_adopted_with_its_data(empty_engine):
     with empty_engine.begin() as conn:
         staging.write_ledger(conn, {"batch_id": "b1", "dataset": "birth_certificates", "facility_code": "01929",
                                     "interval_start": "2026-11-21", "interval_end": "2026-11-22", "status": "loaded"})
+    as_old_code_left_it(empty_engine, ["birth_certificates"])
     assert migrate.current(empty_engine) is None
 
     staging.ensure_schema(empty_engine, ["birth_certificates", "death_notices"])
@@ -184,6 +205,8 @@ def test_old_store_with_a_gap_and_a_missing_view_is_adopted(sqlite_engine):
     """The old code made only the datasets a process touched, and could make tables without a view."""
     legacy_ensure_schema(sqlite_engine, ["death_notices"])
     metadata.create_all(sqlite_engine, tables=list(dataset_tables("health_workforce")))  # no view
+    as_old_code_left_it(sqlite_engine, ["death_notices"])
+    as_old_code_left_it(sqlite_engine, ["health_workforce"], with_views=False)
     staging.ensure_schema(sqlite_engine, ["death_notices"])
     assert migrate.current(sqlite_engine) == migrate.head()
     tables, views = _objects(sqlite_engine)

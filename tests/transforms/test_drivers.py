@@ -185,6 +185,7 @@ def test_derived_columns_are_stored_contract_columns():
         "batch_id",
         "record_hash",
         "version_key",
+        "record_status",
     } <= set(out.column_names)
 
 
