@@ -54,8 +54,9 @@ lint: install  ## ruff
 fix: install  ## ruff --fix and format
 	$(BIN)/ruff check --fix . ; $(BIN)/ruff format .
 
-bench: install  ## Benchmark 1,000,000 birth certificates through every stage (ROWS=... to change)
-	$(BIN)/python -m bench.bench_births --rows $${ROWS:-1000000}
+bench: install  ## Benchmark every dataset through every stage, then the PostgreSQL staging load (ROWS=..., default 1,000,000)
+	$(BIN)/python -m bench.bench_pipeline --dataset all --rows $${ROWS:-1000000}
+	$(BIN)/python -m bench.bench_pg_load --rows $${ROWS:-1000000}
 
 clean:  ## Remove the working folder (data zones, Airflow home); keeps .venv
 	rm -rf .work

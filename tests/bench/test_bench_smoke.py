@@ -1,0 +1,61 @@
+"""Smoke runs of the benchmarks on a few hundred rows: they run end to end and report what they
+should. Not timed assertions - the figures of a tiny run mean nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.pg_server import pg_bin
+
+pytestmark = pytest.mark.integration
+
+ROWS = 300
+
+
+@pytest.mark.parametrize("dataset", ["birth_certificates", "death_notices", "driver_health_checks", "health_workforce"])
+def test_pipeline_bench_runs_and_loads_every_row(dataset: str, tmp_path: Path) -> None:
+    from bench.bench_pipeline import STAGES, main
+
+    out = tmp_path / "result.json"
+    main(["--dataset", dataset, "--rows", str(ROWS), "--json", str(out)])
+    [r] = json.loads(out.read_text())
+    assert r["dataset"] == dataset and r["rows"] == ROWS and r["backend"] == "sqlite"
+    assert {"summary", "rerun_summary", "timings", "peak_mib", "generate_s", "csv_mib", "machine"} <= r.keys()
+    assert set(STAGES) <= r["timings"].keys()
+    assert all(v >= 0 for v in r["timings"].values())
+    # The bench writers write clean rows for the bench facility: a quarantine here means the bench
+    # measures the wrong thing (wrong facility code, dates outside the interval, ...).
+    assert r["summary"]["received"] == ROWS
+    assert r["summary"]["quarantined"] == 0, r["summary"]["quarantined_by_rule"]
+    assert r["summary"]["loaded"] == ROWS
+    assert r["rerun_summary"]["loaded"] == ROWS and r["rerun_summary"]["inserted"] == 0
+
+
+@pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server binaries not installed")
+def test_pg_load_bench_runs(tmp_path: Path) -> None:
+    from bench.bench_pg_load import main
+
+    out = tmp_path / "pg.json"
+    main(["--rows", str(ROWS), "--profile", "--json", str(out)])
+    r = json.loads(out.read_text())
+    assert {
+        "copy_s",
+        "first_load_s",
+        "reload_s",
+        "first_load_ratio",
+        "reload_ratio",
+        "copy_runs_s",
+        "first_load",
+        "reload",
+        "server",
+        "machine",
+        "explain_first_load",
+        "explain_reload",
+    } <= r.keys()
+    assert r["valid_rows"] == ROWS
+    assert r["first_load"]["counts"]["inserted"] == ROWS
+    assert r["reload"]["counts"] == {"inserted": 0, "updated": 0, "unchanged": ROWS, "stale": 0}
+    assert r["first_load_ratio"] == pytest.approx(r["first_load_s"] / r["copy_s"])
