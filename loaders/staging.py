@@ -190,6 +190,13 @@ def load_rows(conn: Connection, contract: DatasetContract, chunks: ChunkSource |
     source = _as_source(chunks)
     if conn.dialect.name == "sqlite":
         return _load_sqlite(conn, contract, source, unique_keys)
+    # Batches of one dataset may run at once (other nights, backfills): extraction, validation and
+    # the COPY proceed in parallel, but the compare-and-swap on current rows (classify, keep the
+    # replaced versions, upsert) is serialised per dataset until commit. Without it, a version
+    # committed by another batch between our classification and our upsert could be overwritten
+    # without reaching the versions table. Different datasets do not wait for each other.
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:ds))"),
+                 {"space": DATASET_LOCK_SPACE, "ds": contract.dataset})
     return _load_set_based(conn, contract, source, unique_keys)
 
 
@@ -248,23 +255,27 @@ def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> 
     ).scalars().all()
     conn.exec_driver_sql(
         f'INSERT INTO "{versions.name}" ({q}) SELECT {cq} FROM "{contract.dataset}" c JOIN {newest} n ON {on} '
-        f"WHERE {_NEWER} ON CONFLICT ({keys}, record_hash) DO NOTHING"
+        f"WHERE {_NEWER} ORDER BY {', '.join(f'c.{k}' for k in contract.natural_key)} "
+        f"ON CONFLICT ({keys}, record_hash) DO NOTHING"
     )
     return frozenset((int(m[:4]), int(m[5:7])) for m in months if m)
 
 
 #: Any constant: PostgreSQL advisory-lock key serialising change-feed appends (see _append_feed).
 FEED_LOCK_KEY = 60601
+#: First key of the two-key advisory locks serialising the upsert step per dataset (load_rows).
+DATASET_LOCK_SPACE = 60602
 
 
 def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> None:
     """Remember, before the upsert, which keys will get a new current version and how."""
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
     key_expr = " || '|' || ".join(f'n."{k}"' for k in contract.natural_key)
+    key_cols = ", ".join(f'n."{k}"' for k in contract.natural_key)  # for the index join in _append_feed
     conn.exec_driver_sql(f'DROP TABLE IF EXISTS "tmp_feed_{contract.dataset}"')
     conn.exec_driver_sql(
         f'CREATE TEMP TABLE "tmp_feed_{contract.dataset}" AS '
-        f"SELECT {key_expr} AS natural_key, "
+        f"SELECT {key_expr} AS natural_key, {key_cols}, "
         f"CASE WHEN n.record_status = 'cancelled' THEN 'cancel' "
         f"WHEN c.version_key IS NULL THEN 'insert' ELSE 'update' END AS operation, "
         f"n.version_key AS version_key, n.record_hash AS record_hash, n.batch_id AS batch_id "
@@ -283,6 +294,14 @@ def _append_feed(conn: Connection, contract: DatasetContract) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FEED_LOCK_KEY})")
+        # A concurrent batch of another interval may have committed a newer version of a key
+        # between our classification and our upsert (which then left the newer row alone): such a
+        # key did not get a new current version from this batch, so it is not announced.
+        same_key = " AND ".join(f'c."{k}" = f."{k}"' for k in contract.natural_key)
+        conn.exec_driver_sql(
+            f'DELETE FROM "tmp_feed_{contract.dataset}" f WHERE NOT EXISTS (SELECT 1 FROM "{contract.dataset}" c '
+            f"WHERE {same_key} AND c.version_key = f.version_key)"
+        )
     conn.execute(
         sa.text(
             "INSERT INTO change_feed (dataset, natural_key, operation, version_key, record_hash, batch_id) "
@@ -381,13 +400,15 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
         _stage_feed(conn, contract, newest)
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
         conn.exec_driver_sql(
-            f"INSERT INTO {cur} ({q}) SELECT {q} FROM {newest} n WHERE true "
+            # Key order: concurrent batches of one dataset lock rows in the same order (no deadlock).
+            f"INSERT INTO {cur} ({q}) SELECT {q} FROM {newest} n WHERE true ORDER BY {keys} "
             f"ON CONFLICT ({keys}) DO UPDATE SET {updates} "
             f"WHERE excluded.version_key > {cur}.version_key AND excluded.record_hash <> {cur}.record_hash"
         )
     conn.exec_driver_sql(
         f'INSERT INTO "{versions.name}" ({q}) SELECT {tq} FROM "{tmp}" t JOIN {cur} c ON {on_t} '
-        f"WHERE t.record_hash <> c.record_hash ON CONFLICT ({keys}, record_hash) DO NOTHING"
+        f"WHERE t.record_hash <> c.record_hash ORDER BY {', '.join(f't.{k}' for k in [*key, 'record_hash'])} "
+        f"ON CONFLICT ({keys}, record_hash) DO NOTHING"
     )
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
     if ins or upd:

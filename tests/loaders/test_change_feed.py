@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from config.contracts import load_contract
 from loaders import staging
-from loaders.schema import acknowledgements, change_feed
+from loaders.schema import acknowledgements, change_feed, dataset_tables
 from pipeline.consumer import consume
 from tests.loaders.test_staging import rec, rows
 
@@ -92,4 +92,58 @@ def test_concurrent_batches_on_postgres_commit_feed_in_sequence_order(pg_url):
     with engine.connect() as conn:
         seqs = [r.seq for r in conn.execute(sa.select(change_feed.c.seq).order_by(change_feed.c.seq))]
     assert seqs == sorted(set(seqs))
+    engine.dispose()
+
+
+def test_two_intervals_of_one_dataset_loading_at_once_on_postgres(pg_url):
+    """Two batches (nights) of one dataset carrying versions of the *same* keys load concurrently:
+    no deadlock, no lost update (the newer version is current whatever the commit order), every
+    other version kept, and the feed announces only versions that became current."""
+    import random
+
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    keys = [f"K{i:04d}" for i in range(400)]
+    errors: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def night(batch: str, version: str, seed: int) -> None:
+        order = keys[:]
+        random.Random(seed).shuffle(order)  # different arrival order per batch
+        try:
+            barrier.wait()
+            for start in range(0, len(order), 100):
+                _load(engine, *[rec(k, version, 3000 + int(version) * 100 + i, batch)
+                                for i, k in enumerate(order[start:start + 100])])
+        except Exception as exc:
+            errors.append(type(exc).__name__)
+
+    for round_ in range(3):
+        v_old, v_new = f"{2 * round_ + 1}", f"{2 * round_ + 2}"
+        threads = [threading.Thread(target=night, args=(f"n{v_old}", v_old, round_)),
+                   threading.Thread(target=night, args=(f"n{v_new}", v_new, round_ + 100))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads), "deadlocked"
+        assert errors == []
+        current, versions = dataset_tables("birth_certificates")
+        with engine.connect() as conn:
+            versions_now = dict(conn.execute(sa.select(current.c.certificate_code, current.c.version_key)).all())
+            kept = conn.execute(sa.select(sa.func.count()).select_from(versions)).scalar()
+        assert versions_now == dict.fromkeys(keys, v_new), "an older version won"
+        assert kept == len(keys) * (2 * round_ + 1), "every non-current version is kept"
+    feed = _feed(engine)
+    with engine.connect() as conn:
+        feed_versions = conn.execute(sa.select(change_feed.c.natural_key, change_feed.c.version_key)
+                                     .order_by(change_feed.c.seq)).all()
+    announced_final = {k for k, v in feed_versions if v == "6"}
+    assert announced_final == set(keys)
+    # Every announced version was current when announced: versions are announced in order per key.
+    per_key: dict[str, list[str]] = {}
+    for k, v in feed_versions:
+        per_key.setdefault(k, []).append(v)
+    assert all(vs == sorted(vs, key=int) for vs in per_key.values())
+    assert len(feed) == len(feed_versions)
     engine.dispose()
