@@ -12,7 +12,9 @@ late record rewrites only the month it belongs to.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -198,11 +200,26 @@ def publish_partitions(
     schema = curated_schema(contract)
     for year, month in sorted(partitions):
         folder = partition_dir(root, contract, year, month)
-        chunks = (to_curated(t, contract, key) for t in _month_chunks(engine, contract, year, month))
-        path = _atomic_write(chunks, folder, schema)
+        # Read-then-swap under a lock per month: a nightly run and a backfill publishing the same
+        # month must not let the one that read staging first swap its (older) file in last.
+        with _partition_lock(folder):
+            chunks = (to_curated(t, contract, key) for t in _month_chunks(engine, contract, year, month))
+            path = _atomic_write(chunks, folder, schema)
         if path is not None:
             written.append(str(path))
     return written
+
+
+@contextlib.contextmanager
+def _partition_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<folder>.lock`` (processes on this host or a POSIX shared mount)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 __all__ = ["curated_schema", "partition_dir", "publish_partitions", "to_curated"]
