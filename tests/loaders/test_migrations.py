@@ -138,7 +138,7 @@ def test_fresh_store_reaches_head(empty_engine):
     assert migrate.current(empty_engine) == migrate.head()
     tables, views = _objects(empty_engine)
     assert tables == _expected_tables() | {"alembic_version"}
-    assert views == {f"{ds}_history" for ds in available_datasets()}
+    assert views == {f"{ds}_history" for ds in available_datasets()} | {"batch_ledger_acknowledged"}
     _load(empty_engine, rec("A", "1", 3000), rec("A", "2", 3050))
     with empty_engine.connect() as conn:
         history = conn.execute(sa.text(
@@ -211,7 +211,7 @@ def test_old_store_with_a_gap_and_a_missing_view_is_adopted(sqlite_engine):
     assert migrate.current(sqlite_engine) == migrate.head()
     tables, views = _objects(sqlite_engine)
     assert tables == _expected_tables() | {"alembic_version"}
-    assert views == {f"{ds}_history" for ds in available_datasets()}
+    assert views == {f"{ds}_history" for ds in available_datasets()} | {"batch_ledger_acknowledged"}
 
 
 def test_old_store_that_matches_no_revision_is_refused(sqlite_engine):

@@ -110,3 +110,22 @@ def test_a_change_of_an_unknown_key_is_quarantined(state):
     states = pa.array(["ADD", state, state])
     # Y was never submitted: unmatched; X was ADDed earlier in the chunk: matched.
     assert edit_unmatched(keys, states, NothingStaged()).to_pylist() == [False, True, False]
+
+
+def test_ledger_view_shows_acknowledgements(staging_engine):
+    """``batch_ledger_acknowledged``: the ledger row and what the population database did with it."""
+    from pipeline.consumer import consume
+
+    engine = staging_engine
+    _load(engine, rec("A", "1", 3000, "b1"), rec("B", "1", 3100, "b1") | {"mother_id_number": "079300000001"})
+    with engine.begin() as conn:
+        staging.write_ledger(conn, {"batch_id": "b1", "dataset": "birth_certificates", "facility_code": "01929",
+                                    "interval_start": "2026-11-21", "interval_end": "2026-11-22", "status": "loaded",
+                                    "received": 2, "loaded": 2})
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT acknowledged FROM batch_ledger_acknowledged WHERE batch_id = 'b1'")).scalar()
+    consume(engine, "birth_certificates", "population_db", {"001190012345"})
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT received, loaded, acknowledged, registered, rejected FROM "
+                                   "batch_ledger_acknowledged WHERE batch_id = 'b1'")).one()
+    assert before == 0 and tuple(row) == (2, 2, 2, 1, 1)

@@ -135,3 +135,26 @@ def test_no_files_is_an_empty_batch(env):
     with engine.connect() as conn:
         assert conn.execute(sa.select(batch_ledger.c.status)).scalar() == "empty"
     shutil.rmtree(env / "raw", ignore_errors=True)
+
+
+def test_a_late_arriving_record_rewrites_only_its_own_month(env):
+    """A certificate of March 2025 delivered in November 2026 lands, and publishing touches only
+    the March 2025 partition: the November file is not rewritten."""
+    from pipeline.tasks import publish_curated
+
+    _drop(env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 4)]))
+    assert _run()["partitions"] == ["2026-11"]
+    start = dt.datetime(NIGHT.year, NIGHT.month, NIGHT.day, tzinfo=TZ)
+    publish_curated("birth_certificates", start)
+    november = env / "curated" / "birth_certificates" / "birth_year=2026" / "birth_month=11" / "data.parquet"
+    stamp = november.stat().st_mtime_ns
+
+    late_night = NIGHT + dt.timedelta(days=1)
+    late = _child(9).replace("202611200830", "202503100830").replace("<NGAY_CT>20261121</NGAY_CT>", "<NGAY_CT>20250311</NGAY_CT>")
+    late = late.replace("00009.GCS.01929.26", "00009.GCS.01929.25")
+    _drop(env, "01929", late_night, "late.xml", _xml9([late]))
+    summary = _run(night=late_night)
+    assert (summary["loaded"], summary["partitions"]) == (1, ["2025-03"])
+    written = publish_curated("birth_certificates", start + dt.timedelta(days=1))["files"]
+    assert [Path(p).parent.name for p in written] == ["birth_month=03"]
+    assert november.stat().st_mtime_ns == stamp
