@@ -63,6 +63,9 @@ def legacy_ensure_schema(engine, datasets):
     datasets = list(datasets)
     tables = SHARED + [t for ds in datasets for t in dataset_tables(ds)]
     metadata.create_all(engine, tables=tables, checkfirst=True)
+    with engine.begin() as conn:  # the ledger of that release had no source columns (0008)
+        for col in LATER_LEDGER_COLUMNS:
+            conn.exec_driver_sql(f'ALTER TABLE batch_ledger DROP COLUMN "{col}"')
     for ds in datasets:  # the old ensure_history_views
         current, versions = dataset_tables(ds)
         cols = ", ".join(f'"{c.name}"' for c in current.columns)
@@ -78,6 +81,7 @@ def legacy_ensure_schema(engine, datasets):
 #: Columns later revisions added to every dataset table (0006: record_status). A store made by
 #: the old create_all code never had them.
 LATER_COLUMNS = ("record_status",)
+LATER_LEDGER_COLUMNS = ("source_kind", "source_facts", "high_water_mark")
 
 
 def as_old_code_left_it(engine, datasets, with_views=True):
