@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 even when batches were held: that is data)."""
     args = _args(argv)
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks: not news on the console
     settings = load_settings()
     datasets = args.dataset or sorted(DATASETS)
     nights = [args.start + dt.timedelta(days=i) for i in range(args.nights)]
