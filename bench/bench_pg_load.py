@@ -199,6 +199,8 @@ def label(sql: str) -> str:
         return "stage feed (CREATE TEMP TABLE AS ... LEFT JOIN current)"
     if s.startswith("INSERT INTO change_feed"):
         return "append change feed (INSERT ... SELECT ORDER BY)"
+    if s.startswith('DELETE FROM "tmp_feed_'):
+        return "feed re-check (DELETE tmp_feed WHERE NOT EXISTS current version)"
     if s.startswith("SELECT pg_advisory_xact_lock"):
         return "feed advisory lock"
     if s.startswith("INSERT INTO") and "_versions" in s.split("(")[0] and "JOIN" in s and "ON CONFLICT" in s:
@@ -364,6 +366,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="per-statement times and EXPLAIN (ANALYZE, BUFFERS) replays of both loads",
     )
     p.add_argument("--variants", action="store_true", help="also measure candidate loader changes (bench only)")
+    p.add_argument("--variant", action="append", help="with --variants: only the variants whose name contains this")
     p.add_argument("--json", type=Path, help="result file (default bench/results/pg_load_<dataset>.json)")
     p.add_argument("--no-save", action="store_true", help="print only")
     args = p.parse_args(argv)
@@ -438,7 +441,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             from bench.pg_load_variants import run_variants
 
             result["variants"] = run_variants(
-                fresh, args.dataset, contract, names, source, prep["unique_keys"], capture, base
+                fresh, args.dataset, contract, names, source, prep["unique_keys"], capture, base, args.variant
             )
         engine.dispose()
     finally:

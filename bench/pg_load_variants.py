@@ -119,6 +119,7 @@ def run_variants(
     unique: bool,
     capture: Any,
     copy_s: float,
+    only: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Measure each variant (fresh database: first load, identical re-load); returns one dict each."""
     from bench.bench_pg_load import measure_copy, measure_load, summarize
@@ -145,7 +146,21 @@ def run_variants(
             "the SQLite path's idea on PostgreSQL: an identical re-load copies 5 columns instead of all",
         ),
         ("keys first + skip history + temp_buffers=1GB", load_keys_first, "-c temp_buffers=1GB", "both"),
+        (
+            "work_mem=256MB (load_rows as is)",
+            None,
+            "-c work_mem=256MB",
+            "the change-feed sort and the history hash join spill to disk with the 4 MB default",
+        ),
+        (
+            "keys first + skip history + work_mem=256MB",
+            load_keys_first,
+            "-c work_mem=256MB",
+            "both (the loader could SET LOCAL work_mem inside its transaction)",
+        ),
     ]
+    if only:
+        variants = [v for v in variants if any(o in v[0] for o in only)]
     out = []
     reference: dict[str, int] | None = None
     for i, (name, loader, options, note) in enumerate(variants):
