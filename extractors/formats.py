@@ -166,8 +166,11 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     enc = detect_encoding(path, encoding)
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
+    # Decode only the header line: the sniff block may end inside a multi-byte character.
+    newline = head.find(b"\n")
+    header_bytes = head if newline < 0 else head[:newline]
     try:
-        first_line = head.decode(enc, errors="strict").splitlines()[0] if head else ""
+        first_line = header_bytes.decode(enc, errors="strict").rstrip("\r") if head else ""
     except UnicodeDecodeError:
         raise FileRejected(f"CSV header is not valid {enc}") from None
     if not first_line.strip():

@@ -114,3 +114,18 @@ def test_csv_shape_error_names_no_data(tmp_path):
     with pytest.raises(FileRejected) as err:
         list(read_csv(p, 100))
     assert "SECRET" not in err.value.reason and "expected 2 columns, got 3" in err.value.reason
+
+
+def test_csv_larger_than_the_sniff_block_with_a_multibyte_character_on_its_edge(tmp_path):
+    """The header sniff reads 1 MiB; a Vietnamese character cut by that boundary must not reject
+    the file (it did: 'CSV header is not valid utf-8')."""
+    from extractors.formats import SNIFF_BYTES, read_csv
+
+    header = b"ma,ten\n"
+    filler = b"0," + b"a" * (SNIFF_BYTES - 7 - len(header) - 3) + b"\n"
+    row = "1,Nguyễn\n".encode()
+    data = header + filler + row * 1000
+    assert data[SNIFF_BYTES - 1:SNIFF_BYTES + 2] == "ễ".encode()  # cut after its first byte
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    assert sum(t.num_rows for t in read_csv(path, 100_000)) == 1001
