@@ -378,41 +378,74 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
 
 
 def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
-    """PostgreSQL: ``COPY`` every row into a temporary table, then set-based statements."""
+    """PostgreSQL: ``COPY`` into temporary tables, then set-based statements.
+
+    Keys first (as on SQLite): ``(key, version_key, record_hash, batch_id, record_status)`` of
+    every row is copied and classified; full rows are copied only when something is to be written
+    (all of them on a plain first load, only the new or changed ones otherwise), so an identical
+    re-load copies five narrow columns and writes nothing.
+    """
     current, versions = dataset_tables(contract.dataset)
     names = [n for n, _ in data_columns(contract)]
     key = list(contract.natural_key)
-    tmp = f"tmp_{contract.dataset}"
     cur = f'"{contract.dataset}"'
-    _create_temp(conn, tmp, current, names)
-    _bulk_insert(conn, tmp, names, source(None))
+    # Sorts and hash joins over a million rows spill to disk with the 4 MB default.
+    conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    slim = [*key, "version_key", "record_hash", "batch_id", "record_status"]
+    tmp_keys = f"tmp_keys_{contract.dataset}"
+    _create_temp(conn, tmp_keys, current, slim)
+    _bulk_insert(conn, tmp_keys, slim, source(slim))
     # Temporary tables have no statistics until analysed; without them the planner guesses
     # nested loops over a million rows.
-    conn.exec_driver_sql(f'ANALYZE "{tmp}"')
-    q = ", ".join(f'"{n}"' for n in names)
-    tq = ", ".join(f't."{n}"' for n in names)
+    conn.exec_driver_sql(f'ANALYZE "{tmp_keys}"')
     keys = ", ".join(f'"{k}"' for k in key)
-    on_t = " AND ".join(f'c."{k}" = t."{k}"' for k in key)
-    newest = _newest_sql(tmp, q, keys, unique_keys)
-    ins, upd, same, stale = _classify(conn, contract, newest)
-    replaced = _keep_replaced(conn, contract, newest) if upd else frozenset()
-    if ins or upd:
-        _stage_feed(conn, contract, newest)
-        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
-        conn.exec_driver_sql(
-            # Key order: concurrent batches of one dataset lock rows in the same order (no deadlock).
-            f"INSERT INTO {cur} ({q}) SELECT {q} FROM {newest} n WHERE true ORDER BY {keys} "
-            f"ON CONFLICT ({keys}) DO UPDATE SET {updates} "
-            f"WHERE excluded.version_key > {cur}.version_key AND excluded.record_hash <> {cur}.record_hash"
-        )
-    conn.exec_driver_sql(
-        f'INSERT INTO "{versions.name}" ({q}) SELECT {tq} FROM "{tmp}" t JOIN {cur} c ON {on_t} '
-        f"WHERE t.record_hash <> c.record_hash ORDER BY {', '.join(f't.{k}' for k in [*key, 'record_hash'])} "
-        f"ON CONFLICT ({keys}, record_hash) DO NOTHING"
-    )
-    conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
-    if ins or upd:
-        _append_feed(conn, contract)
+    on_k = " AND ".join(f'c."{k}" = k."{k}"' for k in key)
+    newest_keys = _newest_sql(tmp_keys, ", ".join(f'"{n}"' for n in slim), keys, unique_keys)
+    ins, upd, same, stale = _classify(conn, contract, newest_keys)
+    replaced = _keep_replaced(conn, contract, newest_keys) if upd else frozenset()
+    # Versions that do not become current go to the versions table: older ones arriving late
+    # (stale) and, when keys repeat in the batch, the earlier versions of the batch itself.
+    history_needed = stale > 0 or not unique_keys
+    if ins or upd or history_needed:
+        wanted: pa.Array | None = None
+        if same or upd or stale or not unique_keys:
+            # Not a plain first load: only rows that differ from the current version are needed.
+            wanted = pa.array(conn.exec_driver_sql(
+                f'SELECT k.version_key FROM "{tmp_keys}" k LEFT JOIN {cur} c ON {on_k} '
+                f"WHERE c.version_key IS NULL OR k.record_hash <> c.record_hash"
+            ).scalars().all(), pa.string())
+        tmp = f"tmp_{contract.dataset}"
+        _create_temp(conn, tmp, current, names)
+
+        def rows_needed() -> Iterable[pa.Table]:
+            for chunk in source(None):
+                yield chunk if wanted is None else chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
+
+        _bulk_insert(conn, tmp, names, rows_needed())
+        conn.exec_driver_sql(f'ANALYZE "{tmp}"')
+        q = ", ".join(f'"{n}"' for n in names)
+        tq = ", ".join(f't."{n}"' for n in names)
+        on_t = " AND ".join(f'c."{k}" = t."{k}"' for k in key)
+        newest = _newest_sql(tmp, q, keys, unique_keys)
+        if ins or upd:
+            _stage_feed(conn, contract, newest)
+            updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in key)
+            conn.exec_driver_sql(
+                # Key order: concurrent batches of one dataset lock rows in the same order.
+                f"INSERT INTO {cur} ({q}) SELECT {q} FROM {newest} n WHERE true ORDER BY {keys} "
+                f"ON CONFLICT ({keys}) DO UPDATE SET {updates} "
+                f"WHERE excluded.version_key > {cur}.version_key AND excluded.record_hash <> {cur}.record_hash"
+            )
+        if history_needed:
+            conn.exec_driver_sql(
+                f'INSERT INTO "{versions.name}" ({q}) SELECT {tq} FROM "{tmp}" t JOIN {cur} c ON {on_t} '
+                f"WHERE t.record_hash <> c.record_hash ORDER BY {', '.join(f't.{k}' for k in [*key, 'record_hash'])} "
+                f"ON CONFLICT ({keys}, record_hash) DO NOTHING"
+            )
+        conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
+        if ins or upd:
+            _append_feed(conn, contract)
+    conn.exec_driver_sql(f'DROP TABLE "{tmp_keys}"')
     return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
 
 
