@@ -127,7 +127,7 @@ def _create_temp(conn: Connection, name: str, like: sa.Table, names: list[str]) 
 
 
 def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable[pa.Table]) -> int:
-    """Insert Arrow chunks into temp table ``name``; returns rows inserted."""
+    """Insert Arrow chunks into table ``name`` (COPY on PostgreSQL); returns rows inserted."""
     total = 0
     dbapi = conn.connection.dbapi_connection
     quoted = ", ".join(f'"{n}"' for n in names)
@@ -271,11 +271,10 @@ def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> Non
     """Remember, before the upsert, which keys will get a new current version and how."""
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
     key_expr = " || '|' || ".join(f'n."{k}"' for k in contract.natural_key)
-    key_cols = ", ".join(f'n."{k}"' for k in contract.natural_key)  # for the index join in _append_feed
     conn.exec_driver_sql(f'DROP TABLE IF EXISTS "tmp_feed_{contract.dataset}"')
     conn.exec_driver_sql(
         f'CREATE TEMP TABLE "tmp_feed_{contract.dataset}" AS '
-        f"SELECT {key_expr} AS natural_key, {key_cols}, "
+        f"SELECT {key_expr} AS natural_key, "
         f"CASE WHEN n.record_status = 'cancelled' THEN 'cancel' "
         f"WHEN c.version_key IS NULL THEN 'insert' ELSE 'update' END AS operation, "
         f"n.version_key AS version_key, n.record_hash AS record_hash, n.batch_id AS batch_id "
@@ -294,14 +293,6 @@ def _append_feed(conn: Connection, contract: DatasetContract) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FEED_LOCK_KEY})")
-        # A concurrent batch of another interval may have committed a newer version of a key
-        # between our classification and our upsert (which then left the newer row alone): such a
-        # key did not get a new current version from this batch, so it is not announced.
-        same_key = " AND ".join(f'c."{k}" = f."{k}"' for k in contract.natural_key)
-        conn.exec_driver_sql(
-            f'DELETE FROM "tmp_feed_{contract.dataset}" f WHERE NOT EXISTS (SELECT 1 FROM "{contract.dataset}" c '
-            f"WHERE {same_key} AND c.version_key = f.version_key)"
-        )
     conn.execute(
         sa.text(
             "INSERT INTO change_feed (dataset, natural_key, operation, version_key, record_hash, batch_id) "
@@ -406,7 +397,13 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     # Versions that do not become current go to the versions table: older ones arriving late
     # (stale) and, when keys repeat in the batch, the earlier versions of the batch itself.
     history_needed = stale > 0 or not unique_keys
-    if ins or upd or history_needed:
+    if ins and not (upd or same or stale) and unique_keys:
+        # Every key is new to the current table (checked under the dataset lock, so no other
+        # batch can add one meanwhile): COPY the rows straight in, no temporary copy, no upsert.
+        _stage_feed(conn, contract, newest_keys)
+        _bulk_insert(conn, contract.dataset, names, source(None))
+        _append_feed(conn, contract)
+    elif ins or upd or history_needed:
         wanted: pa.Array | None = None
         if same or upd or stale or not unique_keys:
             # Not a plain first load: only rows that differ from the current version are needed.
