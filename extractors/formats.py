@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import numpy as np
@@ -200,63 +201,114 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
         raise FileRejected(f"CSV parse error after data row {row}{detail}") from None
 
 
-def json_value_text(value: object) -> str | None:
-    """A JSON value as the string the normalizers expect (``7`` not ``7.0``; nested as JSON)."""
+class JsonNumber(str):
+    """A JSON number kept as the text it was written with (``3.10`` stays ``3.10``)."""
+
+    __slots__ = ()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON keeping numbers as written (:class:`JsonNumber`); ``NaN``/``Infinity`` rejected.
+
+    Every JSON reader (documents, API pages, JSON lines) parses this way, so the same object
+    arriving through two channels gives the same strings, hence the same record hash.
+    """
+    return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
+
+
+def _json_dump(value: Any) -> str:
+    """Compact JSON text of a nested value, keys and numbers as written."""
+    if isinstance(value, JsonNumber):
+        return str.__str__(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is True or value is False or value is None:
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_json_dump(v) for v in value) + "]"
+    return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _json_dump(v) for k, v in value.items()) + "}"
+
+
+def json_value_text(value: Any) -> str | None:
+    """One parsed JSON value as the reader's string.
+
+    Strings as they are; ``null`` -> NULL; numbers exactly as written (``7``, ``3.10``, ``1e5``:
+    nothing rounded, ints never gain a ``.0``); ``true``/``false`` -> ``"1"``/``"0"`` (the flag
+    spelling of the XML and CSV sources); nested arrays/objects -> compact JSON text.
+    """
     if value is None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+    if isinstance(value, str):  # includes JsonNumber
+        return str.__str__(value)
+    return _json_dump(value)
 
 
-def read_json_records(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None) -> Iterator[pa.Table]:
-    """Read a JSON export: a document holding a list of flat record objects.
+def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None,
+                       ref_prefix: str = "", what: str = "JSON document") -> Iterator[pa.Table]:
+    """Read a JSON document holding a list of flat record objects.
 
     Args:
         path: the file.
         chunk_rows: rows per yielded table.
         encoding: declared encoding (``auto``: BOM, then UTF-8, else cp1258).
-        records_key: the key of the record list in the top-level object (``nhanVien``); None
-            when the document itself is the list.
+        records_key: the key of the record list in the top-level object (``nhanVien``, ``data``);
+            None when the document itself is the list.
+        ref_prefix: prepended to each record's reference (``page-00001.json#``).
+        what: how reasons name the file (``API page``).
 
     Yields:
-        String tables with ``_source_ref`` = ``<records_key>[N]`` (1-based). A list entry that is
-        not an object becomes a row with ``_reader_error`` (quarantined as ENVELOPE).
+        String tables with ``_source_ref`` = ``<prefix><records_key>[N]`` (1-based). A list entry
+        that is not an object becomes a row with ``_reader_error`` (quarantined as ENVELOPE).
 
     Raises:
-        FileRejected: not valid JSON (e.g. truncated), wrong encoding, or no record list.
+        FileRejected: not decodable, not valid JSON (e.g. truncated), or no record list; the
+            reason carries no file content.
 
-    The document is parsed whole: facility exports of a register are megabytes, not gigabytes.
+    The document is parsed whole: register exports and API pages are megabytes, not gigabytes.
     A source that sends gigabytes should send JSON lines (reader ``jsonl``).
     """
     enc = detect_encoding(path, encoding)
     try:
-        doc = json.loads(path.read_bytes().decode(enc))
+        doc = parse_json(path.read_bytes().decode(enc))
     except UnicodeDecodeError:
-        raise FileRejected(f"JSON is not valid {enc}") from None
+        raise FileRejected(f"{what} is not valid {enc}") from None
     except json.JSONDecodeError as exc:
-        raise FileRejected(f"JSON not well-formed (truncated or corrupt) at line {exc.lineno}, column {exc.colno}") from None
+        raise FileRejected(f"{what} is not valid JSON (truncated or corrupt) at line {exc.lineno}, "
+                           f"column {exc.colno}") from None
+    except (ValueError, RecursionError):
+        raise FileRejected(f"{what} is not valid JSON (non-standard constant or nesting too deep)") from None
     items = doc.get(records_key) if records_key and isinstance(doc, dict) else doc
     label = records_key or "record"
     if not isinstance(items, list):
-        raise FileRejected(f"JSON document has no '{label}' list")
+        raise FileRejected(f"{what} has no '{label}' list")
     buf: list[dict[str, str | None]] = []
     for i, item in enumerate(items, start=1):
+        ref = f"{ref_prefix}{label}[{i}]"
         if isinstance(item, dict):
-            rec = {str(k): json_value_text(v) for k, v in item.items()}
-            rec["_source_ref"] = f"{label}[{i}]"
+            try:
+                rec: dict[str, str | None] = {str(k): json_value_text(v) for k, v in item.items()}
+                rec["_source_ref"] = ref
+            except RecursionError:
+                rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] is nested too deeply"}
         else:
-            rec = {"_source_ref": f"{label}[{i}]", "_reader_error": f"{label}[{i}] is not a JSON object"}
+            rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] is not a JSON object"}
         buf.append(rec)
         if len(buf) >= chunk_rows:
             yield _table(buf)
             buf = []
     if buf:
         yield _table(buf)
+
+
+def read_json_records(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None) -> Iterator[pa.Table]:
+    """A facility's JSON export (reader ``json_records``): see :func:`read_json_document`."""
+    return read_json_document(path, chunk_rows, encoding, records_key, what="JSON export")
 
 
 #: Readers by name (a contract's ``source_formats.<fmt>.reader``).

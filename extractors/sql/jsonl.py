@@ -4,13 +4,9 @@ Follows the reader contract of :mod:`extractors.formats`: it yields ``pa.Table``
 ``chunk_rows`` rows whose columns are all strings, plus the lineage columns ``_source_ref`` and
 ``_reader_error``.
 
-Value conversion (every value becomes text, or NULL):
-
-* strings as they are; JSON ``null`` -> NULL;
-* numbers exactly as written in the line (``7`` -> ``"7"``, ``3.10`` -> ``"3.10"``, ``1e5`` ->
-  ``"1e5"``), so nothing is rounded or re-formatted (ints never gain a ``.0``);
-* ``true``/``false`` -> ``"1"``/``"0"`` (the flag spelling of the XML and CSV sources);
-* nested arrays/objects -> compact JSON text (numbers inside also kept as written).
+Values become text as in every JSON reader (:func:`extractors.formats.json_value_text`: numbers
+exactly as written, ``true``/``false`` -> ``"1"``/``"0"``, ``null`` -> NULL, nested values as
+compact JSON).
 
 Columns are the union of the keys of the whole file, in order of first appearance, so every chunk
 of one file has the same schema. The reserved key ``__ref`` (written by the SQL extractor) becomes
@@ -26,61 +22,18 @@ happens before any chunk is yielded and memory stays bounded by ``chunk_rows`` (
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from extractors.formats import FileRejected
+from extractors.formats import FileRejected, json_value_text, parse_json
 
 #: Key under which a producer (the SQL extractor) puts a row's own reference.
 REF_KEY = "__ref"
 #: Lineage columns a data line must not set itself.
 RESERVED_KEYS = frozenset({"_source_ref", "_reader_error"})
-
-
-class _Number(str):
-    """A JSON number, kept as the text it was written with."""
-
-    __slots__ = ()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _parse(line: str) -> Any:
-    return json.loads(line, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
-
-
-def _dump(value: Any) -> str:
-    """Compact JSON text of a nested value, numbers as written."""
-    if isinstance(value, _Number):
-        return str.__str__(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "[" + ",".join(_dump(v) for v in value) + "]"
-    return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _dump(v) for k, v in value.items()) + "}"
-
-
-def json_value_text(value: Any) -> str | None:
-    """The string form of one parsed JSON value (see the module docstring)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, str):  # includes _Number
-        return str.__str__(value)
-    return _dump(value)
 
 
 def _decoder_encoding(encoding: str) -> str:
@@ -108,7 +61,7 @@ def _lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
 def _object(line: str) -> dict[str, Any] | None:
     """The parsed object, or None when the line is not a usable JSON object."""
     try:
-        value = _parse(line)
+        value = parse_json(line)
     except (ValueError, RecursionError):
         return None
     if not isinstance(value, dict) or RESERVED_KEYS.intersection(value):

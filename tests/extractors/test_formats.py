@@ -129,3 +129,46 @@ def test_csv_larger_than_the_sniff_block_with_a_multibyte_character_on_its_edge(
     path = tmp_path / "big.csv"
     path.write_bytes(data)
     assert sum(t.num_rows for t in read_csv(path, 100_000)) == 1001
+
+
+def test_every_json_channel_gives_the_same_strings(tmp_path):
+    """A gksk object as a JSON line, inside an API page and inside a register export: identical
+    strings (numbers as written, flags 1/0, nested compact), so its record hash does not depend
+    on the channel it came through."""
+    import json
+
+    from extractors.formats import read_json_records
+    from extractors.rest_api import read_json_pages
+    from extractors.sql.jsonl import read_jsonl
+
+    line = '{"SO": "00012", "MATUY": 1, "NONGDOCON": 0.0, "W": 3.10, "OK": true, "N": null, "X": {"b": 1, "a": [2.50]}}'
+    (tmp_path / "a.jsonl").write_text(line + "\n", encoding="utf-8")
+    (tmp_path / "page-00001.json").write_text('{"data": [' + line + "]}", encoding="utf-8")
+    (tmp_path / "export.json").write_text('{"nhanVien": [' + line + "]}", encoding="utf-8")
+    drop = lambda t: {k: v for k, v in t.to_pylist()[0].items() if not k.startswith("_")}  # noqa: E731
+    got = [drop(next(read_jsonl(tmp_path / "a.jsonl", 10))),
+           drop(next(read_json_pages(tmp_path / "page-00001.json", 10))),
+           drop(next(read_json_records(tmp_path / "export.json", 10, records_key="nhanVien")))]
+    expected = {"SO": "00012", "MATUY": "1", "NONGDOCON": "0.0", "W": "3.10", "OK": "1", "N": None,
+                "X": '{"b":1,"a":[2.50]}'}
+    assert got == [expected] * 3
+    assert json.loads(expected["X"]) == {"b": 1, "a": [2.5]}
+
+
+def test_json_export_reader_refs_errors_and_rejection(tmp_path):
+    from extractors.formats import FileRejected, read_json_records
+
+    path = tmp_path / "export.json"
+    path.write_text('{"maCSKCB": "46001", "nhanVien": [{"hoTen": "Lê Thị Hoa"}, 7, {"hoTen": "B"}]}', encoding="utf-8")
+    tables = list(read_json_records(path, 2, records_key="nhanVien"))
+    rows = [r for t in tables for r in t.to_pylist()]
+    assert [t.num_rows for t in tables] == [2, 1]
+    assert [r["_source_ref"] for r in rows] == ["nhanVien[1]", "nhanVien[2]", "nhanVien[3]"]
+    assert rows[1]["_reader_error"] == "nhanVien[2] is not a JSON object" and rows[0]["hoTen"] == "Lê Thị Hoa"
+    path.write_text('{"nhanVien": [{"hoTen": "Lê Thị', encoding="utf-8")
+    with pytest.raises(FileRejected, match="truncated") as err:
+        list(read_json_records(path, 2, records_key="nhanVien"))
+    assert "Lê" not in err.value.reason
+    path.write_text('{"other": []}', encoding="utf-8")
+    with pytest.raises(FileRejected, match="no 'nhanVien' list"):
+        list(read_json_records(path, 2, records_key="nhanVien"))
