@@ -15,11 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.admin_units import commune_in_province
-from transforms.births import ID_TYPE_CCCD, SECONDS_PER_DAY, cccd_checks, effective_id_type
 from transforms.context import LookupContext
 from transforms.icd10 import check_codes, resolve_list
+from transforms.identity import ID_TYPE_CCCD, cccd_checks, effective_id_type
+from transforms.records import set_columns
 from transforms.text import upper_vi_str
 
+SECONDS_PER_DAY = 86400.0
 CODE_PATTERN = r"^(?P<seq>\d{5})\.GBT\.(?P<facility>[0-9A-Z]{5})\.(?P<yy>\d{2})$"
 #: Names that mean "identity unknown" (D8), compared after upper-casing.
 UNKNOWN_NAMES = tuple(upper_vi_str(n) for n in ("không rõ", "không xác định", "chưa xác định", "vô danh"))
@@ -120,11 +122,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
         "icd10_code_list": icd.list_name,
         "death_not_recorded": not_recorded,
     }
-    for name, arr in extra.items():
-        if name in table.column_names:
-            table = table.drop_columns([name])
-        table = table.append_column(name, arr)
-    return table
+    return set_columns(table, extra)
 
 
 #: Columns of the validation frame handed to the ``death_notices.conformed`` suite.

@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.births import effective_id_type
-from transforms.records import natural_key_array
+from transforms.identity import effective_id_type
+from transforms.records import natural_key_array, set_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     from transforms.context import LookupContext
@@ -185,13 +185,6 @@ def edit_unmatched(keys: pa.Array, state: pa.Array, context: LookupContext | Non
     return pc.if_else(keyed, unmatched, pa.array(np.where(is_edit, None, False), pa.bool_()))
 
 
-def _replace(table: pa.Table, name: str, arr: pa.Array) -> pa.Table:
-    """Set column ``name`` (in place if it exists, else appended)."""
-    if name in table.column_names:
-        return table.set_column(table.column_names.index(name), name, arr)
-    return table.append_column(name, arr)
-
-
 def derive_validation_columns(
     table: pa.Table,
     facility_code: str,
@@ -222,15 +215,13 @@ def derive_validation_columns(
     """
     n = table.num_rows
     licence_class = normalize_class(table.column("licence_class").combine_chunks())
-    table = _replace(table, "licence_class", licence_class)
+    table = set_columns(table, {"licence_class": licence_class})
     mapped = map_licence_class(licence_class, legacy_class_map)
-    table = _replace(table, "licence_class_mapped", mapped)
+    table = set_columns(table, {"licence_class_mapped": mapped})
     conclusion = table.column("conclusion_date").combine_chunks()
-    table = _replace(
-        table,
-        "valid_until",
-        validity_end(conclusion, validity_months, legacy_validity_months, validity_change_date),
-    )
+    table = set_columns(table, {
+        "valid_until": validity_end(conclusion, validity_months, legacy_validity_months, validity_change_date),
+    })
 
     state = table.column("state").combine_chunks()
     exam = table.column("exam_date").combine_chunks()
@@ -271,9 +262,7 @@ def derive_validation_columns(
         "edit_unmatched": edit_unmatched(keys, state, context),
         "died_before_exam": died_before,
     }
-    for name, arr in extra.items():
-        table = _replace(table, name, arr)
-    return table
+    return set_columns(table, extra)
 
 
 #: Columns of the validation frame handed to the ``driver_health_checks.conformed`` suite.

@@ -8,6 +8,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def set_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+    """``table`` with ``columns`` set: replaced in place where the name exists, else appended."""
+    for name, arr in columns.items():
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, arr)
+        else:
+            table = table.append_column(name, arr)
+    return table
+
+
 def natural_key_array(table: pa.Table, columns: tuple[str, ...] | list[str]) -> pa.Array:
     """One string per row identifying its natural key (composite keys joined with ``|``).
 

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.records import set_columns
 from transforms.text import upper_vi
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,11 +206,7 @@ def derive_validation_columns(
         "in_registry": registry_membership(person, context),
         FIRST_ISSUE_COLUMN: pa.array(np.zeros(n, dtype=bool)),
     }
-    for name, arr in extra.items():
-        if name in table.column_names:
-            table = table.drop_columns([name])
-        table = table.append_column(name, arr)
-    return table
+    return set_columns(table, extra)
 
 
 #: Columns of the validation frame handed to the ``health_workforce.conformed`` suite.

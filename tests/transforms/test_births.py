@@ -3,7 +3,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from transforms.births import cccd_checks, effective_id_type, episode_sizes
+from transforms.births import episode_sizes
+from transforms.identity import cccd_checks, effective_id_type
 
 
 @pytest.mark.parametrize(
