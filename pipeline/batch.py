@@ -501,6 +501,12 @@ class BatchRunner:
         except SourceError as exc:
             self._record_failure(started, f"source rejected: {exc}")
             raise BatchFailed(f"batch {spec.batch_id}: {exc}") from None
+        except Exception as exc:
+            # A library error (a malformed connection URI, a driver's message) may quote
+            # credentials or data: type and frames only.
+            log_withheld(log, f"extraction for {spec.batch_id}", exc)
+            self._record_failure(started, f"source failed: {type(exc).__name__} (see task log frames)")
+            raise BatchFailed(f"batch {spec.batch_id}: extraction failed with {type(exc).__name__}") from None
         landed = acquired.files
         self.source_facts = acquired.facts
         self._timed("land", t0)

@@ -140,3 +140,19 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server):
     ledger = {r["batch_id"]: r for r in select(engine, batch_ledger)}
     marks = [ledger[f"birth_certificates/{sql_fac.code}/{n.isoformat()}"]["high_water_mark"] for n in NIGHTS]
     assert all(m and m.startswith(n.isoformat()) for m, n in zip(marks, NIGHTS, strict=True))
+
+
+def test_a_broken_connection_fails_its_facility_without_quoting_the_secret(own_store, monkeypatch, caplog):
+    """A connection the libraries cannot use (here: no host) is a recorded, readable failure; the
+    connection's password appears nowhere (ledger, exception, log)."""
+    from pipeline.batch import run_batch
+
+    settings, _server, engine = own_store
+    monkeypatch.setenv(f"AIRFLOW_CONN_S06_FAC_{REST_FACILITY}",
+                       json.dumps({"conn_type": "http", "login": "s06", "password": "pw-SECRET-42"}))
+    start, end = _interval(NIGHTS[0])
+    with pytest.raises(BatchFailed) as err:
+        run_batch(DATASET, REST_FACILITY, start, end, settings)
+    row = _ledger(engine)[REST_FACILITY]
+    assert row["status"] == "failed" and row["reason"].startswith("source failed: ValueError")
+    assert "pw-SECRET-42" not in str(err.value) + row["reason"] + caplog.text
