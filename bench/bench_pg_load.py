@@ -55,35 +55,37 @@ def _prepare_child(dataset: str, root: Path, out: Path, queue: mp.Queue) -> None
     os.environ["S06_FACILITIES_FILE"] = str(root / "facilities.yaml")
     os.environ.setdefault("S06_PSEUDONYM_KEY", "benchmark-only-key-0123456789abcdef")
     from config.settings import load_settings
-    from loaders import staging
-    from pipeline.batch import BatchRunner, BatchSpec
+    from pipeline.shard import ShardRunner
+    from pipeline.stages import load as load_stage
 
-    class SpillOnly(BatchRunner):
-        """Stops where the load would start; copies the batch's valid-row files out."""
+    captured: dict[str, Any] = {}
 
-        def _finish(self, started: dt.datetime, t_all: float) -> dict[str, Any]:
-            files = []
-            for i, path in enumerate(self.state.spills):
-                target = out / f"valid-{i:05d}.parquet"
-                shutil.copyfile(path, target)
-                files.append(str(target))
-            st = self.state
-            return {
-                "files": files,
-                "unique_keys": st.seen.unique,
-                "received": st.received,
-                "quarantined": st.quarantined,
-                "superseded": st.superseded,
-                "valid": st.received - st.quarantined - st.superseded,
-                "timings": dict(st.timings),
-            }
+    def spill_only(shard: Any, engine: Any, contract: Any, threshold: float) -> None:
+        """Stops where the load would start; copies the shard's valid-row files out."""
+        files = []
+        for i, path in enumerate(shard.spills):
+            target = out / f"valid-{i:05d}.parquet"
+            shutil.copyfile(path, target)
+            files.append(str(target))
+        (b,) = shard.batches
+        captured.update({
+            "files": files,
+            "unique_keys": runner.seen.unique,
+            "received": b.received,
+            "quarantined": b.quarantined,
+            "superseded": b.superseded,
+            "valid": b.received - b.quarantined - b.superseded,
+            "timings": dict(shard.timings),
+        })
 
+    load_stage.load = spill_only  # type: ignore[assignment]
     settings = load_settings()
     tz = ZoneInfo(settings.timezone)
     ds = DATASETS[dataset]
     start = dt.datetime(NIGHT.year, NIGHT.month, NIGHT.day, tzinfo=tz)
-    spec = BatchSpec(ds.dataset, ds.facility, start, start + dt.timedelta(days=1), settings.timezone)
-    queue.put(SpillOnly(spec, settings, staging.make_engine(settings.staging_url)).run())
+    runner = ShardRunner(ds.dataset, [ds.facility], start, start + dt.timedelta(days=1), settings)
+    runner.run()
+    queue.put(captured)
 
 
 def prepare(dataset: str, rows: int, seed: int | None, work: Path) -> dict[str, Any]:

@@ -119,70 +119,45 @@ def _child_env(root: Path, ds: BenchDataset, staging_url: str | None) -> None:
 
 def _run(ds: BenchDataset, rows: int, root: Path, staging_url: str | None, queue: mp.Queue) -> None:
     _child_env(root, ds, staging_url)
-    from config.contracts import load_contract
+    from collections import Counter
+
     from config.settings import load_settings
-    from loaders import staging
-    from loaders.curated import publish_partitions
-    from pipeline.batch import BatchRunner, BatchSpec
-    from pipeline.errors import BatchHeldBack
-    from pipeline.secrets import pseudonym_key
+    from pipeline.shard import ShardRunner
+    from pipeline.stages.load import summary as batch_summary
+    from pipeline.tasks import publish_curated
 
     settings = load_settings()
     tz = ZoneInfo(settings.timezone)
     start = dt.datetime(NIGHT.year, NIGHT.month, NIGHT.day, tzinfo=tz)
-    spec = BatchSpec(ds.dataset, ds.facility, start, start + dt.timedelta(days=1), settings.timezone)
-    engine = staging.make_engine(settings.staging_url)
+    end = start + dt.timedelta(days=1)
     t0 = time.perf_counter()
-    runner = BatchRunner(spec, settings, engine)
-    try:
-        summary = runner.run()
-    except BatchHeldBack as exc:
-        # Too many rows quarantined: report it rather than publish a meaningless figure.
-        st = runner.state
-        from collections import Counter
-
-        queue.put(
-            {
-                "dataset": ds.dataset,
-                "rows": rows,
-                "held": str(exc),
-                "summary": {
-                    "received": st.received,
-                    "loaded": 0,
-                    "quarantined": st.quarantined,
-                    "quarantined_by_rule": dict(Counter(q["rule_id"] for q in st.quarantine)),
-                },
-                "timings": dict(st.timings),
-                "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-        return
+    runner = ShardRunner(ds.dataset, [ds.facility], start, end, settings)
+    (batch,) = runner.run()
     batch_s = time.perf_counter() - t0
-    timings = dict(runner.state.timings)
+    timings = dict(runner.shard.timings)
+    # Peak memory of the first run (the re-run below is cheaper and must not hide it).
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    summary = batch_summary(batch)
+    if summary["status"] == "held":
+        queue.put({"dataset": ds.dataset, "rows": rows, "held": summary["reason"],
+                   "summary": {"received": batch.received, "loaded": 0, "quarantined": batch.quarantined,
+                               "quarantined_by_rule": dict(Counter(q["rule_id"] for q in batch.quarantine))},
+                   "timings": timings, "peak_mib": peak_kib / 1024})
+        return
     t1 = time.perf_counter()
-    months = {(int(p[:4]), int(p[5:])) for p in summary["partitions"]}
-    publish_partitions(engine, load_contract(ds.dataset), months, settings.curated_root, pseudonym_key())
+    publish_curated(ds.dataset, start, settings)
     timings["publish_parquet"] = time.perf_counter() - t1
     timings["end_to_end"] = batch_s + timings["publish_parquet"]
-    # Re-load of the identical interval (idempotent path): same batch id, same rows.
-    t2 = time.perf_counter()
-    rerun = BatchRunner(spec, settings, engine)
-    rerun_summary = rerun.run()
-    timings["rerun_same_interval"] = time.perf_counter() - t2
-    timings["rerun_load"] = rerun.state.timings.get("load", 0.0)
-    rerun_timings = dict(rerun.state.timings)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    keep = (
-        "received",
-        "loaded",
-        "inserted",
-        "updated",
-        "unchanged",
-        "superseded",
-        "quarantined",
-        "flagged",
-        "quarantined_by_rule",
-    )
+    # The identical re-run of the interval: recognised as unchanged and skipped.
+    t2 = time.perf_counter()
+    rerun = ShardRunner(ds.dataset, [ds.facility], start, end, settings)
+    (again,) = rerun.run()
+    timings["rerun_same_interval"] = time.perf_counter() - t2
+    timings["rerun_load"] = rerun.shard.timings.get("load", 0.0)
+    rerun_summary = batch_summary(again)
+    keep = ("received", "loaded", "inserted", "updated", "unchanged", "superseded", "quarantined", "flagged",
+            "quarantined_by_rule")
     queue.put(
         {
             "dataset": ds.dataset,
@@ -190,16 +165,46 @@ def _run(ds: BenchDataset, rows: int, root: Path, staging_url: str | None, queue
             "rows": rows,
             "summary": {k: summary[k] for k in keep},
             "rerun_summary": {k: rerun_summary[k] for k in keep},
-            "months_published": len(months),
+            "rerun_skipped": bool(rerun_summary.get("skipped")),
+            "months_published": len(summary["partitions"] or []),
             "timings": timings,
-            "rerun_timings": rerun_timings,
+            "rerun_timings": dict(rerun.shard.timings),
             "peak_mib": peak_kib / 1024,
         }
     )
 
 
+def _floor(ds: BenchDataset, root: Path, staging_url: str, queue: mp.Queue) -> None:
+    """The hand-written floor (``bench/floor.py``) on the same file, in a fresh process."""
+    from bench.floor import run_floor
+
+    t0 = time.perf_counter()
+    result = run_floor(root / "facilities.yaml", root / "drop", root / "floor", NIGHT, staging_url,
+                       b"benchmark-only-key-0123456789abcdef", [ds.dataset])
+    result["wall_s"] = time.perf_counter() - t0
+    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(result)
+
+
+def _child(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    while True:
+        try:
+            result = queue.get(timeout=2)
+            break
+        except Exception:  # queue.Empty
+            if not proc.is_alive():
+                raise SystemExit(f"benchmark child {target.__name__} died (exit code {proc.exitcode})") from None
+    proc.join()
+    return result
+
+
 def bench(
-    dataset: str, rows: int, staging_url: str | None, keep: bool = False, seed: int | None = None
+    dataset: str, rows: int, staging_url: str | None, keep: bool = False, seed: int | None = None,
+    floor_url: str | None = None,
 ) -> dict[str, Any]:
     """Generate, then run one dataset at one size in a fresh child process; returns the result."""
     ds = DATASETS[dataset]
@@ -213,20 +218,11 @@ def bench(
     seed = ds.seed if seed is None else seed
     csv_mib = (folder / ds.file_name).stat().st_size / 2**20
     machine = machine_facts()
-    ctx = mp.get_context("spawn")
-    queue: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(ds, rows, root, staging_url, queue))
-    proc.start()
-    result = None
-    while proc.is_alive() or not queue.empty():
-        try:
-            result = queue.get(timeout=1)
-            break
-        except Exception:  # queue.Empty
-            continue
-    proc.join()
-    if proc.exitcode != 0 or result is None:
-        raise SystemExit(f"benchmark child failed (exit code {proc.exitcode}); data kept in {root}")
+    result = _child(_run, ds, rows, root, staging_url)
+    if staging_url and staging_url.startswith("postgresql") and floor_url:
+        floor = _child(_floor, ds, root, floor_url)
+        result["floor"] = floor
+        result["floor_ratio"] = round(result["timings"]["end_to_end"] / floor["total_s"], 2)
     result["backend"] = "postgresql" if staging_url and staging_url.startswith("postgresql") else "sqlite"
     result["generate_s"] = gen_s
     result["seed"] = seed
@@ -275,6 +271,9 @@ def print_result(r: dict[str, Any]) -> None:
         print(f"  WARNING: only {s['loaded']:,} of {n:,} rows loaded - the figures below do not measure a full load")
     if r.get("held"):
         print(f"  HELD BACK: {r['held']}")
+    if r.get("floor"):
+        print(f"  hand-written floor (same file, same server): {r['floor']['total_s']:.2f} s; "
+              f"pipeline / floor = {r['floor_ratio']}")
     print(f"  {'stage':<22}{'seconds':>9}{'rows/s':>14}")
     for stage in STAGES:
         secs = r["timings"].get(stage)
@@ -322,7 +321,8 @@ def main(argv: list[str] | None = None, default_dataset: str | None = None) -> l
         for dataset in datasets:
             for n in args.rows or [1_000_000]:
                 url = server.create_database(f"bench_{dataset}_{n}") if server else args.staging_url
-                r = bench(dataset, n, url, args.keep, args.seed)
+                floor_url = server.create_database(f"floor_{dataset}_{n}") if server else None
+                r = bench(dataset, n, url, args.keep, args.seed, floor_url)
                 print_result(r)
                 results.append(r)
                 if not args.json and not args.no_save:

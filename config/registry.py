@@ -144,12 +144,42 @@ def _check_options(label: str, kind: str, options: dict[str, Any], datasets: dic
                 raise RegistryError(f"{label}: field 'datasets.{ds}.{name}' is required for source_kind {kind}")
 
 
-def load_registry(path: Path) -> list[Facility]:
-    """Load and validate the registry file (a local file read; fine at parse time)."""
+#: Parsed registries of this process, keyed by the file's identity (path, size, mtime): a national
+#: registry (13,000 entries) takes seconds to parse, so a process parses it once, and again only
+#: when the file changes.
+_CACHE: dict[Path, tuple[tuple[int, int], list[Facility], dict[str, Facility]]] = {}
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: several times faster
+
+
+def _cached(path: Path) -> tuple[list[Facility], dict[str, Facility]]:
+    try:
+        st = path.stat()
+    except OSError:
+        raise RegistryError(f"facility registry not found: {path}") from None
     if not path.is_file():
         raise RegistryError(f"facility registry not found: {path}")
+    stamp = (st.st_size, st.st_mtime_ns)
+    hit = _CACHE.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1], hit[2]
     with path.open(encoding="utf-8") as fh:
-        return parse_registry(yaml.safe_load(fh), where=path.name)
+        facilities = parse_registry(yaml.load(fh, Loader=_Loader), where=path.name)
+    index = {f.code: f for f in facilities}
+    _CACHE[path] = (stamp, facilities, index)
+    return facilities, index
+
+
+def load_registry(path: Path) -> list[Facility]:
+    """Load and validate the registry file, once per process while the file is unchanged.
+
+    The returned list is shared: treat it as read-only.
+    """
+    return list(_cached(Path(path))[0])
+
+
+def facility_index(path: Path) -> dict[str, Facility]:
+    """The registry as ``code -> Facility`` (cached like :func:`load_registry`; read-only)."""
+    return _cached(Path(path))[1]
 
 
 def facilities_for(dataset: str, facilities: list[Facility]) -> list[Facility]:

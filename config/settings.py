@@ -38,6 +38,9 @@ class Settings:
     chunk_rows: int
     small_file_bytes: int = 8 << 20
     timezone: str = "Asia/Ho_Chi_Minh"
+    #: process every batch even when its inputs are unchanged since its completed run
+    #: (``S06_FORCE_RERUN=1``: refreshes cross-dataset warnings after other data arrived)
+    force_rerun: bool = False
 
     @property
     def drop_root(self) -> Path:
@@ -96,4 +99,5 @@ def load_settings() -> Settings:
         chunk_rows=chunk_rows,
         small_file_bytes=int(os.environ.get("S06_SMALL_FILE_BYTES", str(8 << 20))),
         timezone=os.environ.get("S06_TIMEZONE", "Asia/Ho_Chi_Minh"),
+        force_rerun=os.environ.get("S06_FORCE_RERUN", "").strip().lower() in ("1", "true", "yes"),
     )

@@ -80,7 +80,11 @@ def acquire(facility: Facility, dataset: str, contract: DatasetContract, interva
     feed = facility.datasets[dataset]
     if facility.source_kind == "file_drop":
         files = discover_files(drop_root, facility.code, dataset, night)
-        return Acquired(land_files(files, drop_root, raw_dir, contract, feed.encoding), {"source_kind": "file_drop"})
+        if not files:  # a silent facility: nothing to land, no raw-zone folder
+            return Acquired([], {"source_kind": "file_drop"})
+        # The batch runner writes the manifest once, with each file's outcome.
+        landed = land_files(files, drop_root, raw_dir, contract, feed.encoding, manifest=False)
+        return Acquired(landed, {"source_kind": "file_drop"})
     if facility.source_kind == "rest_api":
         return _acquire_rest(facility, dataset, feed.format, feed.options, interval_start, interval_end, raw_dir)
     if facility.source_kind == "sql":

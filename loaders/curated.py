@@ -1,12 +1,26 @@
-"""Curated Parquet for analysts: pseudonymized, typed, zstd, hive-partitioned, atomically replaced.
+"""Curated Parquet for analysts: pseudonymized, typed, zstd, hive-partitioned, atomic files.
 
-A partition (``<dataset>/<year col>=YYYY/<month col>=MM/``) holds exactly one file,
-``data.parquet``, rebuilt from the staging store's *current* rows of that month whenever a batch
-touches it. The new file is written under a hidden temporary name in the same folder and then
-``os.replace``-d over the old one, so a reader sees the old file or the new file, never half a
-file, and a crash leaves at most a hidden temp file that every Parquet reader ignores. Because
-the content comes from the current staging rows, a re-issued certificate appears once, and a
-late record rewrites only the month it belongs to.
+Layout: ``<dataset>/<year col>=YYYY/<month col>=MM/part-<nights>.parquet``. A month partition
+holds *parts*: ``part-2026-11-21.parquet`` holds the current rows of that month that the batches
+of night 2026-11-21 delivered; a compacted ``part-2026-11-02_2026-11-08.parquet`` holds those of a
+range of nights. Every current, active row of the month is in exactly one part (the part of the
+night whose batch made it current), so readers (DuckDB, pandas, Polars, Spark) see each record
+once, and a night's publish costs what the night delivered, not what the month already holds:
+
+* the night's own part is rebuilt from the staging rows of that night's batches (an index
+  lookup through the ledger), then
+* the parts that held the previous versions of the keys this night replaced (re-issues,
+  corrections, cancellations) are rebuilt so those versions disappear — a single night's part
+  cheaply, a compacted range by scanning the month.
+
+Each file is written under a hidden temporary name and renamed into place, so a reader sees a
+whole old or a whole new file, never half of one; a crash leaves at most a hidden temp file
+that every Parquet reader ignores. While a night is being published (seconds), a record that
+night re-issued can briefly be in both its old and its new part; query after the DAG's publish
+task (its Asset event). Each month is published under a lock (in the staging database on
+PostgreSQL), so a nightly run and a backfill never swap an older file in last.
+:func:`compact` merges the parts of past weeks (fewer, larger files); :func:`publish_partitions`
+rebuilds whole months (repairs, tests).
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +52,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Lineage columns analysts get; the rest (file paths, hashes, version keys) stay in staging.
 CURATED_LINEAGE = ("facility_code", "source_format", "spec_version", "batch_id")
-PARQUET_FILE = "data.parquet"
 _SA_TO_ARROW = {
     sa.Text: pa.string(),
     sa.Integer: pa.int32(),
@@ -105,14 +119,58 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
     return pa.table(out).cast(schema)
 
 
-def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: int,
+PART_RE = re.compile(r"^part-(\d{4}-\d{2}-\d{2})(?:_(\d{4}-\d{2}-\d{2}))?\.parquet$")
+#: Night of rows whose batch id does not end in a date (rows loaded outside the pipeline).
+NO_NIGHT = "0000-00-00"
+#: Advisory-lock space of the curated month locks (PostgreSQL).
+MONTH_LOCK_SPACE = 60603
+
+
+def part_name(first: str, last: str | None = None) -> str:
+    """``part-<first>.parquet`` for one night, ``part-<first>_<last>.parquet`` for a range."""
+    return f"part-{first}.parquet" if last is None or last == first else f"part-{first}_{last}.parquet"
+
+
+def parse_part(name: str) -> tuple[str, str] | None:
+    """The night range ``(first, last)`` of a part file name, or None if it is not a part."""
+    m = PART_RE.match(name)
+    if m is None:
+        return None
+    return m.group(1), m.group(2) or m.group(1)
+
+
+def parts(folder: Path) -> dict[str, tuple[str, str]]:
+    """The part files of a month folder and their night ranges."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for p in folder.iterdir():
+        rng = parse_part(p.name)
+        if rng is not None:
+            found[p.name] = rng
+    return found
+
+
+def _night_of(column: Any) -> Any:
+    """SQL: the night a batch id ends with (its last ten characters)."""
+    return sa.func.substr(column, sa.func.length(column) - 9)
+
+
+def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: int, *,
+                  nights: list[str] | None = None, night_range: tuple[str, str] | None = None,
                   chunk_rows: int = 100_000) -> Iterator[pa.Table]:
-    """Current rows of one month, in natural-key order, as Arrow chunks (bounded memory).
+    """Current, active rows of one month, in natural-key order, as Arrow chunks (bounded memory).
+
+    ``nights``: only rows whose batch belongs to these nights (found through the ledger's night
+    index: cost follows those nights); ``night_range``: only rows whose batch night falls in the
+    range (a scan of the month); neither: the whole month.
 
     Uses the DB-API cursor directly: SQLAlchemy's per-value result processing costs more than
     the whole Parquet write. Dates arrive as ISO strings from SQLite and as ``date``/``datetime``
     objects from PostgreSQL; both are converted vectorized.
     """
+    from loaders.schema import batch_ledger
+
     current, _ = dataset_tables(contract.dataset)
     needed = curated_source_columns(contract)
     cols = [(n, t) for n, t in data_columns(contract) if n in needed]
@@ -131,6 +189,18 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: i
         .where(sa.or_(current.c.record_status.is_(None), current.c.record_status != "cancelled"))
         .order_by(*[current.c[k] for k in contract.natural_key])
     )
+    if nights is not None:
+        of_nights = sa.select(batch_ledger.c.batch_id).where(
+            batch_ledger.c.dataset == contract.dataset, batch_ledger.c.night.in_(nights))
+        stmt = stmt.where(current.c.batch_id.in_(of_nights))
+    if night_range is not None:
+        night = _night_of(current.c.batch_id)
+        if night_range == (NO_NIGHT, NO_NIGHT):
+            # rows whose batch id does not end in a night (loaded outside the nightly pipeline)
+            op = "GLOB" if engine.dialect.name == "sqlite" else "~"
+            stmt = stmt.where(sa.not_(night.op(op)(_DATE_PATTERN[engine.dialect.name])))
+        else:
+            stmt = stmt.where(night >= night_range[0], night <= night_range[1])
     with engine.connect() as conn:
         compiled = stmt.compile(conn.engine, compile_kwargs={"render_postcompile": True})
         params = compiled.construct_params()
@@ -146,6 +216,10 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: i
         cursor.close()
 
 
+#: What a batch id's night looks like (SQLite GLOB / PostgreSQL regex).
+_DATE_PATTERN = {"sqlite": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]", "postgresql": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+
+
 def _to_arrow(values: tuple[Any, ...], arrow_type: pa.DataType) -> pa.Array:
     sample = next((v for v in values if v is not None), None)
     if isinstance(sample, str) and (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)):
@@ -158,11 +232,10 @@ def _to_arrow(values: tuple[Any, ...], arrow_type: pa.DataType) -> pa.Array:
     return pa.array(values, type=arrow_type)
 
 
-def _atomic_write(chunks: Iterator[pa.Table], folder: Path, schema: pa.Schema) -> Path | None:
-    """Stream chunks into a hidden temp file, then rename it over ``data.parquet``."""
+def _stage_file(chunks: Iterator[pa.Table], folder: Path, name: str, schema: pa.Schema) -> Path | None:
+    """Stream chunks into a hidden temp file beside ``name``; None (and no file) when empty."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / PARQUET_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f".{PARQUET_FILE}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     rows = 0
     try:
@@ -170,51 +243,222 @@ def _atomic_write(chunks: Iterator[pa.Table], folder: Path, schema: pa.Schema) -
             for chunk in chunks:
                 writer.write_table(chunk, row_group_size=256_000)
                 rows += chunk.num_rows
-        if rows == 0:
-            Path(tmp).unlink()
-            target.unlink(missing_ok=True)
-            return None
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+    if rows == 0:
+        Path(tmp).unlink()
+        return None
+    return Path(tmp)
+
+
+def _commit_files(folder: Path, staged: dict[str, Path | None]) -> list[str]:
+    """Rename the staged files into place (or remove the parts that became empty)."""
+    written = []
+    for name, tmp in staged.items():
+        target = folder / name
+        if tmp is None:
+            target.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, target)
+            written.append(str(target))
+    return written
+
+
+def _chunks_for(engine: Engine, contract: DatasetContract, key: bytes, year: int, month: int,
+                rng: tuple[str, str], single_night: bool) -> Iterator[pa.Table]:
+    """The curated rows a part covering the nights ``rng`` must hold."""
+    if single_night and rng[0] == rng[1] and rng[0] != NO_NIGHT:
+        source = _month_chunks(engine, contract, year, month, nights=[rng[0]])
+    else:
+        source = _month_chunks(engine, contract, year, month, night_range=rng)
+    return (to_curated(t, contract, key) for t in source)
+
+
+def previous_parts(engine: Engine, contract: DatasetContract, night: str) -> set[tuple[str, int, int]]:
+    """``(night, year, month)`` of the parts that held the previous current version of each key
+    that night ``night``'s batches made current (so those versions can be dropped from them)."""
+    from loaders.schema import batch_ledger
+
+    current, versions = dataset_tables(contract.dataset)
+    keys = list(contract.natural_key)
+    mine = (
+        sa.select(*[current.c[k] for k in keys], current.c.version_key, current.c.batch_id)
+        .where(current.c.batch_id.in_(
+            sa.select(batch_ledger.c.batch_id).where(batch_ledger.c.dataset == contract.dataset,
+                                                     batch_ledger.c.night == night)))
+        .subquery("mine")
+    )
+    on = sa.and_(*[versions.c[k] == mine.c[k] for k in keys])
+    prev = (
+        sa.select(*[versions.c[k] for k in keys], sa.func.max(versions.c.version_key).label("vk"))
+        .select_from(versions.join(mine, on))
+        .where(versions.c.version_key < mine.c.version_key, versions.c.batch_id != mine.c.batch_id)
+        .group_by(*[versions.c[k] for k in keys])
+        .subquery("prev")
+    )
+    event = versions.c[contract.event_date]
+    stmt = (
+        sa.select(versions.c.batch_id, event)
+        .select_from(versions.join(prev, sa.and_(*[versions.c[k] == prev.c[k] for k in keys],
+                                                 versions.c.version_key == prev.c.vk)))
+    )
+    found: set[tuple[str, int, int]] = set()
+    with engine.connect() as conn:
+        for batch_id, when in conn.execute(stmt):
+            if when is None:
+                continue
+            if isinstance(when, str):
+                when = dt.datetime.fromisoformat(when[:19]) if len(when) > 10 else dt.date.fromisoformat(when)
+            tail = str(batch_id)[-10:]
+            found.add((tail if re.match(r"^\d{4}-\d{2}-\d{2}$", tail) else NO_NIGHT, when.year, when.month))
+    return found
+
+
+def publish_night(engine: Engine, contract: DatasetContract, night: str, months: set[tuple[int, int]],
+                  root: Path, key: bytes) -> list[str]:
+    """Publish what night ``night`` changed: its own parts, and the parts it made stale.
+
+    Args:
+        engine: the staging store.
+        contract: dataset contract.
+        night: the night (``YYYY-MM-DD``) whose loaded batches are published.
+        months: ``(year, month)`` the night's batches touched (ledger ``partitions``).
+        root: the curated zone root.
+        key: the pseudonymization key.
+
+    Returns:
+        Paths of the files written.
+    """
+    schema = curated_schema(contract)
+    todo: dict[tuple[int, int], set[str]] = {ym: {night} for ym in months}
+    for other, year, month in previous_parts(engine, contract, night):
+        todo.setdefault((year, month), set()).add(other)
+    written: list[str] = []
+    for (year, month), nights in sorted(todo.items()):
+        folder = partition_dir(root, contract, year, month)
+        with month_lock(engine, contract, year, month, root):
+            existing = parts(folder)
+            targets: dict[str, tuple[str, str]] = {}
+            for n in sorted(nights):
+                holder = next((name for name, (a, b) in existing.items() if a <= n <= b), None)
+                if holder is None and n != night:
+                    continue  # that night's part is already gone: nothing to drop
+                targets[holder or part_name(n)] = existing.get(holder or "", (n, n))
+            staged = {name: _stage_file(_chunks_for(engine, contract, key, year, month, rng, True), folder, name, schema)
+                      for name, rng in sorted(targets.items())}
+            written += _commit_files(folder, staged)
+    return written
+
+
+def compact(engine: Engine, contract: DatasetContract, root: Path, key: bytes, before: str,
+            min_parts: int = 2) -> list[str]:
+    """Merge the single-night parts of complete weeks before ``before`` into one part per week.
+
+    A week (Monday-Sunday) is compacted once it has at least ``min_parts`` files in a month;
+    the new file is written first, then the nights it replaces are removed, under the month lock.
+    """
+    schema = curated_schema(contract)
+    written: list[str] = []
+    base = root / contract.dataset
+    if not base.is_dir():
+        return written
+    for folder in sorted(p for p in base.glob("*=*/*=*") if p.is_dir()):
+        year, month = (int(part.split("=", 1)[1]) for part in folder.parts[-2:])
+        weeks: dict[str, list[str]] = {}
+        for name, (a, b) in parts(folder).items():
+            if a == NO_NIGHT:
+                continue
+            day = dt.date.fromisoformat(a)
+            monday = day - dt.timedelta(days=day.weekday())
+            sunday = monday + dt.timedelta(days=6)
+            if b <= sunday.isoformat() and sunday.isoformat() < before:
+                weeks.setdefault(monday.isoformat(), []).append(name)
+        for monday, names in sorted(weeks.items()):
+            if len(names) < min_parts:
+                continue
+            sunday = (dt.date.fromisoformat(monday) + dt.timedelta(days=6)).isoformat()
+            with month_lock(engine, contract, year, month, root):
+                name = part_name(monday, sunday)
+                tmp = _stage_file(_chunks_for(engine, contract, key, year, month, (monday, sunday), False),
+                                  folder, name, schema)
+                written += _commit_files(folder, {name: tmp})
+                for old in names:
+                    if old != name:
+                        (folder / old).unlink(missing_ok=True)
+    return written
 
 
 def publish_partitions(
     engine: Engine, contract: DatasetContract, partitions: set[tuple[int, int]], root: Path, key: bytes
 ) -> list[str]:
-    """Rebuild the given month partitions from current staging rows.
+    """Rebuild whole months from current staging rows, one part per night (repairs, tests).
 
     Args:
         engine: the staging store.
         contract: dataset contract.
-        partitions: ``(year, month)`` pairs touched by the batches being published.
+        partitions: ``(year, month)`` pairs to rebuild.
         root: the curated zone root.
         key: the pseudonymization key.
 
     Returns:
-        Paths of the files written (or removed, when a month has no rows any more).
+        Paths of the files written (a month with no rows any more is left without files).
     """
     written: list[str] = []
     schema = curated_schema(contract)
     for year, month in sorted(partitions):
         folder = partition_dir(root, contract, year, month)
-        # Read-then-swap under a lock per month: a nightly run and a backfill publishing the same
-        # month must not let the one that read staging first swap its (older) file in last.
-        with _partition_lock(folder):
-            chunks = (to_curated(t, contract, key) for t in _month_chunks(engine, contract, year, month))
-            path = _atomic_write(chunks, folder, schema)
-        if path is not None:
-            written.append(str(path))
+        with month_lock(engine, contract, year, month, root):
+            folder.mkdir(parents=True, exist_ok=True)
+            writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+            try:
+                for chunk in _month_chunks(engine, contract, year, month):
+                    table = to_curated(chunk, contract, key)
+                    tails = pc.utf8_slice_codeunits(table.column("batch_id"), -10)
+                    nights = pc.if_else(pc.match_substring_regex(tails, r"^\d{4}-\d{2}-\d{2}$"), tails, NO_NIGHT)
+                    for night in pc.unique(nights).to_pylist():
+                        if night not in writers:
+                            fd, tmp = tempfile.mkstemp(prefix=f".{part_name(night)}.", suffix=".tmp", dir=folder)
+                            os.close(fd)
+                            writers[night] = (pq.ParquetWriter(tmp, schema, compression="zstd"), Path(tmp))
+                        writers[night][0].write_table(table.filter(pc.equal(nights, night)), row_group_size=256_000)
+                staged: dict[str, Path | None] = {}
+                for night, (writer, tmp) in writers.items():
+                    writer.close()
+                    staged[part_name(night)] = tmp
+            except BaseException:
+                for writer, tmp in writers.values():
+                    with contextlib.suppress(Exception):
+                        writer.close()
+                    tmp.unlink(missing_ok=True)
+                raise
+            for old in parts(folder):
+                staged.setdefault(old, None)
+            written += _commit_files(folder, dict(sorted(staged.items())))
     return written
 
 
 @contextlib.contextmanager
-def _partition_lock(folder: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``<folder>.lock`` (processes on this host or a POSIX shared mount)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "a+b") as fh:
+def month_lock(engine: Engine, contract: DatasetContract, year: int, month: int, root: Path) -> Iterator[None]:
+    """Exclusive lock on one curated month (read staging, then swap files, under it).
+
+    PostgreSQL staging: a session advisory lock in the staging database (works for workers on
+    any number of hosts, no shared POSIX file system needed). SQLite staging (one host): an
+    ``flock`` on a file under ``<data root>/locks/``, outside the analysts' tree.
+    """
+    name = f"curated:{contract.dataset}:{year:04d}-{month:02d}"
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
+                conn.commit()
+        return
+    lock_dir = Path(os.environ.get("S06_LOCK_DIR") or Path(root).parent / "locks")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{name.replace(':', '_')}.lock", "a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -222,4 +466,4 @@ def _partition_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-__all__ = ["curated_schema", "partition_dir", "publish_partitions", "to_curated"]
+__all__ = ["compact", "curated_schema", "partition_dir", "parts", "publish_night", "publish_partitions", "to_curated"]

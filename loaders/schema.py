@@ -58,10 +58,16 @@ batch_ledger = sa.Table(
     sa.Column("source_facts", sa.Text),
     # sql sources: the largest cursor value read (the next run starts from its own interval)
     sa.Column("high_water_mark", sa.Text),
+    # what the batch was given (file checksums, registry entry, contract/code/reference versions,
+    # settings): an identical re-run of a completed batch is skipped
+    sa.Column("input_fingerprint", sa.Text),
+    # the local night of the interval (YYYY-MM-DD; also the end of batch_id)
+    sa.Column("night", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False, default=1),
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
     sa.Index("ix_batch_ledger_interval", "dataset", "interval_start"),
+    sa.Index("ix_batch_ledger_night", "dataset", "night"),
 )
 
 ingested_files = sa.Table(

@@ -13,6 +13,7 @@ PostgreSQL uses ``COPY`` into the temporary table. ``DataFrame.to_sql`` is never
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -58,25 +59,83 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """The process's engine for ``url`` (created once: engines hold the connection pool)."""
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = make_engine(url)
+    return engine
+
+
 def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
     """Bring the store to the newest migration and check it serves ``datasets`` (idempotent).
 
-    Runs ``upgrade head`` through :mod:`loaders.migrate` — only when the store is behind (a store
-    already at head costs one SELECT, no lock); concurrent callers are serialized by the migration
-    lock (``pg_advisory_lock`` on PostgreSQL). A store created before migrations existed is adopted.
+    Runs ``upgrade head`` through :mod:`loaders.migrate` — only when the store is behind. A store
+    already at head costs one SELECT of ``alembic_version`` (compared with the newest revision
+    file, without importing Alembic); concurrent callers are serialized by the migration lock
+    (``pg_advisory_lock`` on PostgreSQL). A store created before migrations existed is adopted.
     Every dataset with a revision gets its tables, whichever ``datasets`` are named.
 
     Raises:
         loaders.migrate.SchemaError: a dataset has no migration, or its table does not match its
             contract (the message says how to generate the missing migration).
     """
-    from loaders import migrate  # Alembic is imported only by tasks that touch the store
-
     datasets = list(datasets)
     for ds in datasets:
         dataset_tables(ds)
+    if _current_revision(engine) == newest_revision() and _tables_match(engine, datasets):
+        return
+    from loaders import migrate  # Alembic is imported only when the store may need it
+
     migrate.ensure_head(engine)
     migrate.check_datasets(engine, datasets)
+
+
+def _tables_match(engine: Engine, datasets: list[str]) -> bool:
+    """Each dataset table has exactly its contract's columns (the cheap half of ``check_datasets``)."""
+    from config.contracts import load_contract
+
+    with engine.connect() as conn:
+        insp = sa.inspect(conn)
+        for ds in datasets:
+            have = {c["name"] for c in insp.get_columns(ds)} if insp.has_table(ds) else set()
+            if have != {name for name, _ in data_columns(load_contract(ds))}:
+                return False
+    return True
+
+
+def newest_revision() -> str:
+    """The newest migration's revision id, read from the revision files (no Alembic import)."""
+    return _newest_revision()
+
+
+@functools.cache
+def _newest_revision() -> str:
+    import re
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent / "migrations" / "versions"
+    revisions: dict[str, str | None] = {}
+    for path in folder.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = re.search(r'^revision\s*=\s*["\']([^"\']+)["\']', text, re.M)
+        down = re.search(r'^down_revision\s*=\s*(?:["\']([^"\']+)["\']|None)', text, re.M)
+        if rev:
+            revisions[rev.group(1)] = down.group(1) if down else None
+    downs = set(revisions.values())
+    heads = [r for r in revisions if r not in downs]
+    return heads[0] if len(heads) == 1 else ""
+
+
+def _current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except sa.exc.DBAPIError:
+        return None
 
 
 def processed_elsewhere(engine: Engine, dataset: str, facility: str, sha256: str, batch_id: str) -> str | None:
@@ -169,7 +228,23 @@ def _as_source(chunks: ChunkSource | Iterable[pa.Table]) -> ChunkSource:
 
 def load_rows(conn: Connection, contract: DatasetContract, chunks: ChunkSource | Iterable[pa.Table],
               unique_keys: bool = False) -> UpsertCounts:
-    """Upsert a batch's valid rows (all versions) inside the caller's transaction.
+    """Upsert valid rows (all versions) inside the caller's transaction; the totals.
+
+    See :func:`load_batches`, which this sums over the batches in ``chunks``.
+    """
+    per_batch = load_batches(conn, contract, chunks, unique_keys)
+    return UpsertCounts(
+        inserted=sum(c.inserted for c in per_batch.values()),
+        updated=sum(c.updated for c in per_batch.values()),
+        unchanged=sum(c.unchanged for c in per_batch.values()),
+        stale=sum(c.stale for c in per_batch.values()),
+        replaced_months=frozenset().union(*(c.replaced_months for c in per_batch.values())),
+    )
+
+
+def load_batches(conn: Connection, contract: DatasetContract, chunks: ChunkSource | Iterable[pa.Table],
+                 unique_keys: bool = False) -> dict[str, UpsertCounts]:
+    """Upsert the valid rows of one or more batches inside the caller's transaction.
 
     The newest incoming version of each natural key replaces the current row only when it is
     newer *and* different (so an identical re-load writes nothing); the version it replaces and
@@ -181,11 +256,14 @@ def load_rows(conn: Connection, contract: DatasetContract, chunks: ChunkSource |
         conn: a connection inside an open transaction.
         contract: the dataset contract.
         chunks: Arrow tables with every stored column (see :func:`loaders.schema.data_columns`),
-            or a :data:`ChunkSource` that can produce them more than once.
+            or a :data:`ChunkSource` that can produce them more than once. Rows of several
+            batches (``batch_id``) may come together, provided no natural key appears in two of
+            them (the caller loads such batches one after the other): every key's outcome then
+            belongs to exactly one batch.
         unique_keys: the caller knows no natural key repeats in ``chunks`` (skips a window sort).
 
     Returns:
-        How many natural keys were inserted, updated, unchanged, or stale.
+        Per ``batch_id``: how many natural keys were inserted, updated, unchanged, or stale.
     """
     source = _as_source(chunks)
     if conn.dialect.name == "sqlite":
@@ -211,8 +289,34 @@ def _newest_sql(tmp: str, cols: str, keys: str, unique_keys: bool) -> str:
 _NEWER = "n.version_key > c.version_key AND n.record_hash <> c.record_hash"
 
 
-def _classify(conn: Connection, contract: DatasetContract, newest: str) -> tuple[int, int, int, int]:
-    """Count the batch's newest versions per key: inserted, updated, unchanged, stale.
+@dataclass
+class _Classified:
+    """Per batch: how its newest versions relate to the current rows."""
+
+    by_batch: dict[str, list[int]]
+
+    def total(self, i: int) -> int:
+        return sum(v[i] for v in self.by_batch.values())
+
+    @property
+    def ins(self) -> int:
+        return self.total(0)
+
+    @property
+    def upd(self) -> int:
+        return self.total(1)
+
+    @property
+    def same(self) -> int:
+        return self.total(2)
+
+    @property
+    def stale(self) -> int:
+        return self.total(3)
+
+
+def _classify(conn: Connection, contract: DatasetContract, newest: str) -> _Classified:
+    """Count the newest versions per key, per batch: inserted, updated, unchanged, stale.
 
     A version already on record (current, or kept in the versions table by an earlier run) is
     *unchanged*, so re-running an old interval after newer versions arrived reports exactly what
@@ -222,25 +326,34 @@ def _classify(conn: Connection, contract: DatasetContract, newest: str) -> tuple
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
     on_v = " AND ".join(f'v."{k}" = n."{k}"' for k in contract.natural_key)
     older = "n.version_key <= c.version_key AND n.record_hash <> c.record_hash"
-    row = conn.exec_driver_sql(
-        f"SELECT "
+    rows = conn.exec_driver_sql(
+        f"SELECT n.batch_id, "
         f"SUM(CASE WHEN c.version_key IS NULL THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN c.version_key IS NOT NULL AND {_NEWER} THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN c.version_key IS NOT NULL AND (n.record_hash = c.record_hash "
         f"OR ({older} AND v.record_hash IS NOT NULL)) THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN c.version_key IS NOT NULL AND {older} AND v.record_hash IS NULL THEN 1 ELSE 0 END) "
         f'FROM {newest} n LEFT JOIN "{contract.dataset}" c ON {on} '
-        f'LEFT JOIN "{versions.name}" v ON {on_v} AND v.record_hash = n.record_hash'
-    ).one()
-    ins, upd, same, stale = (int(v or 0) for v in row)
-    return ins, upd, same, stale
+        f'LEFT JOIN "{versions.name}" v ON {on_v} AND v.record_hash = n.record_hash '
+        f"GROUP BY n.batch_id"
+    ).all()
+    return _Classified({str(r[0]): [int(v or 0) for v in r[1:]] for r in rows})
 
 
-def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> frozenset[tuple[int, int]]:
+def _counts(classified: _Classified, replaced: dict[str, frozenset[tuple[int, int]]]) -> dict[str, UpsertCounts]:
+    return {
+        batch: UpsertCounts(inserted=v[0], updated=v[1], unchanged=v[2], stale=v[3],
+                            replaced_months=replaced.get(batch, frozenset()))
+        for batch, v in classified.by_batch.items()
+    }
+
+
+def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> dict[str, frozenset[tuple[int, int]]]:
     """Copy the current rows that ``newest`` is about to replace into the versions table.
 
     Returns:
-        The event months those rows belonged to.
+        Per incoming batch: the event months the replaced rows belonged to (a re-issue may move
+        a record to another month, whose curated partition must then be rebuilt too).
     """
     _current, versions = dataset_tables(contract.dataset)
     names = [n for n, _ in data_columns(contract)]
@@ -250,15 +363,19 @@ def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> 
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
     event = f'c."{contract.event_date}"'
     month = f"substr({event}, 1, 7)" if conn.dialect.name == "sqlite" else f"to_char({event}, 'YYYY-MM')"
-    months = conn.exec_driver_sql(
-        f'SELECT DISTINCT {month} FROM "{contract.dataset}" c JOIN {newest} n ON {on} WHERE {_NEWER}'
-    ).scalars().all()
+    rows = conn.exec_driver_sql(
+        f'SELECT DISTINCT n.batch_id, {month} FROM "{contract.dataset}" c JOIN {newest} n ON {on} WHERE {_NEWER}'
+    ).all()
     conn.exec_driver_sql(
         f'INSERT INTO "{versions.name}" ({q}) SELECT {cq} FROM "{contract.dataset}" c JOIN {newest} n ON {on} '
         f"WHERE {_NEWER} ORDER BY {', '.join(f'c.{k}' for k in contract.natural_key)} "
         f"ON CONFLICT ({keys}, record_hash) DO NOTHING"
     )
-    return frozenset((int(m[:4]), int(m[5:7])) for m in months if m)
+    out: dict[str, set[tuple[int, int]]] = {}
+    for batch, m in rows:
+        if m:
+            out.setdefault(str(batch), set()).add((int(m[:4]), int(m[5:7])))
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 #: Any constant: PostgreSQL advisory-lock key serialising change-feed appends (see _append_feed).
@@ -304,7 +421,8 @@ def _append_feed(conn: Connection, contract: DatasetContract) -> None:
     conn.exec_driver_sql(f'DROP TABLE "tmp_feed_{contract.dataset}"')
 
 
-def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
+def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSource,
+                 unique_keys: bool) -> dict[str, UpsertCounts]:
     """SQLite: classify by keys only, then write just the rows that change something.
 
     Only ``(key, version_key, record_hash)`` go through a temporary table; full rows are written
@@ -323,9 +441,10 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     sq = ", ".join(f'"{n}"' for n in slim)
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in key)
     newest = _newest_sql(tmp, sq, keys, unique_keys)
-    ins, upd, same, stale = _classify(conn, contract, newest)
+    classified = _classify(conn, contract, newest)
+    ins, upd, same, stale = classified.ins, classified.upd, classified.same, classified.stale
     q = ", ".join(f'"{n}"' for n in names)
-    replaced = _keep_replaced(conn, contract, newest) if upd else frozenset()
+    replaced = _keep_replaced(conn, contract, newest) if upd else {}
     if ins or upd:
         _stage_feed(conn, contract, newest)
     placeholders = ", ".join("?" for _ in names)
@@ -365,10 +484,11 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
     if ins or upd:
         _append_feed(conn, contract)
-    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
+    return _counts(classified, replaced)
 
 
-def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSource, unique_keys: bool) -> UpsertCounts:
+def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSource,
+                    unique_keys: bool) -> dict[str, UpsertCounts]:
     """PostgreSQL: ``COPY`` into temporary tables, then set-based statements.
 
     Keys first (as on SQLite): ``(key, version_key, record_hash, batch_id, record_status)`` of
@@ -392,8 +512,9 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     keys = ", ".join(f'"{k}"' for k in key)
     on_k = " AND ".join(f'c."{k}" = k."{k}"' for k in key)
     newest_keys = _newest_sql(tmp_keys, ", ".join(f'"{n}"' for n in slim), keys, unique_keys)
-    ins, upd, same, stale = _classify(conn, contract, newest_keys)
-    replaced = _keep_replaced(conn, contract, newest_keys) if upd else frozenset()
+    classified = _classify(conn, contract, newest_keys)
+    ins, upd, same, stale = classified.ins, classified.upd, classified.same, classified.stale
+    replaced = _keep_replaced(conn, contract, newest_keys) if upd else {}
     # Versions that do not become current go to the versions table: older ones arriving late
     # (stale) and, when keys repeat in the batch, the earlier versions of the batch itself.
     history_needed = stale > 0 or not unique_keys
@@ -443,53 +564,96 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
         if ins or upd:
             _append_feed(conn, contract)
     conn.exec_driver_sql(f'DROP TABLE "{tmp_keys}"')
-    return UpsertCounts(inserted=ins, updated=upd, unchanged=same, stale=stale, replaced_months=replaced)
+    return _counts(classified, replaced)
 
 
 # --------------------------------------------------------------------------- findings & ledger
 
 
-def replace_findings(conn: Connection, batch_id: str, quarantined: list[dict[str, Any]], warnings: list[dict[str, Any]]) -> None:
-    """Replace the batch's quarantine and warning records (idempotent re-runs)."""
+#: Bound parameters per ``IN`` list in bulk statements.
+IN_BATCH = 2000
+
+
+def _in_chunks(values: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(values), IN_BATCH):
+        yield values[i: i + IN_BATCH]
+
+
+def replace_findings(conn: Connection, batch_id: str | list[str], quarantined: list[dict[str, Any]],
+                     warnings: list[dict[str, Any]]) -> None:
+    """Replace the quarantine and warning records of one or more batches (idempotent re-runs)."""
+    ids = [batch_id] if isinstance(batch_id, str) else list(batch_id)
     for table, rows in ((quarantine, quarantined), (dq_warnings, warnings)):
-        conn.execute(sa.delete(table).where(table.c.batch_id == batch_id))
+        for part in _in_chunks(ids):
+            conn.execute(sa.delete(table).where(table.c.batch_id.in_(part)))
         if rows:
             conn.execute(sa.insert(table), rows)
 
 
-def replace_files(conn: Connection, batch_id: str, files: list[dict[str, Any]]) -> None:
-    """Replace the batch's ingested-file records."""
-    conn.execute(sa.delete(ingested_files).where(ingested_files.c.batch_id == batch_id))
+def replace_files(conn: Connection, batch_id: str | list[str], files: list[dict[str, Any]]) -> None:
+    """Replace the ingested-file records of one or more batches."""
+    ids = [batch_id] if isinstance(batch_id, str) else list(batch_id)
+    for part in _in_chunks(ids):
+        conn.execute(sa.delete(ingested_files).where(ingested_files.c.batch_id.in_(part)))
     if files:
         conn.execute(sa.insert(ingested_files), files)
 
 
+def count_attempts(conn: Connection, batch_ids: list[str]) -> None:
+    """One more attempt for batches re-run without a change (their recorded outcome stands)."""
+    for part in _in_chunks(batch_ids):
+        conn.execute(sa.update(batch_ledger).where(batch_ledger.c.batch_id.in_(part))
+                     .values(attempts=batch_ledger.c.attempts + 1))
+
+
 def write_ledger(conn: Connection, row: dict[str, Any]) -> None:
     """Insert or replace the ledger row of a batch, counting attempts."""
-    existing = conn.execute(
-        sa.select(batch_ledger.c.attempts).where(batch_ledger.c.batch_id == row["batch_id"])
-    ).scalar()
-    payload = dict(row)
-    for key in ("partitions", "timings", "source_facts"):
-        if key in payload and not isinstance(payload[key], str):
-            payload[key] = json.dumps(payload[key], sort_keys=True)
-    if existing is None:
-        conn.execute(sa.insert(batch_ledger).values(attempts=1, **payload))
-    else:
-        conn.execute(
-            sa.update(batch_ledger)
-            .where(batch_ledger.c.batch_id == row["batch_id"])
-            .values(attempts=existing + 1, **{k: v for k, v in payload.items() if k != "batch_id"})
-        )
+    write_ledger_rows(conn, [row])
 
 
-def ledger_rows(engine: Engine, dataset: str | None = None, interval_start: str | None = None) -> list[dict[str, Any]]:
-    """Ledger rows as dicts, ordered by interval and facility."""
+def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert or replace the ledger rows of many batches, counting attempts (bulk statements)."""
+    if not rows:
+        return
+    attempts: dict[str, int] = {}
+    for part in _in_chunks([r["batch_id"] for r in rows]):
+        q = sa.select(batch_ledger.c.batch_id, batch_ledger.c.attempts).where(batch_ledger.c.batch_id.in_(part))
+        attempts.update({b: int(a) for b, a in conn.execute(q)})
+    new: list[dict[str, Any]] = []
+    old: list[dict[str, Any]] = []
+    for row in rows:
+        payload = dict(row)
+        for key in ("partitions", "timings", "source_facts"):
+            if key in payload and not isinstance(payload[key], str):
+                payload[key] = json.dumps(payload[key], sort_keys=True)
+        if row["batch_id"] in attempts:
+            payload["attempts"] = attempts[row["batch_id"]] + 1
+            old.append(payload)
+        else:
+            payload["attempts"] = 1
+            new.append(payload)
+    if new:
+        columns = list(new[0])
+        conn.execute(sa.insert(batch_ledger), [{k: r.get(k) for k in columns} for r in new])
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in old:
+        by_shape.setdefault(tuple(sorted(r)), []).append(r)
+    for shape, group in by_shape.items():
+        values = {k: sa.bindparam(f"v_{k}") for k in shape if k != "batch_id"}
+        stmt = sa.update(batch_ledger).where(batch_ledger.c.batch_id == sa.bindparam("v_batch_id")).values(**values)
+        conn.execute(stmt, [{f"v_{k}": v for k, v in r.items()} for r in group])
+
+
+def ledger_rows(engine: Engine, dataset: str | None = None, interval_start: str | None = None,
+                night: str | None = None) -> list[dict[str, Any]]:
+    """Ledger rows as dicts, ordered by interval and facility (optionally one interval or night)."""
     q = sa.select(batch_ledger).order_by(batch_ledger.c.interval_start, batch_ledger.c.facility_code)
     if dataset:
         q = q.where(batch_ledger.c.dataset == dataset)
     if interval_start:
         q = q.where(batch_ledger.c.interval_start == interval_start)
+    if night:
+        q = q.where(batch_ledger.c.night == night)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
 

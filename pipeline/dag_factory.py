@@ -70,7 +70,7 @@ def build_dag(dataset: str) -> Any:
     )
 
     contract = load_contract(dataset)
-    shard_size = int(os.environ.get("S06_FACILITIES_PER_TASK", "1"))
+    shard_size = int(os.environ.get("S06_FACILITIES_PER_TASK", "0") or 0)  # 0: the default size
     retry_policy = ExceptionRetryPolicy(
         rules=[RetryRule(exception="pipeline.errors.TransportError", action=RetryAction.RETRY,
                          reason="facility data unreachable; retrying with backoff")],

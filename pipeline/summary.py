@@ -59,7 +59,7 @@ def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> st
         for r in failed:
             lines.append(f"  {r['dataset']:<22} {r['facility_code']:<6} {r['batch_id'].rsplit('/', 1)[-1]} "
                          f"{r['status']:<7} {r.get('source_kind') or '':<9} {r['reason'] or ''}")
-    curated = sorted(Path(settings.curated_root).glob("*/*/*/data.parquet"))
+    curated = sorted(Path(settings.curated_root).glob("*/*/*/part-*.parquet"))
     lines.append("\nOutputs:")
     lines.append(f"  staging store     {settings.staging_url}")
     lines.append(f"  curated Parquet   {settings.curated_root} ({len(curated)} partition file(s))")

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from transforms.admin_units import commune_in_province
 from transforms.context import LookupContext
 from transforms.identity import ID_TYPE_CCCD, cccd_checks, effective_id_type
-from transforms.records import set_columns
+from transforms.records import facility_column, set_columns
 
 CODE_PATTERN = r"^(?P<seq>\d{5})\.GCS\.(?P<facility>[0-9A-Z]{5})\.(?P<yy>\d{2})$"
 SECONDS_PER_DAY = 86400.0
@@ -35,7 +35,7 @@ def episode_sizes(episode: pa.Array, codes: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_valid(episode), pc.cast(sizes, pa.int64()), pa.scalar(None, pa.int64()))
 
 
-def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.datetime,
+def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cutoff: dt.datetime,
                               context: LookupContext | None = None) -> pa.Table:
     """Add the derived columns the birth suite checks.
 
@@ -89,6 +89,8 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
         table.column("episode_key"),
         pc.binary_join_element_wise(id_number, pc.cast(pc.cast(birth, pa.date32()), pa.string()), "|"),
     )
+    # Twins are counted within one sending facility's batch (a shard validates many at once).
+    episode = pc.binary_join_element_wise(facility_column(facility_code, n), episode, "\x1f")
     surrogate_cols = ["surrogate_mother_name", "surrogate_mother_id_number", "surrogate_mother_birth_date"]
     any_surrogate = np.zeros(n, bool)
     for name in surrogate_cols:
@@ -109,7 +111,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
     extra = {
         "code_facility": code_facility,
         "code_year": code_year,
-        "facility_code": pa.array([facility_code] * n, pa.string()),
+        "facility_code": facility_column(facility_code, n),
         "issue_year_2d": issue_year_2d,
         "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
         "issue_lag_days": lag,

@@ -18,7 +18,7 @@ from transforms.admin_units import commune_in_province
 from transforms.context import LookupContext
 from transforms.icd10 import check_codes, resolve_list
 from transforms.identity import ID_TYPE_CCCD, cccd_checks, effective_id_type
-from transforms.records import set_columns
+from transforms.records import facility_column, set_columns
 from transforms.text import upper_vi_str
 
 SECONDS_PER_DAY = 86400.0
@@ -38,7 +38,7 @@ def _on_or_before(a: pa.Array, b: pa.Array) -> pa.Array:
     return pc.less_equal(pc.cast(pc.cast(a, pa.timestamp("s")), pa.date32()), pc.cast(pc.cast(b, pa.timestamp("s")), pa.date32()))
 
 
-def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.datetime,
+def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cutoff: dt.datetime,
                               context: LookupContext | None = None) -> pa.Table:
     """Add the derived columns the death-notice suite checks (and the stored derived columns).
 
@@ -99,7 +99,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str, cutoff: dt.da
     extra = {
         "code_facility": pc.if_else(matched, pc.struct_field(parts, "facility"), _null(n)),
         "code_year": pc.if_else(matched, pc.struct_field(parts, "yy"), _null(n)),
-        "facility_code": pa.array([facility_code] * n, pa.string()),
+        "facility_code": facility_column(facility_code, n),
         "issue_year_2d": pc.if_else(is_reissue, _null(n),
                                     pc.utf8_lpad(pc.cast(pc.remainder(pc.year(issue), 100), pa.string()), 2, "0")),
         "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.identity import effective_id_type
-from transforms.records import natural_key_array, set_columns
+from transforms.records import facility_column, natural_key_array, set_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     from transforms.context import LookupContext
@@ -187,7 +187,7 @@ def edit_unmatched(keys: pa.Array, state: pa.Array, context: LookupContext | Non
 
 def derive_validation_columns(
     table: pa.Table,
-    facility_code: str,
+    facility_code: str | pa.Array,
     cutoff: dt.datetime,
     context: LookupContext | None = None,
     *,
@@ -248,7 +248,7 @@ def derive_validation_columns(
     is_edit = pc.fill_null(pc.is_in(state, value_set=pa.array(CHANGE_STATES)), False)
     first_submission = pc.if_else(pc.is_valid(state), pc.invert(is_edit), _null(n, pa.bool_()))
     extra = {
-        "facility_code": pa.array([facility_code] * n, pa.string()),
+        "facility_code": facility_column(facility_code, n),
         "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
         "is_edit": is_edit,
         "first_submission": first_submission,

@@ -18,6 +18,20 @@ def set_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
     return table
 
 
+def facility_column(facility_code: str | pa.Array | pa.ChunkedArray, n: int) -> pa.Array:
+    """The sending facility of each row: one code for a one-facility table, or already per row.
+
+    The batch runner processes a shard of facilities together and passes a per-row array; unit
+    tests and ad-hoc callers pass a single code.
+    """
+    if isinstance(facility_code, str):
+        return pa.array([facility_code] * n, pa.string())
+    arr = facility_code.combine_chunks() if isinstance(facility_code, pa.ChunkedArray) else facility_code
+    if len(arr) != n:
+        raise ValueError(f"facility codes: {len(arr)} values for {n} rows")
+    return arr.cast(pa.string())
+
+
 def natural_key_array(table: pa.Table, columns: tuple[str, ...] | list[str]) -> pa.Array:
     """One string per row identifying its natural key (composite keys joined with ``|``).
 
@@ -47,7 +61,8 @@ def record_hash(table: pa.Table, columns: list[str]) -> pa.Array:
     return pc.cast(pa.array(hashed, type=pa.uint64()), pa.string())
 
 
-def version_key(table: pa.Table, order: list[str], interval_start: str, row_offset: int) -> pa.Array:
+def version_key(table: pa.Table, order: list[str], interval_start: str, row_offset: int,
+                positions: np.ndarray | None = None) -> pa.Array:
     """A sortable string giving the version order of records with the same natural key.
 
     Args:
@@ -57,6 +72,8 @@ def version_key(table: pa.Table, order: list[str], interval_start: str, row_offs
             copy of an identical-looking record wins over an earlier night's.
         row_offset: position of the chunk's first row in the batch (ties inside one batch go to
             the later row, i.e. the one the facility sent last).
+        positions: each row's position within its batch, when the chunk holds rows of several
+            batches (then ``row_offset`` is ignored).
 
     Returns:
         Strings such as ``2026-11-21 00:00:00|1|20261121T0000|000000042``; a larger string is newer.
@@ -72,6 +89,7 @@ def version_key(table: pa.Table, order: list[str], interval_start: str, row_offs
             parts.append(pc.fill_null(pc.cast(as_ts, pa.string()), "0000-00-00 00:00:00"))
     n = table.num_rows
     parts.append(pa.array([interval_start] * n, pa.string()))
-    positions = pc.cast(pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64)), pa.string())
-    parts.append(pc.utf8_lpad(positions, 9, "0"))
+    if positions is None:
+        positions = np.arange(row_offset, row_offset + n, dtype=np.int64)
+    parts.append(pc.utf8_lpad(pc.cast(pa.array(positions, pa.int64()), pa.string()), 9, "0"))
     return pc.binary_join_element_wise(*parts, "|")

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.records import set_columns
+from transforms.records import facility_column, set_columns
 from transforms.text import upper_vi
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -180,7 +180,7 @@ def registry_membership(person_ids: pa.Array, context: LookupContext | None) -> 
 
 
 def derive_validation_columns(
-    table: pa.Table, facility_code: str, cutoff: dt.datetime, context: LookupContext | None = None
+    table: pa.Table, facility_code: str | pa.Array, cutoff: dt.datetime, context: LookupContext | None = None
 ) -> pa.Table:
     """Add the derived columns the workforce suite checks.
 
@@ -197,7 +197,7 @@ def derive_validation_columns(
     n = table.num_rows
     person = table.column("personal_id").combine_chunks()
     extra = {
-        "facility_code": pa.array([facility_code] * n, pa.string()),
+        "facility_code": facility_column(facility_code, n),
         "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
         # W1: titles are compared after NFC (done by the normalizer) and Vietnamese-aware
         # upper-casing, so only case and composition differences are forgiven.

@@ -74,7 +74,8 @@ def _copy_with_checksum(src: Path, dest: Path) -> tuple[str, int]:
 
 
 def land_files(
-    files: list[Path], drop_root: Path, raw_dir: Path, contract: DatasetContract, encoding: str = "auto"
+    files: list[Path], drop_root: Path, raw_dir: Path, contract: DatasetContract, encoding: str = "auto",
+    manifest: bool = True,
 ) -> list[LandedFile]:
     """Copy received files unchanged into ``raw_dir`` and write ``manifest.json`` beside them.
 
@@ -84,6 +85,8 @@ def land_files(
         raw_dir: this batch's raw-zone folder (replaced content on a re-run).
         contract: dataset contract (for format sniffing).
         encoding: the registry's declared encoding for this facility and dataset.
+        manifest: write ``manifest.json`` now (the batch runner writes one manifest at the end,
+            with the landing facts and each file's outcome).
 
     Returns:
         One :class:`LandedFile` per file, in input order.
@@ -104,7 +107,8 @@ def land_files(
                 received_at=mtime.isoformat(timespec="seconds"),
             )
         )
-    write_manifest(raw_dir, landed)
+    if manifest:
+        write_manifest(raw_dir, landed)
     return landed
 
 

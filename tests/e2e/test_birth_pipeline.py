@@ -63,7 +63,7 @@ def test_curated_parquet_schema_types_and_no_direct_identifiers(pipeline_run):
     from config.contracts import load_contract
     from loaders.curated import curated_schema
 
-    files = sorted((settings.curated_root / DATASET).glob("birth_year=*/birth_month=*/data.parquet"))
+    files = sorted((settings.curated_root / DATASET).glob("birth_year=*/birth_month=*/part-*.parquet"))
     assert files, "no curated partitions written"
     expected_schema = curated_schema(load_contract(DATASET))
     current, _ = dataset_tables(DATASET)

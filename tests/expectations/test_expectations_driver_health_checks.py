@@ -486,7 +486,7 @@ def test_derived_frame_end_to_end() -> None:
     import pyarrow as pa
 
     from config.contracts import load_contract
-    from pipeline.batch import _validation_frame
+    from pipeline.stages.judge import validation_frame as _validation_frame
     from transforms.drivers import VALIDATION_COLUMNS, derive_validation_columns
     from transforms.normalize import normalize
 

@@ -8,7 +8,7 @@ import pytest
 
 from config.contracts import load_contract
 from loaders import staging
-from loaders.curated import PARQUET_FILE, curated_schema, partition_dir, publish_partitions
+from loaders.curated import curated_schema, partition_dir, publish_partitions
 from tests.loaders.test_staging import rec, rows
 
 CONTRACT = load_contract("birth_certificates")
@@ -20,6 +20,13 @@ def engine(staging_engine):
     return staging_engine
 
 
+def month_file(root, year, month):
+    """The one part file of a month (these tests load rows outside any night)."""
+    files = sorted(partition_dir(root, CONTRACT, year, month).glob("part-*.parquet"))
+    assert len(files) <= 1, files
+    return files[0] if files else None
+
+
 def test_publish_month_partition(engine, tmp_path):
     a, b = rec("A", "1", 3000), rec("B", "1", 3100)
     b["birth_datetime"] = dt.datetime(2026, 10, 31, 23, 59)
@@ -28,14 +35,14 @@ def test_publish_month_partition(engine, tmp_path):
     root = tmp_path / "curated"
     written = publish_partitions(engine, CONTRACT, {(2026, 11), (2026, 10), (2026, 9)}, root, KEY)
     assert len(written) == 2
-    nov = pq.read_table(partition_dir(root, CONTRACT, 2026, 11) / PARQUET_FILE, partitioning=None)
+    nov = pq.read_table(month_file(root, 2026, 11), partitioning=None)
     assert nov.schema.equals(curated_schema(CONTRACT), check_metadata=False)
     row = nov.to_pylist()[0]
     assert row["birth_datetime"] == dt.datetime(2026, 11, 21, 10, 0)
     assert row["mother_id_number_pseudonym"] and row["mother_id_number_pseudonym"] != "001190012345"
     assert "mother_id_number" not in nov.column_names and "mother_full_name" not in nov.column_names
     assert not list(partition_dir(root, CONTRACT, 2026, 11).glob(".*"))  # no temp files left
-    assert not partition_dir(root, CONTRACT, 2026, 9).exists() or not (partition_dir(root, CONTRACT, 2026, 9) / PARQUET_FILE).exists()
+    assert month_file(root, 2026, 9) is None
 
 
 def test_same_content_same_bytes(engine, tmp_path):
@@ -55,11 +62,95 @@ def test_reissue_moving_month_rewrites_the_old_month(engine, tmp_path):
         staging.load_rows(conn, CONTRACT, [rows(old, rec("B", "1", 3100))])
     root = tmp_path / "c"
     publish_partitions(engine, CONTRACT, {(2026, 10), (2026, 11)}, root, KEY)
-    assert (partition_dir(root, CONTRACT, 2026, 10) / PARQUET_FILE).exists()
+    assert month_file(root, 2026, 10) is not None
     with engine.begin() as conn:  # the re-issue corrects the birth time into November
         counts = staging.load_rows(conn, CONTRACT, [rows(rec("A", "2", 3000) | {"record_hash": "fixed"})])
     assert counts.replaced_months == {(2026, 10)}
     publish_partitions(engine, CONTRACT, {(2026, 11)} | counts.replaced_months, root, KEY)
-    assert not (partition_dir(root, CONTRACT, 2026, 10) / PARQUET_FILE).exists()  # A left October
-    nov = pq.read_table(partition_dir(root, CONTRACT, 2026, 11) / PARQUET_FILE, partitioning=None)
+    assert month_file(root, 2026, 10) is None  # A left October
+    nov = pq.read_table(month_file(root, 2026, 11), partitioning=None)
     assert nov.num_rows == 2
+
+
+# ---------------------------------------------------------------------------- nightly parts
+
+def _night_load(engine, night: str, *records):
+    """Load records as the batch of facility 01929 for ``night`` (with its ledger row)."""
+    batch = f"birth_certificates/01929/{night}"
+    for r in records:
+        r["batch_id"] = batch
+    with engine.begin() as conn:
+        counts = staging.load_rows(conn, CONTRACT, [rows(*records)])
+        staging.write_ledger_rows(conn, [{
+            "batch_id": batch, "dataset": "birth_certificates", "facility_code": "01929",
+            "interval_start": f"{night}T00:00:00+07:00", "interval_end": f"{night}T23:59:59+07:00", "night": night,
+            "status": "loaded", "received": len(records), "loaded": len(records), "inserted": counts.inserted,
+            "updated": counts.updated, "unchanged": counts.unchanged, "superseded": 0, "quarantined": 0, "held": 0,
+            "flagged": 0, "files_received": 1, "files_rejected": 0, "files_skipped": 0, "partitions": "[]",
+        }])
+    return counts
+
+
+def _codes(path):
+    return sorted(pq.read_table(path, partitioning=None).column("certificate_code_pseudonym").to_pylist())
+
+
+def _all_codes(root, year, month):
+    folder = partition_dir(root, CONTRACT, year, month)
+    return sorted(c for p in folder.glob("part-*.parquet") for c in _codes(p))
+
+
+def test_a_night_writes_its_own_part_and_drops_the_versions_it_replaced(engine, tmp_path):
+    from loaders.curated import publish_night
+
+    root = tmp_path / "c"
+    _night_load(engine, "2026-11-21", rec("A", "1", 3000), rec("B", "1", 3100))
+    publish_night(engine, CONTRACT, "2026-11-21", {(2026, 11)}, root, KEY)
+    first = partition_dir(root, CONTRACT, 2026, 11) / "part-2026-11-21.parquet"
+    assert len(_codes(first)) == 2
+    # Night 2: a new record C and a re-issue of A.
+    _night_load(engine, "2026-11-22", rec("C", "1", 3200), rec("A", "2", 3050) | {"record_hash": "reissued"})
+    publish_night(engine, CONTRACT, "2026-11-22", {(2026, 11)}, root, KEY)
+    second = partition_dir(root, CONTRACT, 2026, 11) / "part-2026-11-22.parquet"
+    assert len(_codes(second)) == 2 and len(_codes(first)) == 1, "A moved from night 1's part to night 2's"
+    assert len(_all_codes(root, 2026, 11)) == 3 == len(set(_all_codes(root, 2026, 11)))
+    # Publishing a night again changes no byte.
+    before = {p.name: p.read_bytes() for p in partition_dir(root, CONTRACT, 2026, 11).glob("part-*")}
+    publish_night(engine, CONTRACT, "2026-11-22", {(2026, 11)}, root, KEY)
+    publish_night(engine, CONTRACT, "2026-11-21", {(2026, 11)}, root, KEY)
+    assert {p.name: p.read_bytes() for p in partition_dir(root, CONTRACT, 2026, 11).glob("part-*")} == before
+    assert not list(partition_dir(root, CONTRACT, 2026, 11).glob(".*")), "no temp files left"
+
+
+def test_a_night_of_new_records_leaves_earlier_parts_untouched(engine, tmp_path):
+    from loaders.curated import publish_night
+
+    root = tmp_path / "c"
+    _night_load(engine, "2026-11-21", *[rec(f"K{i}", "1", 3000 + i) for i in range(50)])
+    publish_night(engine, CONTRACT, "2026-11-21", {(2026, 11)}, root, KEY)
+    first = partition_dir(root, CONTRACT, 2026, 11) / "part-2026-11-21.parquet"
+    stamp = first.stat().st_mtime_ns
+    _night_load(engine, "2026-11-22", rec("N", "1", 3500))
+    written = publish_night(engine, CONTRACT, "2026-11-22", {(2026, 11)}, root, KEY)
+    assert [Path(p).name for p in written] == ["part-2026-11-22.parquet"]
+    assert first.stat().st_mtime_ns == stamp
+
+
+def test_compaction_merges_past_weeks_and_a_later_reissue_still_replaces(engine, tmp_path):
+    from loaders.curated import compact, parts, publish_night
+
+    root = tmp_path / "c"
+    for day in (2, 3, 4):  # Monday-Wednesday of the week of 2026-11-02
+        night = f"2026-11-{day:02d}"
+        _night_load(engine, night, rec(f"W{day}", "1", 3000 + day))
+        publish_night(engine, CONTRACT, night, {(2026, 11)}, root, KEY)
+    folder = partition_dir(root, CONTRACT, 2026, 11)
+    before = _all_codes(root, 2026, 11)
+    assert compact(engine, CONTRACT, root, KEY, before="2026-11-08") == []  # week not over yet
+    compact(engine, CONTRACT, root, KEY, before="2026-11-20")
+    assert list(parts(folder)) == ["part-2026-11-02_2026-11-08.parquet"]
+    assert _all_codes(root, 2026, 11) == before
+    _night_load(engine, "2026-11-21", rec("W3", "2", 3999) | {"record_hash": "fixed"})
+    publish_night(engine, CONTRACT, "2026-11-21", {(2026, 11)}, root, KEY)
+    assert sorted(parts(folder)) == ["part-2026-11-02_2026-11-08.parquet", "part-2026-11-21.parquet"]
+    assert _all_codes(root, 2026, 11) == before and len(_codes(folder / "part-2026-11-21.parquet")) == 1

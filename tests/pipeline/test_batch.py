@@ -146,7 +146,7 @@ def test_a_late_arriving_record_rewrites_only_its_own_month(env):
     assert _run()["partitions"] == ["2026-11"]
     start = dt.datetime(NIGHT.year, NIGHT.month, NIGHT.day, tzinfo=TZ)
     publish_curated("birth_certificates", start)
-    november = env / "curated" / "birth_certificates" / "birth_year=2026" / "birth_month=11" / "data.parquet"
+    november = env / "curated" / "birth_certificates" / "birth_year=2026" / "birth_month=11" / f"part-{NIGHT}.parquet"
     stamp = november.stat().st_mtime_ns
 
     late_night = NIGHT + dt.timedelta(days=1)

@@ -399,7 +399,7 @@ def test_validation_frame_columns_match_the_suite_contract():
 def test_raw_rows_to_findings_through_the_suite():
     """Raw register rows -> normalize -> derive (fake context) -> GX findings, by rule."""
     from expectations import validate_frame
-    from pipeline.batch import _validation_frame
+    from pipeline.stages.judge import validation_frame as _validation_frame
 
     rows = [
         CLEAN_CSV,                                                     # 0 clean
