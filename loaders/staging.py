@@ -278,6 +278,11 @@ def load_batches(conn: Connection, contract: DatasetContract, chunks: ChunkSourc
     return _load_set_based(conn, contract, source, unique_keys)
 
 
+def _row_id(table: pa.Table) -> pa.Array:
+    """``batch_id#version_key``: unique per row of a load (positions are unique within a batch)."""
+    return pc.binary_join_element_wise(table.column("batch_id"), table.column("version_key"), "#")
+
+
 def _newest_sql(tmp: str, cols: str, keys: str, unique_keys: bool) -> str:
     """The newest incoming version of each key (a batch may carry an original and its re-issue)."""
     if unique_keys:
@@ -455,7 +460,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
         wanted: pa.Array | None = None
         if not (unique_keys and upd == 0 and same == 0 and stale == 0):
             write = conn.exec_driver_sql(
-                f"SELECT n.version_key FROM {newest} n LEFT JOIN {cur} c ON {on} "
+                f"SELECT n.batch_id || '#' || n.version_key FROM {newest} n LEFT JOIN {cur} c ON {on} "
                 f"WHERE c.version_key IS NULL OR ({_NEWER})"
             ).scalars().all()
             wanted = pa.array(write, pa.string())
@@ -466,19 +471,20 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
         )
         for chunk in source(None):
             if wanted is not None:
-                chunk = chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
+                chunk = chunk.filter(pc.is_in(_row_id(chunk), value_set=wanted))
             if chunk.num_rows:
                 dbapi.executemany(upsert, _rows(chunk, names))
     # Incoming versions that did not become current (older, or superseded within the batch).
     on_t = on.replace("n.", "t.")
     history = conn.exec_driver_sql(
-        f'SELECT t.version_key FROM "{tmp}" t JOIN {cur} c ON {on_t} WHERE t.record_hash <> c.record_hash'
+        f"SELECT t.batch_id || '#' || t.version_key FROM \"{tmp}\" t JOIN {cur} c ON {on_t} "
+        f"WHERE t.record_hash <> c.record_hash"
     ).scalars().all()
     if history:
         wanted = pa.array(history, pa.string())
         insert = f'INSERT INTO "{versions.name}" ({q}) VALUES ({placeholders}) ON CONFLICT ({keys}, record_hash) DO NOTHING'
         for chunk in source(None):
-            chunk = chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
+            chunk = chunk.filter(pc.is_in(_row_id(chunk), value_set=wanted))
             if chunk.num_rows:
                 dbapi.executemany(insert, _rows(chunk, names))
     conn.exec_driver_sql(f'DROP TABLE "{tmp}"')
@@ -529,7 +535,7 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
         if same or upd or stale or not unique_keys:
             # Not a plain first load: only rows that differ from the current version are needed.
             wanted = pa.array(conn.exec_driver_sql(
-                f'SELECT k.version_key FROM "{tmp_keys}" k LEFT JOIN {cur} c ON {on_k} '
+                f"SELECT k.batch_id || '#' || k.version_key FROM \"{tmp_keys}\" k LEFT JOIN {cur} c ON {on_k} "
                 f"WHERE c.version_key IS NULL OR k.record_hash <> c.record_hash"
             ).scalars().all(), pa.string())
         tmp = f"tmp_{contract.dataset}"
@@ -537,7 +543,7 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
 
         def rows_needed() -> Iterable[pa.Table]:
             for chunk in source(None):
-                yield chunk if wanted is None else chunk.filter(pc.is_in(chunk.column("version_key"), value_set=wanted))
+                yield chunk if wanted is None else chunk.filter(pc.is_in(_row_id(chunk), value_set=wanted))
 
         _bulk_insert(conn, tmp, names, rows_needed())
         conn.exec_driver_sql(f'ANALYZE "{tmp}"')

@@ -102,3 +102,27 @@ def test_rerun_of_an_older_interval_reports_what_it_first_reported(engine):
     # Night 1 again: its version is on record (in history), so it is unchanged, not stale.
     assert _load(engine, night1) == staging.UpsertCounts(unchanged=1)
     assert _current(engine)[0]["A"] == (3050, "2")
+
+
+def test_batches_loaded_together_keep_their_own_counts_and_history(engine):
+    """Two facilities' batches in one load: version positions repeat across batches, yet only
+    the version a batch really replaced reaches the history, and counts stay per batch."""
+    _load(engine, rows(rec("A", "p1", 3000, "ds/F1/2026-11-21"), rec("B", "p1", 3100, "ds/F2/2026-11-21")))
+    with engine.begin() as conn:
+        per_batch = staging.load_batches(conn, CONTRACT, [rows(
+            rec("A", "p2", 3050, "ds/F1/2026-11-22"),   # a newer version of A
+            rec("B", "p2", 3100, "ds/F2/2026-11-22"),   # B again, same content, same position
+            rec("C", "p2", 3200, "ds/F2/2026-11-22"),   # new
+        )])
+    assert per_batch["ds/F1/2026-11-22"] == staging.UpsertCounts(updated=1)
+    assert per_batch["ds/F2/2026-11-22"] == staging.UpsertCounts(inserted=1, unchanged=1)
+    _cur, history = _current(engine)
+    assert history == [("A", "h3000"), ("A", "h3050"), ("B", "h3100"), ("C", "h3200")]
+    # Re-loading the first night: A is now an older version (already in history), B is current.
+    # B shares A's version position but must not be copied into the history.
+    with engine.begin() as conn:
+        again = staging.load_batches(conn, CONTRACT, [rows(rec("A", "p1", 3000, "ds/F1/2026-11-21"),
+                                                          rec("B", "p1", 3100, "ds/F2/2026-11-21"))])
+    assert again == {"ds/F1/2026-11-21": staging.UpsertCounts(unchanged=1),
+                     "ds/F2/2026-11-21": staging.UpsertCounts(unchanged=1)}
+    assert _current(engine)[1] == history
