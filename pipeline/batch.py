@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from config.contracts import DatasetContract, load_contract
 from config.registry import Facility, load_registry
 from config.settings import Settings, load_settings
+from expectations.runner import begin_validation_run  # integration(quality): GX statistics per batch
 from extractors.file_drop import LandedFile
 from extractors.file_drop.helpers import write_manifest
 from extractors.formats import FileRejected, reader
@@ -486,6 +487,7 @@ class BatchRunner:
         # Start from a clean slate for this batch's derived files (re-runs replace them).
         shutil.rmtree(self.work_dir, ignore_errors=True)
         shutil.rmtree(self.quarantine_dir, ignore_errors=True)
+        begin_validation_run(spec.batch_id, spec.dataset, spec.night)  # integration(quality): re-run replaces its GX statistics
         t0 = time.perf_counter()
         self.source_kind = facility.source_kind
         try:
