@@ -124,6 +124,11 @@ def night_of(row: dict[str, Any], timezone: str) -> dt.date:
         return dt.datetime.fromisoformat(row["interval_start"]).astimezone(ZoneInfo(timezone)).date()
 
 
+def night_batches(conn: Connection, dataset: str, night: dt.date, timezone: str) -> list[dict[str, Any]]:
+    """The ledger rows of one dataset and night."""
+    return _ledger_between(conn, dataset, night, night, timezone)
+
+
 def _ledger_between(conn: Connection, dataset: str, first: dt.date, last: dt.date, timezone: str) -> list[dict[str, Any]]:
     """Ledger rows of ``dataset`` whose night lies in ``[first, last]`` (uses the interval index).
 
@@ -329,6 +334,8 @@ __all__ = [
     "MART_TABLES",
     "RefreshResult",
     "build_night",
+    "ledger_nights",
+    "night_batches",
     "night_of",
     "quality_facility_night",
     "quality_rule_night",
@@ -336,3 +343,18 @@ __all__ = [
     "refresh_night",
     "refreshed_nights",
 ]
+
+
+def ledger_nights(engine: Engine, dataset: str, first: dt.date, last: dt.date, timezone: str) -> set[dt.date]:
+    """Nights in ``[first, last]`` on which ``dataset`` has at least one ledger row (the pipeline ran).
+
+    A night the pipeline never ran is unknown, not "every facility silent": the mart leaves it out.
+    """
+    q = sa.select(batch_ledger.c.batch_id, batch_ledger.c.interval_start).where(
+        batch_ledger.c.dataset == dataset,
+        batch_ledger.c.interval_start >= (first - dt.timedelta(days=1)).isoformat(),
+        batch_ledger.c.interval_start < (last + dt.timedelta(days=2)).isoformat(),
+    )
+    with engine.connect() as conn:
+        nights = {night_of(dict(r._mapping), timezone) for r in conn.execute(q)}
+    return {n for n in nights if first <= n <= last}
