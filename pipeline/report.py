@@ -547,7 +547,8 @@ def refresh_window(engine: Any, night: dt.date, days: int, settings: Settings, c
 
 
 def build_report(night: dt.date, days: int = 30, settings: Settings | None = None, out_root: Path | None = None,
-                 feedback: bool = True, data_docs: bool = True, datasets: list[str] | None = None) -> ReportResult:
+                 feedback: bool = True, data_docs: bool = True, datasets: list[str] | None = None,
+                 refresh: bool = True) -> ReportResult:
     """Refresh the mart and write the night's report, tables, feedback files and Data Docs."""
     from expectations.runner import environment_name
 
@@ -556,7 +557,8 @@ def build_report(night: dt.date, days: int = 30, settings: Settings | None = Non
     datasets = datasets or sorted(DATASETS)
     engine = staging.make_engine(settings.staging_url)
     staging.ensure_schema(engine, datasets)
-    refresh_window(engine, night, days, settings, cfg, datasets)
+    if refresh:
+        refresh_window(engine, night, days, settings, cfg, datasets)
     first = night - dt.timedelta(days=days - 1)
     facility_rows, rule_rows = read_mart(engine, first, night)
     facility_rows = [r for r in facility_rows if r["dataset"] in datasets]
@@ -589,6 +591,58 @@ def build_report(night: dt.date, days: int = 30, settings: Settings | None = Non
         result.data_docs = build_data_docs(night, datasets)
     log.info("quality report %s: %s", night, html_path)
     return result
+
+
+# ---------------------------------------------------------------------------------- DAG tasks
+# The quality_report DAG's callables: small, personal-data-free return values (night, counts, paths).
+
+REPORT_DAYS = 30
+
+
+def night_for_run(run_after: dt.datetime | None, requested: str | None = None, settings: Settings | None = None) -> dt.date:
+    """The night a run reports: the requested one, else the local day before ``run_after``."""
+    from zoneinfo import ZoneInfo
+
+    if requested:
+        return dt.date.fromisoformat(requested)
+    settings = settings or load_settings()
+    when = run_after or dt.datetime.now(dt.UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(ZoneInfo(settings.timezone)).date() - dt.timedelta(days=1)
+
+
+def refresh_task(night: dt.date, days: int = REPORT_DAYS) -> dict[str, Any]:
+    """Refresh the mart for the night (and missing nights of the window)."""
+    settings = load_settings()
+    datasets = sorted(DATASETS)
+    engine = staging.make_engine(settings.staging_url)
+    staging.ensure_schema(engine, datasets)
+    done = refresh_window(engine, night, days, settings, load_quality_config(), datasets)
+    return {"night": night.isoformat(), "refreshed": len(done)}
+
+
+def report_task(night: dt.date, days: int = REPORT_DAYS) -> dict[str, Any]:
+    """Write the report and its tables from the (already refreshed) mart."""
+    result = build_report(night, days, feedback=False, data_docs=False, refresh=False)
+    overview = {o["dataset"]: {k: o[k] for k in ("received", "loaded", "quarantined", "silent", "validity")}
+                for o in result.tables["overview"]}
+    return {"night": night.isoformat(), "html": str(result.html), "overview": overview}
+
+
+def feedback_task(night: dt.date) -> dict[str, Any]:
+    """Write the facility feedback folders of the night (restricted; only counts go to XCom)."""
+    from pipeline.feedback import write_feedback
+
+    files = write_feedback(night)
+    return {"night": night.isoformat(), "facilities": len({p.parent.parent.name for p in files}), "files": len(files)}
+
+
+def data_docs_task(night: dt.date) -> dict[str, Any]:
+    """Store the night's GX statistics as validation results and rebuild Data Docs."""
+    from expectations.runner import build_data_docs
+
+    return {"night": night.isoformat(), "data_docs": str(build_data_docs(night, sorted(DATASETS)))}
 
 
 def default_night(settings: Settings | None = None) -> dt.date:
