@@ -156,7 +156,9 @@ def compute_tables(facility_rows: list[dict[str, Any]], rule_rows: list[dict[str
             "nights_delivered": totals["delivered"], "completeness": totals["completeness"],
             "on_time": totals["on_time"], "validity": totals["validity"], "received": totals["received"],
             "quarantined": totals["quarantined"], "flagged": totals["flagged"],
-            "status_tonight": (last["delivery"] if last else "not run"),
+            # delivered batches show their ledger status (loaded / partial / held)
+            "status_tonight": ((last["batch_status"] if last["delivery"] == "delivered" else last["delivery"])
+                               if last else "not run"),
             "batch_status_tonight": (last["batch_status"] if last else None),
             "volume_tonight": (last["volume_anomaly"] if last else None),
             "trend": arrow, "validity_change": change,
@@ -341,7 +343,8 @@ th{background:#f1f3f5;position:sticky;top:0}td.n{text-align:right;font-variant-n
 .tile dt{color:#6c757d}.tile dd{margin:0;text-align:right;font-variant-numeric:tabular-nums}
 .good{background:#d3f9d8}.fair{background:#fff3bf}.poor{background:#ffe3e3}.muted{color:#6c757d}
 .badge{display:inline-block;padding:0 6px;border-radius:10px;font-size:12px;background:#e9ecef}
-.badge.silent,.badge.failed,.badge.held{background:#ffe3e3}.badge.delivered{background:#d3f9d8}
+.badge.silent,.badge.failed,.badge.held{background:#ffe3e3}.badge.partial{background:#fff3bf}
+.badge.delivered,.badge.loaded{background:#d3f9d8}
 figure{margin:10px 0}figure svg{max-width:100%;height:auto}figcaption{font-size:12px;color:#6c757d}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:10px}
 footer{font-size:12px;color:#6c757d;padding:0 28px 30px}
