@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from config.contracts import available_datasets, load_contract
 from loaders import migrate, staging
 from loaders.migrations import helpers
+from loaders.quality import MART_TABLES
 from loaders.schema import (
     acknowledgements,
     batch_ledger,
@@ -25,7 +26,6 @@ from loaders.schema import (
     metadata,
     quarantine,
 )
-from loaders.quality import MART_TABLES
 from tests.loaders.test_staging import rec, rows
 
 #: The operators' role of the quality mart (migration 0009).
