@@ -3,6 +3,7 @@
 Usage::
 
     python -m pipeline.report --night 2026-11-23 [--days 30] [--out DIR] [--no-feedback] [--no-data-docs]
+                              [--refresh-all]
 
 Steps: bring the staging store to head; refresh the quality mart for the night (and for any
 night of the window the pipeline ran on but the mart does not hold yet); read the window's mart
@@ -536,14 +537,15 @@ def write_tables(tables: dict[str, list[dict[str, Any]]], folder: Path) -> list[
 
 
 def refresh_window(engine: Any, night: dt.date, days: int, settings: Settings, cfg: QualityConfig,
-                   datasets: list[str]) -> list[tuple[str, dt.date]]:
-    """Refresh the night itself and every night of the window the mart lacks but the ledger has."""
+                   datasets: list[str], every_night: bool = False) -> list[tuple[str, dt.date]]:
+    """Refresh the night itself and every night of the window the mart lacks but the ledger has
+    (``every_night``: all nights of the window, e.g. after a backfill or a threshold change)."""
     first = night - dt.timedelta(days=days - 1)
     have = refreshed_nights(engine, first, night)
     done = []
     for ds in datasets:
         ran = ledger_nights(engine, ds, first, night, settings.timezone)
-        for n in sorted(n for n in ran if n == night or (ds, n) not in have):
+        for n in sorted(n for n in ran if every_night or n == night or (ds, n) not in have):
             refresh_night(engine, n, [ds], settings, cfg)
             done.append((ds, n))
     return done
@@ -551,7 +553,7 @@ def refresh_window(engine: Any, night: dt.date, days: int, settings: Settings, c
 
 def build_report(night: dt.date, days: int = 30, settings: Settings | None = None, out_root: Path | None = None,
                  feedback: bool = True, data_docs: bool = True, datasets: list[str] | None = None,
-                 refresh: bool = True) -> ReportResult:
+                 refresh: bool = True, refresh_every_night: bool = False) -> ReportResult:
     """Refresh the mart and write the night's report, tables, feedback files and Data Docs."""
     from expectations.runner import environment_name
 
@@ -561,7 +563,7 @@ def build_report(night: dt.date, days: int = 30, settings: Settings | None = Non
     engine = staging.make_engine(settings.staging_url)
     staging.ensure_schema(engine, datasets)
     if refresh:
-        refresh_window(engine, night, days, settings, cfg, datasets)
+        refresh_window(engine, night, days, settings, cfg, datasets, every_night=refresh_every_night)
     first = night - dt.timedelta(days=days - 1)
     facility_rows, rule_rows = read_mart(engine, first, night)
     facility_rows = [r for r in facility_rows if r["dataset"] in datasets]
@@ -664,13 +666,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="output root (default $S06_DATA_ROOT/reports/quality)")
     p.add_argument("--no-feedback", action="store_true", help="do not write the facility feedback files")
     p.add_argument("--no-data-docs", action="store_true", help="do not rebuild the Great Expectations Data Docs")
+    p.add_argument("--refresh-all", action="store_true",
+                   help="refresh the mart for every night of the window (after a backfill or a threshold change)")
     args = p.parse_args(argv)
     if args.days < 1:
         p.error("--days must be at least 1")
     logging.basicConfig(level=logging.WARNING)
     night = args.night or default_night()
     result = build_report(night, args.days, out_root=args.out, feedback=not args.no_feedback,
-                          data_docs=not args.no_data_docs)
+                          data_docs=not args.no_data_docs, refresh_every_night=args.refresh_all)
     print(f"quality report: {result.html}")
     print(f"tables:         {result.folder / 'tables'} ({len(result.files)} files)")
     if result.feedback:
