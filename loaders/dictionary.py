@@ -37,6 +37,11 @@ def _type(t: pa.DataType) -> str:
     return {"timestamp[ms]": "timestamp[ms] (naive)"}.get(str(t), str(t))
 
 
+def staging_mapping(contract: DatasetContract) -> str:
+    """The engineers' part: :func:`config.contracts.render_dictionary` without its title and origin lines."""
+    return render_dictionary(contract).split("\n", 4)[4]
+
+
 def render_analyst_dictionary(contract: DatasetContract) -> str:
     """Markdown dictionary of one dataset's curated Parquet."""
     ycol, mcol = contract.partition_by
@@ -86,7 +91,7 @@ def render_analyst_dictionary(contract: DatasetContract) -> str:
     lines += ["", "## Not in curated Parquet", "",
               "Kept only in the restricted staging store: "
               + ", ".join(f"`{n}` ({s.pii})" for n, s in dropped) + ".", ""]
-    staging_md = render_dictionary(contract).split("\n", 2)[2]  # without its title line
+    staging_md = staging_mapping(contract)
     lines += ["## Staging columns and source tags (engineers)", "", staging_md.rstrip(), ""]
     return "\n".join(lines)
 

@@ -330,21 +330,6 @@ def read_mart(engine: Engine, first: dt.date, last: dt.date) -> tuple[list[dict[
     return out[0], out[1]
 
 
-__all__ = [
-    "MART_TABLES",
-    "RefreshResult",
-    "build_night",
-    "ledger_nights",
-    "night_batches",
-    "night_of",
-    "quality_facility_night",
-    "quality_rule_night",
-    "read_mart",
-    "refresh_night",
-    "refreshed_nights",
-]
-
-
 def ledger_nights(engine: Engine, dataset: str, first: dt.date, last: dt.date, timezone: str) -> set[dt.date]:
     """Nights in ``[first, last]`` on which ``dataset`` has at least one ledger row (the pipeline ran).
 
@@ -358,3 +343,18 @@ def ledger_nights(engine: Engine, dataset: str, first: dt.date, last: dt.date, t
     with engine.connect() as conn:
         nights = {night_of(dict(r._mapping), timezone) for r in conn.execute(q)}
     return {n for n in nights if first <= n <= last}
+
+
+__all__ = [
+    "MART_TABLES",
+    "RefreshResult",
+    "build_night",
+    "ledger_nights",
+    "night_batches",
+    "night_of",
+    "quality_facility_night",
+    "quality_rule_night",
+    "read_mart",
+    "refresh_night",
+    "refreshed_nights",
+]
