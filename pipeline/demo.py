@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     # integration(quality): the night's data-quality report, feedback files and GX Data Docs
     from pipeline.report import build_report
 
-    report = build_report(nights[-1], days=30, settings=settings, datasets=datasets)
+    with _output_to(log_path):  # GX and Airflow's loggers go to the task log file, not the console
+        report = build_report(nights[-1], days=30, settings=settings, datasets=datasets)
     print(f"\nQuality report ({nights[-1]}): {report.html}")
     print(f"  tables (CSV, Parquet)          {report.folder / 'tables'}")
     print(f"  facility feedback (restricted) {settings.data_root / 'feedback'} ({len(report.feedback)} file(s))")
