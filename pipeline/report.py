@@ -396,6 +396,23 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]], cfg:
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
 
 
+#: Facility rows shown in the HTML scorecard (a national night has thousands: the page shows the
+#: weakest, the CSV/Parquet table has every facility).
+SCORECARD_ROWS = 300
+
+
+def _worst_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scorecard rows in their order when they all fit, else the weakest first."""
+    if len(rows) <= SCORECARD_ROWS:
+        return rows
+
+    def score(r: dict[str, Any]) -> float:
+        values = [v for v in (r["completeness"], r["on_time"], r["validity"]) if v is not None]
+        return min(values) if values else -1.0
+
+    return sorted(rows, key=lambda r: (score(r), r["dataset"], r["facility_code"]))
+
+
 def render_html(tables: dict[str, list[dict[str, Any]]], charts: dict[str, str], night: dt.date, days: int,
                 cfg: QualityConfig, environment: str) -> str:
     """The report page (self-contained: inline CSS and SVG, no scripts, no external resources)."""
@@ -476,7 +493,7 @@ def render_html(tables: dict[str, list[dict[str, Any]]], charts: dict[str, str],
 <p class="muted">Completeness = nights delivered / nights expected; timeliness = records received within the dataset's
 deadline; validity = 1 − quarantined / received. Trend compares validity of the most recent nights with the nights before
 them (↑ better, ↓ worse, → steady). Green ≥ {cfg.good:.0%}, red &lt; {cfg.poor:.0%}.</p>
-{_table(tables["scorecard"], score_cols, cfg, "scorecard-table")}</section>
+{_table(_worst_first(tables["scorecard"]), score_cols, cfg, "scorecard-table", limit=SCORECARD_ROWS)}</section>
 <section id="top-rules"><h2>Quy tắc vi phạm nhiều nhất <small>/ Top rules, night {night.isoformat()}</small></h2>
 {_table(tables["top_rules"], rule_cols, cfg, "top-rules-table", limit=25)}</section>
 <section id="silent"><h2>Cơ sở im lặng hoặc lỗi nguồn <small>/ Silent and failed facilities</small></h2>

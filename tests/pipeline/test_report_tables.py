@@ -45,3 +45,16 @@ def test_trend_silent_streak_and_weighted_timeliness():
     page = render_html(tables, {}, N[-1], 30, CFG, "test")
     assert 'data-dataset="birth_certificates"' in page and "<script" not in page
     assert "31011" in page and "↑" in page
+
+
+def test_a_national_scorecard_shows_the_weakest_facilities_and_points_to_the_csv(monkeypatch):
+    import pipeline.report as report
+
+    monkeypatch.setattr(report, "SCORECARD_ROWS", 2)
+    rows = [_row(f"{i:05d}", N[0], quarantined=q) for i, q in enumerate([0, 50, 5, 90])]
+    tables = compute_tables(rows, [], N[0], {}, CFG)
+    page = render_html(tables, {}, N[0], 30, CFG, "test")
+    scorecard = page[page.index('id="scorecard-table"'):page.index('id="top-rules"')]
+    assert "00003" in scorecard and "00001" in scorecard  # validity 10 % and 50 %
+    assert "00000" not in scorecard and "2 more rows in the CSV" in scorecard
+    assert len(tables["scorecard"]) == 4  # the table files keep every facility
