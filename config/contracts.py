@@ -43,6 +43,17 @@ class ColumnSpec:
     code_map: dict[str, dict[str, int]] = field(default_factory=dict)
     pseudonym_domain: str | None = None
     parse_rule: str | None = None
+    #: what the column means (analyst dictionary, Parquet field metadata)
+    description_vi: str = ""
+    description_en: str = ""
+    #: unit of a measured value (``g``)
+    unit: str | None = None
+    #: labels of coded values: canonical value (as text) -> (Vietnamese, English)
+    values: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: curated Parquet splits the text on this separator into ``list<string>`` (staging keeps text)
+    curated_list: str | None = None
+    #: curated Parquet adds this column: the ICD-10 chapter of the first listed code
+    curated_chapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,8 @@ class DatasetContract:
     source_formats: dict[str, SourceFormat]
     columns: dict[str, ColumnSpec]
     cancellation: Cancellation | None = None
+    #: naive date-times are local wall-clock time in this timezone
+    timezone: str = "Asia/Ho_Chi_Minh"
 
     def tag_format(self, source_format: str) -> str:
         """The format whose ``sources`` entries name this format's tags (see ``columns_as``)."""
@@ -167,6 +180,17 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
         unknown = set(sources) - set(formats)
         if unknown:
             raise ContractError(f"{w}: sources name unknown formats {sorted(unknown)}")
+        description = col.get("description") or {}
+        if not isinstance(description, dict) or set(description) - {"vi", "en"}:
+            raise ContractError(f"{w}: description must be {{vi: ..., en: ...}}")
+        values: dict[str, tuple[str, str]] = {}
+        for code, label in (col.get("values") or {}).items():
+            if not isinstance(label, dict) or not label.get("vi") or not label.get("en"):
+                raise ContractError(f"{w}: values.{code} must be {{vi: ..., en: ...}}")
+            values[str(code)] = (str(label["vi"]), str(label["en"]))
+        if (col.get("curated_list") or col.get("curated_chapter")) and (ctype not in ("code", "text")
+                                                                        or curated != "keep"):
+            raise ContractError(f"{w}: curated_list / curated_chapter need a kept code or text column")
         columns[name] = ColumnSpec(
             name=name,
             type=ctype,
@@ -182,6 +206,12 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
             code_map={k: {str(a): int(b) for a, b in v.items()} for k, v in (col.get("code_map") or {}).items()},
             pseudonym_domain=col.get("pseudonym_domain"),
             parse_rule=col.get("parse_rule"),
+            description_vi=str(description.get("vi", "")),
+            description_en=str(description.get("en", "")),
+            unit=col.get("unit"),
+            values=values,
+            curated_list=col.get("curated_list"),
+            curated_chapter=col.get("curated_chapter"),
         )
     natural_key = tuple(_require(raw, "natural_key", where))
     for key in natural_key:
@@ -203,6 +233,7 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
         source_formats=formats,
         columns=columns,
         cancellation=cancellation,
+        timezone=str(raw.get("timezone") or "Asia/Ho_Chi_Minh"),
     )
 
 

@@ -15,16 +15,27 @@ Design (the measurements behind it are in ``expectations/README.md``):
   counts, and drop the GX result before returning. Findings and the summary carry positions,
   rule metadata and counts only. Columns that are only checked for presence (e.g. the mother's
   name) reach GX as a 1/NULL indicator, never as values.
+* Results kept: every call writes one compact JSON of *statistics* (per expectation: rule id,
+  severity, success, element / unexpected / missing counts; never a value or a row position) into
+  the environment's file-backed GX project (:func:`gx_root`), about a millisecond per call. The
+  batch runner names the run (:func:`begin_validation_run`), so a re-run replaces its files.
+  :func:`build_data_docs` (the report step) turns them into GX validation results and Data Docs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib
+import json
+import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -411,7 +422,9 @@ def _run_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite, dataset: str) ->
         batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
         suite_result = batch.validate(suite, result_format=RESULT_FORMAT)
     try:
-        return _strip(suite_result, suite, row_count=len(frame))
+        stripped = _strip(suite_result, suite, row_count=len(frame))
+        _persist_statistics(dataset, suite, suite_result, row_count=len(frame))
+        return stripped
     finally:
         # Drop GX's objects (the result holds failing values, the batch holds the frame).
         del suite_result, batch
@@ -478,3 +491,269 @@ def _config_key(config: Any) -> tuple[str, str, str]:
     kwargs = config.kwargs
     column = str(kwargs.get("column") or kwargs.get("column_A") or "")
     return (str(config.type), column, str(meta.get("reason", "")))
+
+
+# --------------------------------------------------------------------------------------------
+# validation statistics and Data Docs (the environment's file-backed GX project)
+
+#: Format tag of the statistics files (bump when their shape changes).
+STATISTICS_FORMAT = "s06.validation_statistics.v1"
+#: Folder of the statistics files inside the GX project (``<root>/gx/``): ``uncommitted/`` is GX's
+#: own place for run artefacts (validation results, Data Docs) that are not reviewed configuration.
+STATISTICS_DIR = Path("gx") / "uncommitted" / "s06_statistics"
+#: Result keys copied into the statistics: counts only. ``unexpected_list``,
+#: ``partial_unexpected_*`` and ``unexpected_index_list`` (values and row positions) never are.
+_STATISTIC_KEYS = ("element_count", "unexpected_count", "missing_count")
+
+
+@dataclass
+class _ValidationRun:
+    label: str
+    dataset: str
+    night: str
+    calls: int = 0
+
+
+_RUN: ContextVar[_ValidationRun | None] = ContextVar("s06_validation_run", default=None)
+_MADE_DIRS: set[Path] = set()
+
+
+def environment_name() -> str:
+    """The deployment environment (``S06_ENVIRONMENT``, default ``local``)."""
+    return re.sub(r"[^0-9A-Za-z_-]", "_", os.environ.get("S06_ENVIRONMENT", "local")) or "local"
+
+
+def gx_root() -> Path:
+    """The environment's file-backed GX project: ``S06_GX_ROOT``, else ``<data root>/gx/<environment>``."""
+    from config.settings import load_settings
+
+    explicit = os.environ.get("S06_GX_ROOT")
+    return Path(explicit) if explicit else load_settings().data_root / "gx" / environment_name()
+
+
+def _statistics_enabled() -> bool:
+    return os.environ.get("S06_GX_STATISTICS", "on").lower() not in ("0", "off", "false", "no")
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z._-]", "_", text)
+
+
+def _statistics_dir(dataset: str, night: str) -> Path:
+    return gx_root() / STATISTICS_DIR / _safe(dataset) / _safe(night)
+
+
+def begin_validation_run(label: str, dataset: str, night: dt.date | str) -> None:
+    """Name the validation calls that follow in this thread/context (one batch, or one shard).
+
+    The statistics of the calls are written as ``<label>.<n>.json`` under the dataset and night;
+    beginning the same label again (a re-run of the batch) removes the files of the earlier run,
+    as a re-run replaces the batch's quarantine.
+
+    Args:
+        label: the run's name, e.g. the batch id ``dataset/facility/night`` (no personal data).
+        dataset: the dataset validated.
+        night: the local night the data belongs to.
+    """
+    night_text = night.isoformat() if isinstance(night, dt.date) else str(night)
+    _RUN.set(_ValidationRun(label, dataset, night_text))
+    if not _statistics_enabled():
+        return
+    folder = _statistics_dir(dataset, night_text)
+    for old in folder.glob(f"{_safe(label)}.*.json") if folder.is_dir() else ():
+        old.unlink(missing_ok=True)
+
+
+def _persist_statistics(dataset: str, suite: Any, suite_result: Any, row_count: int) -> Path | None:
+    """Write one call's statistics (counts per expectation; never values or row positions)."""
+    if not _statistics_enabled():
+        return None
+    now = dt.datetime.now(dt.UTC)
+    run = _RUN.get()
+    if run is None or run.dataset != dataset:
+        run = _ValidationRun(f"unlabelled-{os.getpid()}-{threading.get_ident()}", dataset, now.date().isoformat())
+        _RUN.set(run)
+    run.calls += 1
+    expectations = []
+    for result in suite_result.results:
+        config = result.expectation_config
+        meta = config.meta or {}
+        raw = result.result or {}
+        kwargs = config.kwargs
+        expectations.append({
+            "type": str(config.type),
+            "column": str(kwargs.get("column") or kwargs.get("column_A") or ""),
+            "column_b": str(kwargs.get("column_B") or "") or None,
+            "rule_id": str(meta.get("rule_id", "UNSET")),
+            "severity": str(meta.get("severity", "error")),
+            "category": str(meta.get("category", "")),
+            "reason": str(meta.get("reason", "")),
+            "success": bool(result.success),
+            "raised_exception": bool((result.exception_info or {}).get("raised_exception")),
+            **{k: (int(raw[k]) if raw.get(k) is not None else None) for k in _STATISTIC_KEYS},
+        })
+    stats = suite_result.statistics or {}
+    record = {
+        "format": STATISTICS_FORMAT,
+        "environment": environment_name(),
+        "label": run.label,
+        "call": run.calls,
+        "dataset": dataset,
+        "night": run.night,
+        "suite": str(suite.name),
+        "validated_at": now.isoformat(timespec="milliseconds"),
+        "rows": row_count,
+        "success": bool(suite_result.success),
+        "evaluated_expectations": int(stats.get("evaluated_expectations", 0)),
+        "successful_expectations": int(stats.get("successful_expectations", 0)),
+        "expectations": expectations,
+    }
+    folder = _statistics_dir(dataset, run.night)
+    if folder not in _MADE_DIRS:
+        folder.mkdir(parents=True, exist_ok=True)
+        _MADE_DIRS.add(folder)
+    path = folder / f"{_safe(run.label)}.{run.calls:05d}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_statistics(night: dt.date | str, datasets: list[str] | None = None) -> list[dict[str, Any]]:
+    """The statistics records of one night (every dataset, or ``datasets``), in file-name order."""
+    night_text = night.isoformat() if isinstance(night, dt.date) else str(night)
+    root = gx_root() / STATISTICS_DIR
+    out: list[dict[str, Any]] = []
+    for ds_dir in sorted(root.iterdir()) if root.is_dir() else ():
+        if datasets is not None and ds_dir.name not in datasets:
+            continue
+        folder = ds_dir / _safe(night_text)
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record.get("format") == STATISTICS_FORMAT:
+                out.append(record)
+    return out
+
+
+def aggregate_statistics(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Sum the night's calls per dataset: one statistics record per dataset, per expectation totals.
+
+    Expectations are matched by (type, column, column_b, rule id, reason); counts are added up.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        agg = out.setdefault(rec["dataset"], {
+            "dataset": rec["dataset"], "suite": rec["suite"], "night": rec["night"], "rows": 0, "calls": 0,
+            "labels": set(), "first": rec["validated_at"], "last": rec["validated_at"], "expectations": {}})
+        agg["rows"] += rec["rows"]
+        agg["calls"] += 1
+        agg["labels"].add(rec["label"])
+        agg["first"] = min(agg["first"], rec["validated_at"])
+        agg["last"] = max(agg["last"], rec["validated_at"])
+        for e in rec["expectations"]:
+            key = (e["type"], e["column"], e.get("column_b"), e["rule_id"], e["reason"])
+            tot = agg["expectations"].setdefault(key, {**{k: e[k] for k in (
+                "type", "column", "column_b", "rule_id", "severity", "category", "reason")},
+                "element_count": 0, "unexpected_count": 0, "missing_count": 0, "failed_calls": 0, "calls": 0})
+            tot["calls"] += 1
+            tot["failed_calls"] += 0 if e["success"] else 1
+            for k in _STATISTIC_KEYS:
+                tot[k] += e.get(k) or 0
+    for agg in out.values():
+        agg["labels"] = len(agg["labels"])
+        agg["expectations"] = list(agg["expectations"].values())
+    return out
+
+
+def _file_context() -> Any:
+    """The environment's file-backed GX data context (created on first use)."""
+    import great_expectations as gx
+
+    root = gx_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return gx.get_context(mode="file", project_root_dir=str(root))
+
+
+def build_data_docs(night: dt.date | str, datasets: list[str] | None = None) -> Path:
+    """Store the night's statistics as GX validation results and build Data Docs (report step).
+
+    Every dataset's suite is saved in the file-backed context (its expectations and rule metadata;
+    the suites hold code lists and thresholds, never personal data). For each dataset validated
+    that night, the per-call statistics are summed into one validation result whose expectation
+    results carry only ``element_count``, ``unexpected_count``, ``unexpected_percent`` and
+    ``missing_count``; then Data Docs are rebuilt.
+
+    Returns:
+        The Data Docs ``index.html``.
+    """
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    night_text = night.isoformat() if isinstance(night, dt.date) else str(night)
+    names = datasets or sorted(DATASET_MODULES)
+    # Build every dataset's suite first: that registers the custom expectations the stored
+    # suites refer to, before the context reads any of them.
+    suites = {ds: build_suite(ds) for ds in sorted(DATASET_MODULES)}
+    context = _file_context()
+    configs: dict[str, dict[tuple[str, ...], Any]] = {}
+    for ds in names:
+        suite = suites[ds]
+        with contextlib.suppress(Exception):  # not stored yet (GX raises its own not-found errors)
+            context.suites.delete(suite.name)
+        context.suites.add(suite)
+        by_key: dict[tuple[str, ...], Any] = {}
+        for e in suite.expectations:
+            c = e.configuration
+            meta = c.meta or {}
+            column = str(c.kwargs.get("column") or c.kwargs.get("column_A") or "")
+            by_key.setdefault((str(c.type), column, str(meta.get("rule_id")), str(meta.get("reason"))), c)
+            by_key.setdefault((str(c.type), column, str(meta.get("rule_id"))), c)
+        configs[ds] = by_key
+    for ds, agg in sorted(aggregate_statistics(read_statistics(night_text, names)).items()):
+        results = []
+        for e in agg["expectations"]:
+            # The suite's own arguments (thresholds, code lists: configuration, not data) so the
+            # docs can render each rule; a facility override's exact values are not kept.
+            known = configs.get(ds, {})
+            suite_config = (known.get((e["type"], e["column"], e["rule_id"], e["reason"]))
+                            or known.get((e["type"], e["column"], e["rule_id"])))
+            kwargs = dict(suite_config.kwargs) if suite_config is not None else (
+                {"column": e["column"]} if not e["column_b"] else {"column_A": e["column"], "column_B": e["column_b"]})
+            element = e["element_count"]
+            results.append(ExpectationValidationResult(
+                success=e["failed_calls"] == 0,
+                expectation_config=ExpectationConfiguration(
+                    type=e["type"], kwargs=kwargs,
+                    meta={k: e[k] for k in ("rule_id", "severity", "category", "reason")}),
+                result={"element_count": element, "unexpected_count": e["unexpected_count"],
+                        "missing_count": e["missing_count"],
+                        "unexpected_percent": 100.0 * e["unexpected_count"] / element if element else 0.0},
+            ))
+        successful = sum(1 for r in results if r.success)
+        # One result per dataset and night, keyed by the night: rebuilding replaces it.
+        run_time = dt.datetime.fromisoformat(night_text).replace(tzinfo=dt.UTC)
+        run_id = RunIdentifier(run_name=f"{ds}-{night_text}", run_time=run_time)
+        validation = ExpectationSuiteValidationResult(
+            success=successful == len(results),
+            results=results,
+            suite_name=agg["suite"],
+            statistics={"evaluated_expectations": len(results), "successful_expectations": successful,
+                        "unsuccessful_expectations": len(results) - successful,
+                        "success_percent": 100.0 * successful / len(results) if results else 100.0},
+            meta={"active_batch_definition": {"datasource_name": "s06_pipeline", "data_asset_name": ds,
+                                              "batch_definition_name": f"night {night_text}"},
+                  "s06": {"night": night_text, "rows": agg["rows"], "calls": agg["calls"], "runs": agg["labels"],
+                          "environment": environment_name()},
+                  "run_id": run_id},
+        )
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=agg["suite"]),
+            run_id=run_id, batch_identifier=f"{ds}-{night_text}")
+        context.validation_results_store.set(key, validation)
+    context.build_data_docs()
+    return Path(context.root_directory) / "uncommitted" / "data_docs" / "local_site" / "index.html"

@@ -29,6 +29,7 @@ import calendar
 import contextlib
 import datetime as dt
 import fcntl
+import json
 import os
 import re
 import tempfile
@@ -42,6 +43,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from loaders.schema import data_columns, dataset_tables
+from transforms.icd10_chapters import CHAPTERS, first_chapter, split_list
 from transforms.normalize import ARROW_TYPES, not_measured_column, year_column
 from transforms.pseudonymize import pseudonymize
 
@@ -68,22 +70,105 @@ def partition_dir(root: Path, contract: DatasetContract, year: int, month: int) 
     return root / contract.dataset / f"{ycol}={year:04d}" / f"{mcol}={month:02d}"
 
 
-def curated_schema(contract: DatasetContract) -> pa.Schema:
-    """The analyst-facing schema: what each column becomes under its ``curated`` action."""
-    fields: list[pa.Field] = []
+#: The pipeline-added (lineage) columns, documented like contract columns: (Vietnamese, English).
+LINEAGE_DOCS: dict[str, tuple[str, str]] = {
+    "facility_code": ("Mã cơ sở đã gửi bản ghi (5 ký tự, theo danh sách cơ sở của hệ thống)",
+                      "Code of the facility that sent the record (5 characters, as in the facility registry)"),
+    "source_format": ("Định dạng nguồn của bản ghi (khoá trong hợp đồng dữ liệu: xml9, pl02, csv, gksk_jsonl...)",
+                      "Source format the record arrived in (the contract's key: xml9, pl02, csv, gksk_jsonl...)"),
+    "spec_version": ("Phiên bản đặc tả của định dạng nguồn (ví dụ QD3176-2025)",
+                     "Specification version of the source format (e.g. QD3176-2025)"),
+    "batch_id": ("Lô đã nạp phiên bản này: nhóm dữ liệu/cơ sở/đêm",
+                 "Batch that loaded this version: dataset/facility/night"),
+}
+_LOGICAL = {"string": "text", "code": "code (text)", "id": "identifier", "name": "name", "text": "free text",
+            "date": "date", "datetime": "timestamp without time zone", "int": "integer", "bool": "boolean"}
+
+
+def _meta(**items: Any) -> dict[bytes, bytes]:
+    """Parquet field metadata: keys and values as UTF-8 bytes, empty items left out."""
+    out: dict[bytes, bytes] = {}
+    for key, value in items.items():
+        if value is None or value == "" or value == {} or value == ():
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        out[key.encode()] = text.encode("utf-8")
+    return out
+
+
+def _values(spec_values: dict[str, tuple[str, str]]) -> dict[str, dict[str, str]]:
+    return {code: {"vi": vi, "en": en} for code, (vi, en) in spec_values.items()}
+
+
+def curated_fields(contract: DatasetContract) -> list[tuple[pa.Field, str]]:
+    """Every curated column as an Arrow field with its dictionary in the field metadata.
+
+    Returns ``(field, contract column it comes from)`` pairs; lineage columns name themselves.
+    Metadata keys: ``description_vi``, ``description_en``, ``logical_type``, ``unit``,
+    ``values`` (JSON ``{code: {vi, en}}``), ``timezone`` (naive timestamps), ``personal_data``,
+    ``treatment``, ``rules``, ``source_column``.
+    """
+    tz = contract.timezone
+    out: list[tuple[pa.Field, str]] = []
     for name, spec in contract.columns.items():
+        base = {"personal_data": spec.pii, "rules": ",".join(spec.rules), "source_column": name}
         if spec.curated == "keep":
             # Parquet has no second-precision timestamp: declare what readers get back (ms).
             arrow_type = pa.timestamp("ms") if spec.type == "datetime" else ARROW_TYPES[spec.type]
-            fields.append(pa.field(name, arrow_type))
+            logical = _LOGICAL[spec.type]
+            if spec.curated_list:
+                arrow_type, logical = pa.list_(pa.string()), f"list of {_LOGICAL[spec.type]}"
+            meta = _meta(description_vi=spec.description_vi, description_en=spec.description_en,
+                         logical_type=logical, unit=spec.unit, values=_values(spec.values),
+                         timezone=f"{tz} (naive local wall-clock time)" if spec.type == "datetime" else None,
+                         treatment="kept as in staging" + (f"; split on '{spec.curated_list}' into a list"
+                                                           if spec.curated_list else ""), **base)
+            out.append((pa.field(name, arrow_type, metadata=meta), name))
+            if spec.curated_chapter:
+                chapters = {k: {"vi": v[2], "en": v[3]} for k, v in CHAPTERS.items()}
+                out.append((pa.field(spec.curated_chapter, pa.string(), metadata=_meta(
+                    description_vi=f"Chương ICD-10 của mã đầu tiên trong {name}",
+                    description_en=f"ICD-10 chapter of the first code in {name}",
+                    logical_type="code (Roman numeral)", values=chapters,
+                    treatment=f"derived from {name} (WHO ICD-10 2019 chapter ranges)", **base)), name))
         elif spec.curated == "pseudonymize":
-            fields.append(pa.field(f"{name}_pseudonym", pa.string()))
+            domain = spec.pseudonym_domain or name
+            out.append((pa.field(f"{name}_pseudonym", pa.string(), metadata=_meta(
+                description_vi=f"Bút danh của: {spec.description_vi}", description_en=f"Pseudonym of: {spec.description_en}",
+                logical_type="pseudonym (64 hex characters)",
+                treatment=f"HMAC-SHA256 keyed pseudonym, domain '{domain}': the same value gives the same pseudonym "
+                          "in every dataset that shares the domain; the value itself is not in curated Parquet",
+                **base)), name))
         if (spec.year_only_allowed and spec.curated in ("keep", "year")) or spec.curated == "year":
-            fields.append(pa.field(year_column(name), pa.int32()))
+            treatment = ("reduced to the year (the full date is not in curated Parquet)" if spec.curated == "year"
+                         else "year of the date (set even when the source sent only a year)")
+            out.append((pa.field(year_column(name), pa.int32(), metadata=_meta(
+                description_vi=f"Năm của: {spec.description_vi}", description_en=f"Year of: {spec.description_en}",
+                logical_type="integer (year)", treatment=treatment, **base)), name))
         if spec.not_measured_values and spec.curated == "keep":
-            fields.append(pa.field(not_measured_column(name), pa.bool_()))
-    fields += [pa.field(n, pa.string()) for n in CURATED_LINEAGE]
-    return pa.schema(fields)
+            out.append((pa.field(not_measured_column(name), pa.bool_(), metadata=_meta(
+                description_vi=f"Đúng khi nguồn ghi là không đo ({', '.join(spec.not_measured_values)}); khi đó {name} để trống",
+                description_en=f"True when the source said not measured ({', '.join(spec.not_measured_values)}); "
+                               f"{name} is then NULL",
+                logical_type="boolean", treatment="derived", **base)), name))
+    for n in CURATED_LINEAGE:
+        vi, en = LINEAGE_DOCS[n]
+        out.append((pa.field(n, pa.string(), metadata=_meta(
+            description_vi=vi, description_en=en, logical_type="code (text)", personal_data="none",
+            treatment="added by the pipeline", source_column=n)), n))
+    return out
+
+
+def curated_schema(contract: DatasetContract) -> pa.Schema:
+    """The analyst-facing schema: what each column becomes under its ``curated`` action.
+
+    Every field carries its dictionary entry as Parquet field metadata (see :func:`curated_fields`);
+    the schema metadata names the dataset, its title and the timezone of naive timestamps.
+    """
+    return pa.schema([f for f, _ in curated_fields(contract)], metadata=_meta(**{
+        "s06.dataset": contract.dataset, "s06.title": contract.title,
+        "s06.naive_timestamps": f"local wall-clock time, {contract.timezone}",
+        "s06.dictionary": f"docs/data_dictionary/{contract.dataset}.md"}))
 
 
 def curated_source_columns(contract: DatasetContract) -> set[str]:
@@ -105,7 +190,11 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
         if spec.curated == "drop":
             continue
         col = table.column(name)
-        if spec.curated == "keep":
+        if spec.curated == "keep" and spec.curated_list:
+            out[name] = split_list(col, spec.curated_list)
+            if spec.curated_chapter:
+                out[spec.curated_chapter] = first_chapter(out[name])
+        elif spec.curated == "keep":
             out[name] = col
         elif spec.curated == "pseudonymize":
             out[f"{name}_pseudonym"] = pseudonymize(col, key, domain=spec.pseudonym_domain or name)
@@ -116,7 +205,7 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
             out[not_measured_column(name)] = table.column(not_measured_column(name))
     for name in CURATED_LINEAGE:
         out[name] = table.column(name)
-    return pa.table(out).cast(schema)
+    return pa.table({f.name: out[f.name] for f in schema}).cast(schema)
 
 
 PART_RE = re.compile(r"^part-(\d{4}-\d{2}-\d{2})(?:_(\d{4}-\d{2}-\d{2}))?\.parquet$")
@@ -466,4 +555,5 @@ def month_lock(engine: Engine, contract: DatasetContract, year: int, month: int,
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-__all__ = ["compact", "curated_schema", "partition_dir", "parts", "publish_night", "publish_partitions", "to_curated"]
+__all__ = ["LINEAGE_DOCS", "compact", "curated_fields", "curated_schema", "partition_dir", "parts", "publish_night",
+           "publish_partitions", "to_curated"]

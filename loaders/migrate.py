@@ -357,6 +357,7 @@ def check_datasets(engine: Engine, datasets: Iterable[str]) -> None:
 def contract_metadata() -> sa.MetaData:
     """The schema the code expects: shared tables plus every contract's dataset tables."""
     from config.contracts import available_datasets
+    from loaders import quality  # noqa: F401  # integration(quality): registers the mart tables (0010)
     from loaders.schema import dataset_tables, metadata
 
     for ds in available_datasets():

@@ -17,7 +17,8 @@ from config.contracts import load_contract
 OWNER = "scheme06-data-engineering"
 #: Closed set of tags (enforced by tests/dags): the dataset id plus these.
 ALLOWED_TAGS = frozenset({"scheme06", "nightly", "birth_certificates", "death_notices",
-                          "driver_health_checks", "health_workforce"})
+                          "driver_health_checks", "health_workforce",
+                          "quality"})  # integration(quality): the quality_report DAG's tag
 START_DATE = dt.datetime(2025, 1, 1)
 TIMEZONE = "Asia/Ho_Chi_Minh"
 #: Airflow pool bounding concurrent calls into facility systems (APIs, databases, drop mounts)

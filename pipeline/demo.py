@@ -148,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     for (ds, night), state in sorted(states.items()):
         print(f"DAG run {ds} {night}: {state}")
     print(render(settings, datasets, nights))
+    # integration(quality): the night's data-quality report, feedback files and GX Data Docs
+    from pipeline.report import build_report
+
+    with _output_to(log_path):  # GX and Airflow's loggers go to the task log file, not the console
+        report = build_report(nights[-1], days=30, settings=settings, datasets=datasets)
+    print(f"\nQuality report ({nights[-1]}): {report.html}")
+    print(f"  tables (CSV, Parquet)          {report.folder / 'tables'}")
+    print(f"  facility feedback (restricted) {settings.data_root / 'feedback'} ({len(report.feedback)} file(s))")
+    print(f"  Great Expectations Data Docs   {report.data_docs}")
     return 0
 
 

@@ -118,13 +118,22 @@ class ShardRunner:
     # ------------------------------------------------------------------ read, conform, judge, spill
 
     def _judge_all(self) -> None:
+        from expectations.runner import begin_validation_run
+
         shard = self.shard
+        codes = [b.spec.facility for b in shard.batches]
+        todo = units(shard, self.settings.small_file_bytes)
+        if todo:
+            # Validation statistics (counts only) are kept per shard run; a re-run replaces them.
+            label = (shard.batches[0].batch_id if len(codes) == 1
+                     else f"{shard.dataset}/{codes[0]}..{codes[-1]}x{len(codes)}/{shard.batches[0].spec.night}")
+            begin_validation_run(label, shard.dataset, shard.batches[0].spec.night)
         self.lookups = ShardLookups(StagingLookups(self.engine, self.settings.reference_root), self.seen)
         self.spill = self._new_spill()
         self.pending: list[tuple[pa.Table, str, Conformed]] = []
         self.pending_rows = 0
         self.checkpoint = self.seen.checkpoint()
-        for unit in units(shard, self.settings.small_file_bytes):
+        for unit in todo:
             if unit.streamed:
                 self._flush()
                 self._streamed(unit)

@@ -25,7 +25,7 @@ MAX_SHARDS = 500
 #: Facilities per mapped task unless ``S06_FACILITIES_PER_TASK`` says otherwise. A shard pays
 #: fixed costs once (task start, imports, one validation call, one transaction); its facilities
 #: still succeed or fail one by one. See the README's sizing table (bench_national).
-DEFAULT_FACILITIES_PER_TASK = 200
+DEFAULT_FACILITIES_PER_TASK = 1000
 
 
 @withhold_data("plan_shards")

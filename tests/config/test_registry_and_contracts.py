@@ -52,9 +52,12 @@ def test_rendered_data_dictionary_is_current():
     from pathlib import Path
 
     from config.contracts import render_dictionary
+    from loaders.dictionary import staging_mapping
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "data_dictionary"
     for ds in available_datasets():
-        assert (docs / f"{ds}.md").read_text(encoding="utf-8") == render_dictionary(load_contract(ds)), (
-            f"regenerate: python -m config.contracts {ds} > docs/data_dictionary/{ds}.md"
+        # The analyst dictionary (loaders/dictionary.py) embeds the staging/source mapping.
+        assert staging_mapping(load_contract(ds)).rstrip() in (docs / f"{ds}.md").read_text(encoding="utf-8"), (
+            "regenerate: python -m loaders.dictionary"
         )
+        assert render_dictionary(load_contract(ds)).endswith(staging_mapping(load_contract(ds)))

@@ -26,8 +26,8 @@ def test_no_import_errors(dagbag, filename):
     assert filename not in errors, errors.get(filename)
 
 
-def test_one_dag_per_dataset(dagbag):
-    assert sorted(dagbag.dag_ids) == sorted(DATASETS)
+def test_one_dag_per_dataset_and_the_quality_report(dagbag):
+    assert sorted(dagbag.dag_ids) == sorted([*DATASETS, "quality_report"])
 
 
 def test_parse_is_fast_and_touches_no_database_or_connection(monkeypatch):
@@ -53,15 +53,17 @@ def test_parse_is_fast_and_touches_no_database_or_connection(monkeypatch):
     assert queries == []
 
 
-def test_parse_does_not_import_heavy_libraries():
+@pytest.mark.parametrize("filename", DAG_FILES)
+def test_parse_does_not_import_heavy_libraries(filename):
     import subprocess
     import sys
 
     code = (
         "import sys, runpy; runpy.run_path(sys.argv[1]); "
-        "bad=[m for m in ('great_expectations','pandas','pyarrow','psycopg') if m in sys.modules]; print(','.join(bad))"
+        "bad=[m for m in ('great_expectations','pandas','pyarrow','psycopg','matplotlib','openpyxl') "
+        "if m in sys.modules]; print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(DAG_DIR / "scheme06_datasets.py")],
+    out = subprocess.run([sys.executable, "-c", code, str(DAG_DIR / filename)],
                          capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1:] in ([""], []), out.stdout
 
@@ -90,3 +92,23 @@ def test_graph_snapshot(dagbag, dataset):
     ]
     assert dag.get_task("publish_curated").trigger_rule == "all_done"
     assert dag.get_task("reconcile").trigger_rule == "all_done"
+
+
+def test_quality_report_policy_schedule_and_graph(dagbag):
+    """Scheduled on every dataset's staging Asset, with a daily time fallback; wiring snapshot."""
+    dag = dagbag.dags["quality_report"]
+    assert dag.doc_md and "Fallback" in dag.doc_md
+    assert set(dag.tags) <= ALLOWED_TAGS
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
+    condition = dag.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAll"  # every dataset, not any one of them
+    assert {a.uri for a in condition.objects} == {f"s06://staging/{ds}" for ds in DATASETS}
+    for t in dag.tasks:
+        assert t.owner == "scheme06-data-engineering" and t.retries >= 1
+    edges = sorted((t.task_id, d) for t in dag.tasks for d in sorted(t.downstream_task_ids))
+    assert edges == [
+        ("refresh_quality_mart", "build_gx_data_docs"),
+        ("refresh_quality_mart", "write_facility_feedback"),
+        ("refresh_quality_mart", "write_quality_report"),
+    ]

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from config.contracts import available_datasets, load_contract
 from loaders import migrate, staging
 from loaders.migrations import helpers
+from loaders.quality import MART_TABLES
 from loaders.schema import (
     acknowledgements,
     batch_ledger,
@@ -26,6 +27,9 @@ from loaders.schema import (
     quarantine,
 )
 from tests.loaders.test_staging import rec, rows
+
+#: The operators' role of the quality mart (migration 0010).
+QUALITY_READER_ROLE = "s06_quality_reader"
 
 BIRTHS = load_contract("birth_certificates")
 SHARED = [batch_ledger, ingested_files, quarantine, dq_warnings, change_feed, feed_cursors, acknowledgements]
@@ -106,7 +110,8 @@ def _objects(engine):
 
 
 def _expected_tables():
-    return {t.name for t in SHARED} | {f"{ds}{sfx}" for ds in available_datasets() for sfx in ("", "_versions")}
+    return ({t.name for t in SHARED} | {t.name for t in MART_TABLES}
+            | {f"{ds}{sfx}" for ds in available_datasets() for sfx in ("", "_versions")})
 
 
 def _load(engine, *records):
@@ -387,7 +392,24 @@ def test_roles_are_created_once_and_survive_downgrade_elsewhere(pg_engine, pg_se
         other.dispose()
     with pg_engine.connect() as conn:
         roles = conn.execute(sa.text("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 's06_%'")).all()
-        assert sorted(tuple(r) for r in roles) == [(helpers.WRITER_ROLE, False), (helpers.READER_ROLE, False)]
+        assert sorted(tuple(r) for r in roles) == sorted([(helpers.WRITER_ROLE, False), (helpers.READER_ROLE, False),
+                                                          (QUALITY_READER_ROLE, False)])
+
+
+def test_quality_reader_role_reads_the_mart_and_nothing_restricted(pg_engine, login_as):
+    staging.ensure_schema(pg_engine, ["birth_certificates"])
+    _load(pg_engine, rec("A", "1", 3000))
+    operator = login_as(QUALITY_READER_ROLE)
+    staging.ensure_schema(operator, ["birth_certificates"])  # may check the store is current
+    with operator.connect() as conn:
+        for table in MART_TABLES:
+            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+    for sql in ("SELECT * FROM quarantine", "SELECT * FROM dq_warnings", "SELECT * FROM birth_certificates",
+                "SELECT * FROM batch_ledger", "DELETE FROM quality_facility_night"):
+        _denied(operator, sql)
+    writer = login_as(helpers.WRITER_ROLE)
+    with writer.begin() as conn:  # the report step refreshes the mart as the pipeline writer
+        conn.execute(sa.delete(MART_TABLES[0]))
 
 
 # --------------------------------------------------------------------------- generator and CLI
