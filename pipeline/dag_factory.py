@@ -162,7 +162,7 @@ def build_dag(dataset: str) -> Any:
     with DAG(
         dag_id=dataset,
         description=f"Nightly Scheme 06 pipeline: {contract.title}",
-        schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TIMEZONE),
+        schedule=_schedule(CronDataIntervalTimetable),
         start_date=START_DATE.replace(tzinfo=dt.timezone(dt.timedelta(hours=7))),
         catchup=False,
         max_active_runs=1,
@@ -285,18 +285,46 @@ def build_dag(dataset: str) -> Any:
             return result
 
         @task(task_id="reconcile", trigger_rule=TriggerRule.ALL_DONE)
-        def reconcile(params: Any = None, data_interval_start: Any = None, data_interval_end: Any = None) -> dict[str, Any]:
+        def reconcile(params: Any = None, data_interval_start: Any = None, data_interval_end: Any = None,
+                      ti: Any = None) -> dict[str, Any]:
+            from pipeline.errors import ReconciliationError
             from pipeline.logs import quiet_third_party
+            from pipeline.outcomes import batch_summaries
             from pipeline.tasks import reconcile_interval
 
             quiet_third_party()
             start, _end = _interval(params, data_interval_start, data_interval_end)
-            return reconcile_interval(dataset, start)
+            # The run is judged here (its leaf task): a plan that failed, or a planned facility without
+            # a ledger row (its task never ran), fails the run as surely as a held batch.
+            planned = ti.xcom_pull(task_ids="plan_shards") if ti is not None else None
+            if ti is not None and planned is None:
+                raise ReconciliationError("plan_shards did not finish: no facility was processed (see its log)")
+            codes = sorted({c for shard in planned or [] for c in shard})
+            recorded = {b["facility_code"] for b in batch_summaries(dataset, start, codes)}
+            missing = [c for c in codes if c not in recorded]
+            try:
+                result = reconcile_interval(dataset, start)
+            except ReconciliationError as exc:
+                if missing:
+                    raise ReconciliationError(f"{exc} | no ledger row for: {', '.join(missing)}") from None
+                raise
+            if missing:
+                raise ReconciliationError(f"no ledger row for facility(ies) {', '.join(missing)}: their task did not "
+                                          "run to the end (see process_facilities)")
+            return result
 
         processed = process.expand(facilities=plan())
         published = publish()
         processed >> published >> reconcile()
     return dag
+
+
+def _schedule(timetable: Any) -> Any:
+    """``S06_NIGHTLY_SCHEDULE`` (cron, default ``0 0 * * *`` local); ``none`` = manual runs only (tests)."""
+    cron = os.environ.get("S06_NIGHTLY_SCHEDULE", "0 0 * * *").strip()
+    if cron.lower() in ("none", "off", ""):
+        return None
+    return timetable(cron, timezone=TIMEZONE)
 
 
 def _tz() -> Any:

@@ -91,7 +91,7 @@ def run_facts(context: Mapping[str, Any]) -> dict[str, Any]:
     start = _as_datetime(_get(run, "data_interval_start"))
     end = _as_datetime(_get(run, "data_interval_end"))
     interval = interval_for(night, start, end)
-    run_id = _get(run, "run_id") or ""
+    run_id = _get(run, "run_id") or _get(run, "dag_run_id") or ""
     return {
         "dataset": dag_id,
         "run_id": run_id,
