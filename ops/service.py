@@ -23,6 +23,7 @@ their descendants), nothing else.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -182,7 +183,10 @@ def service_env(cfg: ServiceConfig) -> dict[str, str]:
         if not (cfg.broker_url and cfg.sql_alchemy_conn):
             raise ValueError("the CeleryExecutor needs a broker URL and a PostgreSQL metadata DB")
         env["AIRFLOW__CELERY__BROKER_URL"] = cfg.broker_url
-        env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + cfg.sql_alchemy_conn.replace("+psycopg", "+psycopg2")
+        backend = cfg.sql_alchemy_conn
+        if "+psycopg2" not in backend:
+            backend = backend.replace("+psycopg", "+psycopg2")
+        env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + backend
         env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(cfg.celery_concurrency)
     env.update(cfg.extra_env)
     return env
@@ -237,21 +241,15 @@ def _stop_one(pid_file: Path, timeout: float = 30.0) -> str:
         return f"{name}: not running"
     leader = psutil.Process(rec["pid"])
     family = [leader, *leader.children(recursive=True)]
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(rec["pid"], signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     for p in family[1:]:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.terminate()
-        except psutil.Error:
-            pass
     _gone, alive = psutil.wait_procs(family, timeout=timeout)
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=10)
     pid_file.unlink(missing_ok=True)
     return f"{name}: stopped (pid {rec['pid']}{', killed' if alive else ''})"

@@ -44,7 +44,7 @@ def start_http_sink(port: int = 0, out: Path | None = None) -> HttpSink:
     sink: HttpSink
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
             entry = {"path": self.path, "headers": dict(self.headers), "body": body}
             sink.received.append(entry)
@@ -77,7 +77,7 @@ def smtp_sink() -> Iterator[tuple[int, list[Any]]]:
     messages: list[Any] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
             msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
             messages.append(msg)

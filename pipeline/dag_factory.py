@@ -62,6 +62,14 @@ national population database, and publish pseudonymized curated Parquet for anal
   staging upserts only newer versions, partitions are replaced atomically).
 * **Expected runtime**: seconds per facility for sample volumes; about 30 s per million rows.
 * **Contract**: `config/datasets/{dataset}.yaml` (columns, types, personal-data class, mappings).
+* **Params**: `night` (YYYY-MM-DD, local) and `facilities` (codes) name the run explicitly; a run
+  id `night_<date>__manual__<time>` names the night (`python -m ops.trigger`). Mapped facility
+  tasks are labelled by facility code; a facility task's last log line and its `summary` XCom give
+  status, counts, top rules and reason.
+* **Alerts**: a run summary on failure and when the night is not complete by `S06_NIGHT_DEADLINE`
+  (default 06:00 local the morning after), through the connections in `S06_ALERT_CONN_IDS`.
+* **Assets**: `s06://staging/{dataset}` and `s06://curated/{dataset}` (extra: night, months, rows).
+* **Operations**: `docs/operations.md`.
 """
 
 

@@ -7,6 +7,7 @@ IDs and a file name must not reach either channel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -56,10 +57,8 @@ def held_night(tmp_path_factory):
             f.rename(folder / f.name.replace("HSDLGCS_", f"HSDLGCS_{CODE_MARKER}"))
         start, end = night_interval(NIGHT)
         for code in ("31011", "79034"):
-            try:
+            with contextlib.suppress(BatchHeldBack, BatchFailed):
                 process_shard("birth_certificates", [code], start, end, load_settings())
-            except (BatchHeldBack, BatchFailed):
-                pass
         yield root, start, end
     finally:
         for k, v in saved.items():

@@ -80,7 +80,7 @@ def _log_lines(cfg: ServiceConfig, dag_id: str, run_id: str, task_id: str, map_i
 
 def test_runs_succeed_with_night_named_run_ids(night_runs):
     runs, states = night_runs
-    for ds, run_id in runs.items():
+    for _ds, run_id in runs.items():
         assert run_id.startswith(f"night_{NIGHT.isoformat()}__manual__"), run_id
     assert set(states.values()) <= {"success", "failed"}, states  # finished within the bound
 
@@ -137,7 +137,7 @@ def test_mapped_tasks_are_labelled_and_summarised(service, night_runs):
 
 
 def test_assets_carry_the_night(service, night_runs):
-    runs, states = night_runs
+    _runs, _states = night_runs
     events = service.api.get("/api/v2/assets/events", params={"limit": 100})["asset_events"]
     by_uri = defaultdict(list)
     for e in events:
