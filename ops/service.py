@@ -423,8 +423,14 @@ def up(cfg: ServiceConfig | None = None, pool_slots: int | None = None, timeout:
         _start(cfg, "alert-sink", [py, "-m", "ops.sinks", "--port", str(cfg.sink_port), "--out",
                                    str(cfg.alerts_file)], env)
         _run_checked([airflow, "db", "migrate"], env, setup_log)
+        conns = _connections(cfg, sink_url)
+        # The service's own connections live in the metadata DB; an AIRFLOW_CONN_* of the same id
+        # inherited from the caller's environment would shadow them (Airflow looks at the
+        # environment first), so it is not passed on.
+        for conn_id in conns:
+            env.pop(f"AIRFLOW_CONN_{conn_id.upper()}", None)
         conn_file = cfg.work / "connections.json"
-        conn_file.write_text(json.dumps(_connections(cfg, sink_url)))
+        conn_file.write_text(json.dumps(conns))
         conn_file.chmod(0o600)
         try:
             _run_checked([py, "-m", "ops.service", "setup", "--slots", str(slots), "--connections", str(conn_file)]
