@@ -29,10 +29,30 @@ NOISY_LOGGERS: tuple[str, ...] = (
 )
 
 
+#: Loggers that set their own level on import (``logger.setLevel(logging.INFO)`` in Great Expectations'
+#: ``data_context/types/base.py``): a level set before that import would be undone, so they also
+#: get a filter, which survives it.
+SELF_LEVELLED_LOGGERS: tuple[str, ...] = ("great_expectations.data_context.types.base",)
+
+
+class _BelowLevel(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
 def quiet_third_party(level: int = logging.WARNING, names: Iterable[str] = NOISY_LOGGERS) -> None:
     """Raise the level of the noisy third-party loggers (idempotent, cheap)."""
     for name in names:
         logging.getLogger(name).setLevel(level)
+    for name in SELF_LEVELLED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(isinstance(f, _BelowLevel) for f in logger.filters):
+            logger.addFilter(_BelowLevel(level))
 
 
 def top_rules(by_rule: Mapping[str, int] | None, limit: int = 3) -> str:
