@@ -19,8 +19,11 @@ export AIRFLOW_CONN_S06_PSEUDONYM_KEY ?= $(shell cat $(CURDIR)/config/dev_connec
 
 START ?= 2026-11-21
 NIGHTS ?= 3
+# Slots of the Airflow pool s06_facility_sources (concurrent calls into facility systems): make up, demo.
+export S06_POOL_SLOTS ?= 8
 
-.PHONY: help install demo test lint fix airflow-init sample bench clean run-night
+.PHONY: help install demo test lint fix airflow-init sample bench clean run-night up down status trigger \
+	test-celery screenshots system-deps
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
@@ -44,9 +47,31 @@ demo: airflow-init  ## MAIN JOB: sample data, then the nightly DAGs for $$NIGHTS
 run-night: airflow-init  ## One dataset, one night: make run-night DATASET=birth_certificates DATE=2026-11-21
 	$(BIN)/python -m pipeline.demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate
 
-test: airflow-init  ## TEST COMMAND: lint, then the whole suite (starts its own PostgreSQL)
+test: airflow-init system-deps  ## TEST COMMAND: lint, then the whole suite (starts its own PostgreSQL, Redis, Airflow)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+system-deps:  ## Debian packages the tests use (redis-server for the Celery test), installed when missing
+	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
+
+test-celery: airflow-init system-deps  ## The CeleryExecutor test on all four datasets (PostgreSQL + Redis + 2 workers)
+	S06_CELERY_DATASETS=all $(BIN)/python -m pytest tests/service/test_celery.py -q
+
+up: airflow-init  ## Run it as a service: scheduler, dag-processor, triggerer, api-server (URL + login printed), loopback only
+	$(BIN)/python -m ops.service up
+
+down:  ## Stop exactly what `make up` started (pid files under .work/service)
+	@$(BIN)/python -m ops.service down
+
+status:  ## Which processes started by `make up` are running
+	@$(BIN)/python -m ops.service status
+
+trigger: install  ## Process a night on the running service: make trigger NIGHT=2026-11-21 [DATASET=...]
+	$(BIN)/python -m ops.trigger --night $(NIGHT) $(if $(DATASET),--dataset $(DATASET)) --wait
+
+screenshots: install  ## Headless Chromium pictures of the running service's UI into docs/screenshots/
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/python -m ops.screenshots --out docs/screenshots
 
 lint: install  ## ruff
 	$(BIN)/ruff check .

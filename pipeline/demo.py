@@ -102,13 +102,13 @@ def run_nights(datasets: list[str], nights: list[dt.date], log_path: Path | None
 
 def _ensure_pool() -> None:
     """Create the facility-sources pool in Airflow's metadata DB if it is missing."""
-    from pipeline.dag_factory import SOURCE_POOL
+    from pipeline.dag_factory import SOURCE_POOL, pool_slots  # integration(service): one pool size, S06_POOL_SLOTS
 
     try:
         from airflow.models.pool import Pool
 
         if Pool.get_pool(SOURCE_POOL) is None:
-            Pool.create_or_update_pool(SOURCE_POOL, slots=8, description="Scheme 06 calls into facility systems",
+            Pool.create_or_update_pool(SOURCE_POOL, slots=pool_slots(), description="Scheme 06 calls into facility systems",
                                        include_deferred=False)
     except Exception as exc:
         print(f"warning: could not create the Airflow pool {SOURCE_POOL}: {type(exc).__name__}")

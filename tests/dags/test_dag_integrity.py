@@ -112,3 +112,53 @@ def test_quality_report_policy_schedule_and_graph(dagbag):
         ("refresh_quality_mart", "write_facility_feedback"),
         ("refresh_quality_mart", "write_quality_report"),
     ]
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_service_policy(dagbag, dataset):
+    """Params name the night, facility tasks are labelled, alerts/deadline/timeout/assets are wired."""
+    from pipeline.dag_factory import MAP_INDEX_TEMPLATE, SOURCE_POOL
+
+    dag = dagbag.dags[dataset]
+    assert {"night", "facilities"} <= set(dag.params.keys())
+    assert dag.params["night"] is None and dag.params["facilities"] is None
+    process = dag.get_task("process_facilities")
+    assert process.map_index_template == MAP_INDEX_TEMPLATE and process.pool == SOURCE_POOL
+    assert dag.dagrun_timeout is not None and dag.on_failure_callback
+    assert dag.deadline and dag.deadline[0].callback.path == "pipeline.notify.RunSummaryNotifier"
+    import datetime as dt
+
+    assert dag.deadline[0].interval == dt.timedelta(days=1, hours=6)
+    uris = {o.uri for o in dag.get_task("publish_curated").outlets}
+    assert uris == {f"s06://staging/{dataset}", f"s06://curated/{dataset}"}
+
+
+def test_run_params_and_trigger_payload():
+    import datetime as dt
+
+    from pipeline.runparams import facilities_param, interval_for, night_param, trigger_payload
+
+    assert night_param({"night": "2026-11-23"}) == dt.date(2026, 11, 23)
+    assert night_param({"night": ""}) is None and night_param(None) is None
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        night_param({"night": "23/11/2026"})
+    assert facilities_param({"facilities": "31011, 79034"}) == ["31011", "79034"]
+    assert facilities_param({"facilities": []}) is None
+    start, end = interval_for(dt.date(2026, 11, 23), None, None)
+    assert start.isoformat() == "2026-11-22T17:00:00+00:00" and end - start == dt.timedelta(days=1)
+    body = trigger_payload(dt.date(2026, 11, 23), ["31011"])
+    assert body["dag_run_id"].startswith("night_2026-11-23_31011__manual__")
+    assert body["logical_date"] == body["data_interval_start"] == "2026-11-22T17:00:00+00:00"
+    assert body["conf"] == {"night": "2026-11-23", "facilities": ["31011"]}
+
+
+def test_deadline_time_is_configurable(monkeypatch):
+    import datetime as dt
+
+    from pipeline.dag_factory import deadline_interval
+
+    monkeypatch.setenv("S06_NIGHT_DEADLINE", "05:30")
+    assert deadline_interval() == dt.timedelta(days=1, hours=5, minutes=30)
+    monkeypatch.setenv("S06_NIGHT_DEADLINE", "25:00")
+    with pytest.raises(ValueError, match="HH:MM"):
+        deadline_interval()

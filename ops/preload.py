@@ -1,0 +1,55 @@
+"""Run an Airflow command after importing the pipeline's heavy modules once (``S06_PRELOAD``).
+
+On Linux, Airflow 3 task processes are ``os.fork()``-ed by the worker's supervisor
+(``airflow.sdk.execution_time.supervisor.WatchedSubprocess.start``); LocalExecutor workers are
+themselves forked by the scheduler when the executor starts, and Celery's prefork pool forks its
+children from the worker's main process. Modules imported before those forks are inherited, so each
+mapped task no longer pays for importing pyarrow, pandas, Great Expectations and the batch runner.
+
+    python -m ops.preload scheduler --skip-serve-logs
+    python -m ops.preload celery worker --concurrency 2
+
+``S06_PRELOAD=0`` turns the imports off (same command line), for measurements.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+
+#: Imported once in the parent process (order: cheapest dependencies first).
+PRELOAD_MODULES = ("pyarrow", "pyarrow.compute", "pyarrow.parquet", "pandas", "great_expectations",
+                   "sqlalchemy", "pipeline.batch", "pipeline.tasks", "expectations.runner")
+
+
+def preload() -> float:
+    """Import :data:`PRELOAD_MODULES`; returns the seconds it took (0 when disabled)."""
+    if os.environ.get("S06_PRELOAD", "1") in ("0", "false", "no"):
+        return 0.0
+    from pipeline.logs import quiet_third_party
+
+    start = time.perf_counter()
+    quiet_third_party()
+    for name in PRELOAD_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # a missing optional module must not stop the scheduler
+            print(f"preload: {name} not imported ({type(exc).__name__})", file=sys.stderr)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    took = preload()
+    if took:
+        print(f"preload: pipeline modules imported in {took:.1f} s (inherited by forked task processes)",
+              file=sys.stderr, flush=True)
+    from airflow.__main__ import main as airflow_main
+
+    sys.argv = ["airflow", *sys.argv[1:]]
+    airflow_main()
+
+
+if __name__ == "__main__":
+    main()
