@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pipeline.dag_factory import OWNER, TIMEZONE
+from pipeline.dag_factory import OWNER, TIMEZONE, staging_asset
 from pipeline.datasets import DATASETS
 
 #: The Assets the dataset DAGs' load emits (one per dataset).
@@ -40,15 +40,15 @@ FALLBACK_CRON = "0 6 * * *"
 
 
 def _build() -> Any:
-    from airflow.sdk import DAG, Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+    from airflow.sdk import DAG, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
     with DAG(
         dag_id="quality_report",
         description="Nightly Scheme 06 data-quality report, facility feedback and GX Data Docs",
         schedule=AssetOrTimeSchedule(
             timetable=CronTriggerTimetable(FALLBACK_CRON, timezone=TIMEZONE),
-            # name = URI (Asset(uri=...)): the dataset DAGs must declare their outlets the same way.
-            assets=AssetAll(*[Asset(uri=uri) for uri in STAGING_ASSET_URIS]),
+            # The very Asset objects the dataset DAGs emit (same name and URI, one definition).
+            assets=AssetAll(*[staging_asset(ds) for ds in sorted(DATASETS)]),
         ),
         start_date=dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=7))),
         catchup=False,

@@ -22,24 +22,27 @@ log = logging.getLogger(__name__)
 
 #: Upper bound on mapped facility tasks per run (well under Airflow's default max_map_length 1024).
 MAX_SHARDS = 500
-#: Facilities per mapped task unless ``S06_FACILITIES_PER_TASK`` says otherwise. A shard pays
-#: fixed costs once (task start, imports, one validation call, one transaction); its facilities
-#: still succeed or fail one by one. See the README's sizing table (bench_national).
-DEFAULT_FACILITIES_PER_TASK = 1000
+#: Mapped facility tasks per dataset and night unless ``S06_FACILITIES_PER_TASK`` fixes the shard
+#: size: a sample registry of a dozen facilities gets one task per facility (readable in the UI), a
+#: national one (13,000 codes) about this many shards of several hundred facilities. A shard pays
+#: fixed costs once (task start, imports, one validation call, one transaction) while its
+#: facilities still succeed or fail one by one. Sizing: docs/deployment.md (bench_national).
+DEFAULT_SHARDS = 16
 
 
 @withhold_data("plan_shards")
 def plan_shards(dataset: str, shard_size: int, settings: Settings | None = None) -> list[list[str]]:
     """Facility codes that send ``dataset``, in shards of ``shard_size`` (one mapped task each).
 
-    ``shard_size`` 0 or less means :data:`DEFAULT_FACILITIES_PER_TASK`. Shards never exceed
+    ``shard_size`` 0 or less means "about :data:`DEFAULT_SHARDS` shards". Shards never exceed
     :data:`MAX_SHARDS` tasks: a larger registry gets larger shards.
     """
     settings = settings or load_settings()
     codes = [f.code for f in facilities_for(dataset, load_registry(settings.facilities_file))]
     # Never more than MAX_SHARDS mapped tasks, whatever the configured size: a national registry
     # grows shards rather than exceeding Airflow's max_map_length (1024 by default).
-    size = max(1, shard_size if shard_size > 0 else DEFAULT_FACILITIES_PER_TASK, -(-len(codes) // MAX_SHARDS))
+    wanted = shard_size if shard_size > 0 else -(-len(codes) // DEFAULT_SHARDS)
+    size = max(1, wanted, -(-len(codes) // MAX_SHARDS))
     return [codes[i : i + size] for i in range(0, len(codes), size)]
 
 

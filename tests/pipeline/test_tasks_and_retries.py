@@ -6,7 +6,7 @@ from pipeline.errors import BatchFailed, BatchHeldBack, TransportError
 from pipeline.tasks import plan_shards
 
 
-@pytest.mark.parametrize(("size", "expected"), [(1, 7), (2, 4), (4, 2), (50, 1), (0, 1)])
+@pytest.mark.parametrize(("size", "expected"), [(1, 7), (2, 4), (4, 2), (50, 1), (0, 7)])
 def test_plan_shards_covers_every_facility_once(size, expected):
     shards = plan_shards("birth_certificates", size)
     assert len(shards) == expected
