@@ -18,10 +18,12 @@ a reader (property-tested in ``tests/fuzz/``).
 
 XML is parsed without DTDs: the prolog (everything before the root element) is scanned first and a
 ``<!DOCTYPE`` rejects the file - or, inside an XML9 envelope, that ``HOSO`` - before any parser
-sees an entity. The streamed files are then parsed by lxml with entity resolution, DTD loading,
-network access and huge trees off (a second wall); the small base64 documents inside an XML9
-envelope are parsed by the standard library's C parser, which never fetches anything, after the
-same scan over their complete bytes. See ``docs/readers.md``.
+sees an entity, naming what the DTD holds (entity declarations, external references). The
+standard library's C parser then parses a document that cannot declare entities; it has no
+resolver (never opens an external entity, DTD or XInclude) and limits entity amplification
+(expat >= 2.4), a second wall. lxml was measured 10-30 % slower on these documents (element
+proxies), which the 1.2x budget against a plain ``iterparse`` does not leave room for. See
+``docs/readers.md``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from lxml import etree
 
 SNIFF_BYTES = 1 << 20
 #: CSV block size: small enough to pipeline parsing, large enough to amortise per-block cost.
@@ -55,20 +56,6 @@ BINARY_SNIFF_BYTES = 64 << 10
 LINEAGE_COLUMNS = frozenset({"_source_ref", "_reader_error", "_envelope_facility", "_source_file"})
 #: The XInclude namespace: an element in it is refused (never processed).
 XINCLUDE_NS = "{http://www.w3.org/2001/XInclude}"
-
-#: lxml parser options for every streamed XML file: no entity substitution, no DTD loading or
-#: validation, no network, libxml2's default size limits (no huge_tree), comments and PIs dropped.
-LXML_SAFE_OPTIONS: dict[str, Any] = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "attribute_defaults": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-}
-
 
 class FileRejected(Exception):
     """The whole file is unreadable. ``reason`` is safe to log: it carries no file content."""
@@ -349,8 +336,8 @@ def guarded(func: Callable[..., Iterator[pa.Table]]) -> Callable[..., Iterator[p
             raise
         except (MemoryError, RecursionError):
             raise FileRejected("file is too large or too deeply nested to read") from None
-        except (UnicodeError, ValueError, LookupError, OSError, pa.ArrowException, etree.LxmlError,
-                StdET.ParseError, csv.Error) as exc:
+        except (UnicodeError, ValueError, LookupError, OSError, pa.ArrowException, StdET.ParseError,
+                csv.Error) as exc:
             raise FileRejected(f"file could not be read ({type(exc).__name__})") from None
 
     wrapper.__s06_guarded__ = True  # type: ignore[attr-defined]
@@ -516,52 +503,44 @@ def check_xml_prolog(path: Path) -> None:
         raise FileRejected("XML prolog (before the root element) is longer than 1 MiB")
 
 
-def _lxml_rejection(exc: etree.XMLSyntaxError) -> FileRejected:
-    line, column = exc.position if exc.position else (0, 0)
-    message = str(exc.msg or "")
-    if "Char 0x" in message or "invalid xmlChar value" in message or "PCDATA invalid Char" in message:
-        return FileRejected(f"XML holds a control character XML does not allow, at line {line}, column {column}")
-    if "Resource limit exceeded" in message or "huge" in message.lower():
-        return FileRejected(f"XML exceeds the parser's size limits (a text node over 10 MB or nesting too deep) "
-                            f"at line {line}, column {column}")
-    return FileRejected(f"XML not well-formed (truncated or corrupt) at line {line}, column {column}")
+#: expat error codes worth their own reason (``xml.parsers.expat.errors``).
+_EXPAT_INVALID_TOKEN = 4
+_EXPAT_UNDEFINED_ENTITY = 11
+_EXPAT_AMPLIFICATION = 43  # expat >= 2.4: entity expansion over its amplification limit
 
 
-def _iterparse(path: Path, tag: str | tuple[str, ...]) -> Iterator[Any]:
-    """Hardened lxml ``iterparse`` of ``path`` over the end of ``tag`` elements, freeing memory as
-    it goes; the DOCTYPE check is repeated on the parser's own view of the document."""
+def _control_char_at(path: Path, line: int, column: int) -> bool:
+    """Whether the byte at (line, column) is a C0 control character (failure path only)."""
+    if path.stat().st_size > 64 << 20:
+        return False
+    with path.open("rb") as fh:
+        for number, text in enumerate(fh, start=1):
+            if number == line:
+                return 0 <= column < len(text) and text[column] < 32 and text[column] not in (9, 10, 13)
+    return False
+
+
+def _xml_rejection(path: Path, exc: StdET.ParseError) -> FileRejected:
+    line, column = getattr(exc, "position", (0, 0))
+    code = getattr(exc, "code", None)
+    where = f"at line {line}, column {column}"
+    if code == _EXPAT_UNDEFINED_ENTITY:
+        return FileRejected(f"XML refers to an undeclared entity {where} (entities are forbidden)")
+    if code == _EXPAT_AMPLIFICATION:
+        return FileRejected(f"XML expands entities beyond the parser's limit {where} (entities are forbidden)")
+    if code == _EXPAT_INVALID_TOKEN and _control_char_at(path, line, column):
+        return FileRejected(f"XML holds a control character XML does not allow {where}")
+    return FileRejected(f"XML not well-formed (truncated or corrupt) {where}")
+
+
+def _xml_events(path: Path) -> Iterator[tuple[str, Any]]:
+    """``iterparse`` end events of ``path``, after the prolog check. The C parser of the standard
+    library never opens an external entity or DTD (it has no resolver) and limits entity
+    amplification (expat >= 2.4); with the DOCTYPE refused before it runs, no entity other than
+    the five predefined ones can exist. The caller maps ``ParseError`` with :func:`_xml_rejection`
+    and clears the elements it consumed."""
     check_xml_prolog(path)
-    checked = False
-    try:
-        for _event, elem in etree.iterparse(str(path), events=("end",), tag=tag, **LXML_SAFE_OPTIONS):
-            if not checked:
-                if elem.getroottree().docinfo.doctype:
-                    raise FileRejected("XML declares a DTD or entities (forbidden): a DOCTYPE declaration")
-                checked = True
-            yield elem
-            elem.clear()
-            parent = elem.getparent()
-            if parent is not None:
-                while elem.getprevious() is not None:
-                    del parent[0]
-    except etree.XMLSyntaxError as exc:
-        raise _lxml_rejection(exc) from None
-
-
-def _record(elem: Any, limits: ReaderLimits) -> tuple[dict[str, str | None], str | None]:
-    """The leaf children of a record element as ``{tag: text}``, or a reason it cannot be taken."""
-    rec: dict[str, str | None] = {}
-    for child in elem:
-        if len(child) == 0:
-            tag = child.tag
-            if tag[0] == "{" and tag.startswith(XINCLUDE_NS):
-                return {}, "record contains an XInclude element (forbidden; never processed)"
-            rec[tag] = child.text or ""
-    if len(rec) > limits.max_columns:
-        return {}, f"record has {len(rec)} fields, over the limit of {limits.max_columns} (S06_MAX_COLUMNS)"
-    if not LINEAGE_COLUMNS.isdisjoint(rec):
-        return {}, "record uses a reserved field name (_source_ref, _reader_error, ...)"
-    return rec, None
+    return StdET.iterparse(str(path), events=("end",))
 
 
 class _Columns:
@@ -571,18 +550,126 @@ class _Columns:
         self.names: set[str] = set()
         self.limit = limits.max_columns
 
-    def add(self, rec: dict[str, Any]) -> None:
-        if not self.names.issuperset(rec):
-            self.names.update(rec)
+    def add(self, keys: tuple[str, ...]) -> None:
+        if not self.names.issuperset(keys):
+            self.names.update(keys)
             if len(self.names) > self.limit:
                 raise FileRejected(f"records use more than {self.limit} distinct field names (S06_MAX_COLUMNS)")
 
 
-def _table(records: list[dict[str, str | None]]) -> pa.Table:
-    names: dict[str, None] = {}
-    for rec in records:
-        names.update(dict.fromkeys(rec))
-    return pa.table({n: pa.array([r.get(n) for r in records], pa.string()) for n in names})
+class _Rows:
+    """One chunk's records, kept as runs of records with the same field list and turned into
+    columns at the end, so the per-record cost is one ``tuple`` of the field names and one
+    ``list.extend`` of the values.
+
+    Checks that depend only on the field list (too many fields, a reserved or XInclude name, the
+    file's distinct-field bound) run once per distinct field list, not per record.
+    """
+
+    def __init__(self, limits: ReaderLimits, columns: _Columns, extra_name: str | None = None) -> None:
+        self.limits = limits
+        self.columns = columns
+        self.extra_name = extra_name  # a per-record lineage value (``_envelope_facility``)
+        self.values: list[Any] = []  # every record's values, flat, in order
+        # runs: [field names (None: reader errors), extra value, offset into values or reasons, refs]
+        self.groups: list[list[Any]] = []
+        self.n = 0
+        self._last: list[Any] | None = None
+        self._verdicts: dict[tuple[str, ...], str | None] = {}
+
+    def _verdict(self, keys: tuple[str, ...]) -> str | None:
+        if keys in self._verdicts:
+            return self._verdicts[keys]
+        verdict = None
+        if len(keys) > self.limits.max_columns:
+            verdict = f"record has {len(keys)} fields, over the limit of {self.limits.max_columns} (S06_MAX_COLUMNS)"
+        elif not LINEAGE_COLUMNS.isdisjoint(keys):
+            verdict = "record uses a reserved field name (_source_ref, _reader_error, ...)"
+        elif any(k.startswith(XINCLUDE_NS) for k in keys):
+            verdict = "record contains an XInclude element (forbidden; never processed)"
+        else:
+            self.columns.add(keys)
+        if len(self._verdicts) < 4096:
+            self._verdicts[keys] = verdict
+        return verdict
+
+    def add(self, rec: dict[str, Any], ref: str, extra: Any = None) -> None:
+        """Add one record (``{field: text}``) with its reference; refused ones become errors."""
+        keys = tuple(rec)
+        run = self._last
+        if run is None or run[0] != keys or run[1] != extra:
+            problem = self._verdict(keys)
+            if problem:
+                self.error(ref, problem)
+                return
+            run = [keys, extra, len(self.values), []]
+            self.groups.append(run)
+            self._last = run
+        self.values.extend(rec.values())
+        run[3].append(ref)
+        self.n += 1
+
+    def error(self, ref: str, reason: str) -> None:
+        """A row that carries only its reference and a reader error."""
+        run = self.groups[-1] if self.groups else None
+        if run is None or run[0] is not None:
+            run = [None, None, [], []]
+            self.groups.append(run)
+        run[2].append(reason)
+        run[3].append(ref)
+        self._last = None
+        self.n += 1
+
+    def table(self) -> pa.Table:
+        """The chunk as a string table: the fields (union, in order of first appearance), then
+        ``_source_ref``, the extra lineage column, ``_reader_error`` (when any).
+
+        All values are converted to Arrow in one call and each column is taken from it by index
+        (one conversion of a long list is several times cheaper than one per column)."""
+        groups = self.groups
+        names = dict.fromkeys(k for run in groups if run[0] is not None for k in run[0])
+        values = pa.array(self.values, pa.string())
+        refs: list[str] = []
+        extra: list[Any] = []
+        errors: list[str | None] = []
+        any_error = False
+        for keys, value, reasons, run_refs in groups:
+            refs.extend(run_refs)
+            extra.extend([value] * len(run_refs))
+            if keys is None:
+                any_error = True
+                errors.extend(reasons)
+            else:
+                errors.extend([None] * len(run_refs))
+        arrays: dict[str, pa.Array] = {}
+        if len(groups) == 1 and groups[0][0] is not None:
+            keys, _value, offset, run_refs = groups[0]
+            step = np.arange(len(run_refs), dtype=np.int64) * len(keys) + offset
+            for j, name in enumerate(keys):
+                arrays[name] = values.take(pa.array(step + j))
+        else:
+            for name in names:
+                parts = []
+                for keys, _value, offset, run_refs in groups:
+                    j = keys.index(name) if keys is not None and name in keys else -1
+                    if j < 0:
+                        parts.append(np.full(len(run_refs), -1, dtype=np.int64))
+                    else:
+                        parts.append(np.arange(len(run_refs), dtype=np.int64) * len(keys) + (offset + j))
+                idx = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                arrays[name] = values.take(pa.array(idx, mask=idx < 0))
+        arrays["_source_ref"] = pa.array(refs, pa.string())
+        if self.extra_name:
+            arrays[self.extra_name] = pa.array(extra, pa.string())
+        if any_error:
+            arrays["_reader_error"] = pa.array(errors, pa.string())
+        self.values, self.groups, self.n, self._last = [], [], 0, None
+        return pa.table(arrays)
+
+
+#: The usual start of a document: optional BOM, optional XML declaration, then the root element.
+#: When this matches, there is no room for a DOCTYPE (nor a comment or PI) before the root.
+_PLAIN_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r\n]*)?<[A-Za-z_][A-Za-z0-9_.\-]*[ \t\r\n/>]")
 
 
 def parse_inner_document(data: bytes) -> Any:
@@ -595,9 +682,10 @@ def parse_inner_document(data: bytes) -> Any:
         FileRejected: with the DTD reason (the caller makes it a row error).
         xml.etree.ElementTree.ParseError: not well-formed.
     """
-    prolog = scan_prolog(data)
-    if prolog.doctype:
-        raise FileRejected(prolog.dtd_reason())
+    if _PLAIN_PROLOG.match(data) is None:
+        prolog = scan_prolog(data)
+        if prolog.doctype:
+            raise FileRejected(prolog.dtd_reason())
     return StdET.fromstring(data)
 
 
@@ -612,73 +700,65 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
     (``_reader_error``) for that ``HOSO``; the outer file with a DTD is rejected whole.
     """
     limits = current_limits()
-    columns = _Columns(limits)
+    rows = _Rows(limits, _Columns(limits), extra_name="_envelope_facility")
     facility: str | None = None
-    buf: list[dict[str, str | None]] = []
     hoso_index = 0
-    for elem in _iterparse(path, ("MACSKCB", "HOSO")):
-        if elem.tag == "MACSKCB":
-            if facility is None:
+    try:
+        for _event, elem in _xml_events(path):
+            tag = elem.tag
+            if tag == "HOSO":
+                hoso_index += 1
+                ref = f"HOSO[{hoso_index}]"
+                for filehoso in elem.iter("FILEHOSO"):
+                    if (filehoso.findtext("LOAIHOSO") or "").strip().upper() != "XML9":
+                        continue
+                    try:
+                        inner = binascii.a2b_base64((filehoso.findtext("NOIDUNGFILE") or "").strip(), strict_mode=True)
+                        doc = parse_inner_document(inner)
+                    except (binascii.Error, ValueError):
+                        rows.error(ref, "NOIDUNGFILE is not valid base64")
+                        continue
+                    except FileRejected as exc:
+                        rows.error(ref, f"XML9 content: {exc.reason}")
+                        continue
+                    except StdET.ParseError:
+                        rows.error(ref, "XML9 content is not well-formed XML")
+                        continue
+                    for j, child in enumerate(doc.iter("DU_LIEU_GIAY_CHUNG_SINH"), start=1):
+                        rows.add({c.tag: (c.text or "") for c in child if len(c) == 0},
+                                 f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]", facility)
+                elem.clear()
+                if rows.n >= chunk_rows:
+                    yield rows.table()
+            elif tag == "MACSKCB" and facility is None:
                 facility = (elem.text or "").strip()
-            continue
-        hoso_index += 1
-        for filehoso in elem.iterchildren("FILEHOSO"):
-            if (filehoso.findtext("LOAIHOSO") or "").strip().upper() != "XML9":
-                continue
-            ref = f"HOSO[{hoso_index}]"
-            try:
-                inner = binascii.a2b_base64((filehoso.findtext("NOIDUNGFILE") or "").strip(), strict_mode=True)
-                doc = parse_inner_document(inner)
-            except (binascii.Error, ValueError):
-                buf.append({"_source_ref": ref, "_reader_error": "NOIDUNGFILE is not valid base64"})
-                continue
-            except FileRejected as exc:
-                buf.append({"_source_ref": ref, "_reader_error": f"XML9 content: {exc.reason}"})
-                continue
-            except StdET.ParseError:
-                buf.append({"_source_ref": ref, "_reader_error": "XML9 content is not well-formed XML"})
-                continue
-            for j, child in enumerate(doc.iter("DU_LIEU_GIAY_CHUNG_SINH"), start=1):
-                child_ref = f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]"
-                rec, problem = _record(child, limits)
-                if problem:
-                    buf.append({"_source_ref": child_ref, "_reader_error": problem})
-                    continue
-                columns.add(rec)
-                rec["_source_ref"] = child_ref
-                rec["_envelope_facility"] = facility
-                buf.append(rec)
-        if len(buf) >= chunk_rows:
-            yield _table(buf)
-            buf = []
-    if buf:
-        yield _table(buf)
+    except StdET.ParseError as exc:
+        raise _xml_rejection(path, exc) from None
+    if rows.n:
+        yield rows.table()
 
 
 @guarded
 def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", element: str = "GIAYCHUNGSINH") -> Iterator[pa.Table]:
     """Read a flat 2025 e-document (``HSDLGCS``/``HSDLGBT``): data elements under the root."""
     limits = current_limits()
-    columns = _Columns(limits)
-    buf: list[dict[str, str | None]] = []
+    rows = _Rows(limits, _Columns(limits))
     count = 0
-    for elem in _iterparse(path, element):
-        count += 1
-        ref = f"{element}[{count}]"
-        rec, problem = _record(elem, limits)
-        if problem:
-            buf.append({"_source_ref": ref, "_reader_error": problem})
-        else:
-            columns.add(rec)
-            rec["_source_ref"] = ref
-            buf.append(rec)
-        if len(buf) >= chunk_rows:
-            yield _table(buf)
-            buf = []
+    try:
+        for _event, elem in _xml_events(path):
+            if elem.tag == element:
+                count += 1
+                rows.add({c.tag: (c.text or "") for c in elem if len(c) == 0}, f"{element}[{count}]")
+                elem.clear()
+                if rows.n >= chunk_rows:
+                    yield rows.table()
+    except StdET.ParseError as exc:
+        raise _xml_rejection(path, exc) from None
     if count == 0:
         raise FileRejected(f"no {element} element in document")
-    if buf:
-        yield _table(buf)
+    if rows.n:
+        yield rows.table()
+
 
 
 # ---------------------------------------------------------------------------- CSV
@@ -996,41 +1076,34 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
     limits = current_limits()
     decision = decide_encoding(path, encoding)
     label = records_key or "record"
-    columns = _Columns(limits)
-    buf: list[dict[str, str | None]] = []
+    rows = _Rows(limits, _Columns(limits))
     try:
         with path.open("r", encoding=decision.encoding, errors="strict", newline="") as fh:
             stream = _JsonStream(fh, what)
             for i, item in enumerate(_json_records(stream, records_key, label), start=1):
                 ref = f"{ref_prefix}{label}[{i}]"
-                rec: dict[str, str | None]
                 if not isinstance(item, dict):
-                    rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] is not a JSON object"}
+                    rows.error(ref, f"{label}[{i}] is not a JSON object")
                 elif len(item) > limits.max_columns:
-                    rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] has {len(item)} fields, over the "
-                                                                f"limit of {limits.max_columns} (S06_MAX_COLUMNS)"}
-                elif not LINEAGE_COLUMNS.isdisjoint(item):
-                    rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] uses a reserved field name"}
+                    rows.error(ref, f"{label}[{i}] has {len(item)} fields, over the limit of {limits.max_columns} "
+                                    "(S06_MAX_COLUMNS)")
                 else:
                     try:
-                        rec = {str(k): json_value_text(v) for k, v in item.items()}
+                        rec = {k: json_value_text(v) for k, v in item.items()}
                     except RecursionError:
-                        rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] is nested too deeply"}
+                        rows.error(ref, f"{label}[{i}] is nested too deeply")
                     else:
-                        columns.add(rec)
-                        rec["_source_ref"] = ref
-                buf.append(rec)
-                if len(buf) >= chunk_rows:
-                    yield _table(buf)
-                    buf = []
+                        rows.add(rec, ref)
+                if rows.n >= chunk_rows:
+                    yield rows.table()
     except UnicodeDecodeError:
         raise FileRejected(_invalid_text_reason(what, path, decision)) from None
     except LookupError:
         raise FileRejected(f"unknown encoding {decision.encoding!r} ({decision.describe()})") from None
     except (ValueError, RecursionError):
         raise FileRejected(f"{what} is not valid JSON (non-standard constant or nesting too deep)") from None
-    if buf:
-        yield _table(buf)
+    if rows.n:
+        yield rows.table()
 
 
 @guarded
