@@ -512,6 +512,9 @@ class BatchRunner:
         self._timed("land", t0)
         try:
             for lf in landed:
+                if lf.refused:  # integration(readers): a drop entry refused unread (link, FIFO, dot-file...)
+                    self._reject(lf, lf.refused)
+                    continue
                 other = staging.processed_elsewhere(self.engine, spec.dataset, spec.facility, lf.sha256, spec.batch_id)
                 if other:
                     self.state.files.append(self._file_row(lf, "skipped_duplicate", f"same checksum already loaded by batch {other}"))
