@@ -20,7 +20,7 @@ export AIRFLOW_CONN_S06_PSEUDONYM_KEY ?= $(shell cat $(CURDIR)/config/dev_connec
 START ?= 2026-11-21
 NIGHTS ?= 3
 
-.PHONY: help install demo test lint fix airflow-init sample bench clean run-night
+.PHONY: help install demo test lint fix airflow-init sample bench clean run-night fuzz
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
@@ -47,6 +47,9 @@ run-night: airflow-init  ## One dataset, one night: make run-night DATASET=birth
 test: airflow-init  ## TEST COMMAND: lint, then the whole suite (starts its own PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+fuzz: install  ## Long fuzz run of every reader and of whole batches (FUZZ_EXAMPLES=3000 per reader test)
+	HYPOTHESIS_PROFILE=long S06_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-3000} $(BIN)/python -m pytest tests/fuzz -q
 
 lint: install  ## ruff
 	$(BIN)/ruff check .

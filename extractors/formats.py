@@ -724,6 +724,9 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                     except StdET.ParseError:
                         rows.error(ref, "XML9 content is not well-formed XML")
                         continue
+                    except LookupError:
+                        rows.error(ref, "XML9 content declares an encoding that cannot be decoded")
+                        continue
                     for j, child in enumerate(doc.iter("DU_LIEU_GIAY_CHUNG_SINH"), start=1):
                         rows.add({c.tag: (c.text or "") for c in child if len(c) == 0},
                                  f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]", facility)
@@ -734,6 +737,8 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                 facility = (elem.text or "").strip()
     except StdET.ParseError as exc:
         raise _xml_rejection(path, exc) from None
+    except LookupError:
+        raise FileRejected("XML declares an encoding that cannot be decoded") from None
     if rows.n:
         yield rows.table()
 
@@ -754,6 +759,8 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
                     yield rows.table()
     except StdET.ParseError as exc:
         raise _xml_rejection(path, exc) from None
+    except LookupError:
+        raise FileRejected("XML declares an encoding that cannot be decoded") from None
     if count == 0:
         raise FileRejected(f"no {element} element in document")
     if rows.n:
