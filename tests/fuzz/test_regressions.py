@@ -26,3 +26,9 @@ def test_found_by_fuzzing(name, ops):
 def test_unknown_encoding_declared_by_an_inner_xml9_document_is_a_row_error():
     docs = [sample_inner(0).replace(b"utf-8", b"utf-9"), sample_inner(1)]
     assert check_reader("giamdinhhs_xml9", "a.xml", sample_xml9(docs)) == "ok"
+
+
+def test_inner_document_losing_a_byte_of_its_declaration():
+    """Found by fuzzing: a deleted byte turned ``utf-8`` into ``utf8'`` in an inner declaration."""
+    docs = [mutate(sample_inner(0), [("delete", 61974, 1)]), sample_inner(1), sample_inner(2)]
+    assert check_reader("giamdinhhs_xml9", "a.xml", sample_xml9(docs)) == "ok"
