@@ -37,6 +37,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 from xml.etree import ElementTree as StdET
@@ -558,23 +559,26 @@ class _Columns:
 
 
 class _Rows:
-    """One chunk's records, kept as runs of records with the same field list and turned into
-    columns at the end, so the per-record cost is one ``tuple`` of the field names and one
-    ``list.extend`` of the values.
+    """One chunk's records, kept as runs sharing one field layout and turned into columns at the end.
 
-    Checks that depend only on the field list (too many fields, a reserved or XInclude name, the
-    file's distinct-field bound) run once per distinct field list, not per record.
+    Records with the run's exact field list cost one ``tuple`` of the names and one
+    ``list.extend`` of the values; a record with fewer fields is laid out in the run's layout (its
+    missing fields NULL); a record bringing a new field name starts a run whose layout is the union.
+    So the number of runs per chunk is bounded by the number of distinct field names, however the
+    records vary. Reader-error rows stay in the run (all fields NULL, the reason beside).
+
+    Checks that depend only on a record's field list (too many fields, a reserved or XInclude name,
+    the file's distinct-field bound) run once per distinct field list, not per record.
     """
 
     def __init__(self, limits: ReaderLimits, columns: _Columns, extra_name: str | None = None) -> None:
         self.limits = limits
         self.columns = columns
         self.extra_name = extra_name  # a per-record lineage value (``_envelope_facility``)
-        self.values: list[Any] = []  # every record's values, flat, in order
-        # runs: [field names (None: reader errors), extra value, offset into values or reasons, refs]
-        self.groups: list[list[Any]] = []
+        self.values: list[Any] = []  # every row's values in its run's layout, flat, in order
+        # runs: [layout (field names), its set, extra value, offset into values, refs, reasons]
+        self.runs: list[list[Any]] = []
         self.n = 0
-        self._last: list[Any] | None = None
         self._verdicts: dict[tuple[str, ...], str | None] = {}
 
     def _verdict(self, keys: tuple[str, ...]) -> str | None:
@@ -593,31 +597,42 @@ class _Rows:
             self._verdicts[keys] = verdict
         return verdict
 
+    def _new_run(self, layout: tuple[str, ...], extra: Any) -> list[Any]:
+        run = [layout, frozenset(layout), extra, len(self.values), [], []]
+        self.runs.append(run)
+        return run
+
     def add(self, rec: dict[str, Any], ref: str, extra: Any = None) -> None:
         """Add one record (``{field: text}``) with its reference; refused ones become errors."""
         keys = tuple(rec)
-        run = self._last
-        if run is None or run[0] != keys or run[1] != extra:
+        run = self.runs[-1] if self.runs else None
+        if run is not None and run[0] == keys and run[2] == extra:
+            self.values.extend(rec.values())  # the common case: same fields as the record before
+        else:
             problem = self._verdict(keys)
             if problem:
-                self.error(ref, problem)
+                self.error(ref, problem, extra)
                 return
-            run = [keys, extra, len(self.values), []]
-            self.groups.append(run)
-            self._last = run
-        self.values.extend(rec.values())
-        run[3].append(ref)
+            if run is None or run[2] != extra:
+                run = self._new_run(keys, extra)
+            elif not run[1].issuperset(keys):
+                run = self._new_run(run[0] + tuple(k for k in keys if k not in run[1]), extra)
+            if run[0] == keys:
+                self.values.extend(rec.values())
+            else:
+                self.values.extend([rec.get(k) for k in run[0]])
+        run[4].append(ref)
+        run[5].append(None)
         self.n += 1
 
-    def error(self, ref: str, reason: str) -> None:
+    def error(self, ref: str, reason: str, extra: Any = None) -> None:
         """A row that carries only its reference and a reader error."""
-        run = self.groups[-1] if self.groups else None
-        if run is None or run[0] is not None:
-            run = [None, None, [], []]
-            self.groups.append(run)
-        run[2].append(reason)
-        run[3].append(ref)
-        self._last = None
+        run = self.runs[-1] if self.runs else None
+        if run is None or run[2] != extra:
+            run = self._new_run((), extra)
+        self.values.extend(repeat(None, len(run[0])))
+        run[4].append(ref)
+        run[5].append(reason)
         self.n += 1
 
     def table(self) -> pa.Table:
@@ -626,44 +641,34 @@ class _Rows:
 
         All values are converted to Arrow in one call and each column is taken from it by index
         (one conversion of a long list is several times cheaper than one per column)."""
-        groups = self.groups
-        names = dict.fromkeys(k for run in groups if run[0] is not None for k in run[0])
+        runs = self.runs
+        names = dict.fromkeys(k for run in runs for k in run[0])
         values = pa.array(self.values, pa.string())
         refs: list[str] = []
         extra: list[Any] = []
         errors: list[str | None] = []
-        any_error = False
-        for keys, value, reasons, run_refs in groups:
+        for _layout, _set, value, _offset, run_refs, reasons in runs:
             refs.extend(run_refs)
-            extra.extend([value] * len(run_refs))
-            if keys is None:
-                any_error = True
-                errors.extend(reasons)
-            else:
-                errors.extend([None] * len(run_refs))
+            extra.extend(repeat(value, len(run_refs)))
+            errors.extend(reasons)
         arrays: dict[str, pa.Array] = {}
-        if len(groups) == 1 and groups[0][0] is not None:
-            keys, _value, offset, run_refs = groups[0]
-            step = np.arange(len(run_refs), dtype=np.int64) * len(keys) + offset
-            for j, name in enumerate(keys):
-                arrays[name] = values.take(pa.array(step + j))
-        else:
-            for name in names:
-                parts = []
-                for keys, _value, offset, run_refs in groups:
-                    j = keys.index(name) if keys is not None and name in keys else -1
-                    if j < 0:
-                        parts.append(np.full(len(run_refs), -1, dtype=np.int64))
-                    else:
-                        parts.append(np.arange(len(run_refs), dtype=np.int64) * len(keys) + (offset + j))
-                idx = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-                arrays[name] = values.take(pa.array(idx, mask=idx < 0))
+        for name in names:
+            parts = []
+            for layout, layout_set, _value, offset, run_refs, _reasons in runs:
+                count = len(run_refs)
+                if name in layout_set:
+                    parts.append(np.arange(count, dtype=np.int64) * len(layout) + (offset + layout.index(name)))
+                else:
+                    parts.append(np.full(count, -1, dtype=np.int64))
+            positions = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            mask = positions < 0
+            arrays[name] = values.take(pa.array(positions, mask=mask if mask.any() else None))
         arrays["_source_ref"] = pa.array(refs, pa.string())
         if self.extra_name:
             arrays[self.extra_name] = pa.array(extra, pa.string())
-        if any_error:
+        if any(e is not None for e in errors):
             arrays["_reader_error"] = pa.array(errors, pa.string())
-        self.values, self.groups, self.n, self._last = [], [], 0, None
+        self.values, self.runs, self.n = [], [], 0
         return pa.table(arrays)
 
 

@@ -336,3 +336,16 @@ def test_json_document_memory_stays_bounded(tmp_path):
     assert result["rows"] == n
     growth_mib = result["growth_kib"] / 1024
     assert growth_mib < 40, f"RSS grew {growth_mib:.0f} MiB reading a {size_mib:.0f} MiB document"
+
+
+def test_records_with_varying_fields_keep_their_order_and_values(tmp_path):
+    """Optional fields left out, new fields appearing late, errors in between: every row keeps
+    its own values in its own place (the column-wise buffer re-lays records out)."""
+    items = [{"a": "1", "b": "x"}, {"a": "2"}, 5, {"b": "y", "c": "z"}, {"a": "4", "b": "w"}, {"c": "q", "a": "6"}]
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(items), encoding="utf-8")
+    rows = _rows(read_json_records, path)
+    assert [(r["a"], r["b"], r["c"], r["_reader_error"]) for r in rows] == [
+        ("1", "x", None, None), ("2", None, None, None), (None, None, None, "record[3] is not a JSON object"),
+        (None, "y", "z", None), ("4", "w", None, None), ("6", None, "q", None)]
+    assert [r["_source_ref"] for r in rows] == [f"record[{i}]" for i in range(1, 7)]
