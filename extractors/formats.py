@@ -910,7 +910,7 @@ def json_value_text(value: Any) -> str | None:
 
 
 #: Characters read per block from a JSON document.
-JSON_BLOCK_CHARS = 1 << 20
+JSON_BLOCK_CHARS = 1 << 18
 #: One JSON value (a record, or any top-level member) may not be longer than this.
 JSON_MAX_VALUE_CHARS = 64 << 20
 _JSON_WS = re.compile(r"[ \t\r\n]*")
