@@ -23,7 +23,7 @@ NIGHTS ?= 3
 export S06_POOL_SLOTS ?= 8
 
 .PHONY: help install demo test lint fix airflow-init sample bench clean run-night up down status trigger \
-	test-celery screenshots system-deps
+	test-celery screenshots system-deps fuzz
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
@@ -72,6 +72,9 @@ trigger: install  ## Process a night on the running service: make trigger NIGHT=
 screenshots: install  ## Headless Chromium pictures of the running service's UI into docs/screenshots/
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(BIN)/python -m ops.screenshots --out docs/screenshots
+
+fuzz: install  ## Long fuzz run of every reader and of whole batches (FUZZ_EXAMPLES=3000 per reader test)
+	HYPOTHESIS_PROFILE=long S06_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-3000} $(BIN)/python -m pytest tests/fuzz -q
 
 lint: install  ## ruff
 	$(BIN)/ruff check .

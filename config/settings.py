@@ -16,6 +16,25 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Default for ``S06_DATA_ROOT``: a working folder inside the repository, never the user's home.
 DEFAULT_DATA_ROOT = REPO_ROOT / ".work" / "data"
 
+#: Reader limits (docs/readers.md): 4 GiB per file, 32,768 characters per value, 1,000 fields per
+#: record. A record of the largest contract has about 90 fields of at most a few hundred characters.
+DEFAULT_MAX_FILE_BYTES = 4 << 30
+DEFAULT_MAX_VALUE_CHARS = 32_768
+DEFAULT_MAX_COLUMNS = 1_000
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number") from None
+    if value < 1:
+        raise ValueError(f"{name} must be positive")
+    return value
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +48,11 @@ class Settings:
         chunk_rows: rows per processing chunk (memory bound).
         small_file_bytes: files up to this size are read whole and grouped into shared chunks.
         timezone: the timezone nights are counted in.
+        max_file_bytes: a received file larger than this is rejected whole (``S06_MAX_FILE_BYTES``).
+        max_value_chars: a value longer than this gives its record a reader error (quarantined
+            under ENVELOPE, the column named, the value never) (``S06_MAX_VALUE_CHARS``).
+        max_columns: a record with more fields than this gives a reader error; a CSV header or a
+            file whose records use more distinct fields than this is rejected (``S06_MAX_COLUMNS``).
     """
 
     data_root: Path
@@ -41,6 +65,9 @@ class Settings:
     #: process every batch even when its inputs are unchanged since its completed run
     #: (``S06_FORCE_RERUN=1``: refreshes cross-dataset warnings after other data arrived)
     force_rerun: bool = False
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
+    max_columns: int = DEFAULT_MAX_COLUMNS
 
     @property
     def drop_root(self) -> Path:
@@ -100,4 +127,7 @@ def load_settings() -> Settings:
         small_file_bytes=int(os.environ.get("S06_SMALL_FILE_BYTES", str(8 << 20))),
         timezone=os.environ.get("S06_TIMEZONE", "Asia/Ho_Chi_Minh"),
         force_rerun=os.environ.get("S06_FORCE_RERUN", "").strip().lower() in ("1", "true", "yes"),
+        max_file_bytes=_positive_int("S06_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
+        max_value_chars=_positive_int("S06_MAX_VALUE_CHARS", DEFAULT_MAX_VALUE_CHARS),
+        max_columns=_positive_int("S06_MAX_COLUMNS", DEFAULT_MAX_COLUMNS),
     )

@@ -5,37 +5,58 @@ Every reader yields ``pa.Table`` chunks whose columns are the source's own tag/c
 
 * ``_source_ref`` - where the record sits in its file (``row 17``,
   ``HOSO[3]/DU_LIEU_GIAY_CHUNG_SINH[2]``, ``GIAYCHUNGSINH[1]``);
-* ``_reader_error`` - NULL, or a reason when the record's envelope could not be decoded (the
-  record is then quarantined with rule ``ENVELOPE``; the rest of the file proceeds).
+* ``_reader_error`` - NULL, or a reason when the record could not be taken as sent (its envelope
+  does not decode, a value is longer than ``S06_MAX_VALUE_CHARS``, a value holds a control
+  character, the record has more than ``S06_MAX_COLUMNS`` fields, ...). The record is then
+  quarantined with rule ``ENVELOPE``; the offending values are blanked (NULL) so they never reach
+  a database; the rest of the file proceeds.
 
-A file that cannot be read at all (truncated XML, forbidden DTD/entities, undecodable bytes)
-raises :class:`FileRejected` with a reason that never contains file content.
+A file that cannot be read at all (empty, over ``S06_MAX_FILE_BYTES``, binary, truncated XML, a
+DTD or entity declaration, undecodable bytes, a CSV header that does not parse) raises
+:class:`FileRejected` with a reason that never contains file content. No other exception leaves
+a reader (property-tested in ``tests/fuzz/``).
+
+XML is parsed without DTDs: the prolog (everything before the root element) is scanned first and a
+``<!DOCTYPE`` rejects the file - or, inside an XML9 envelope, that ``HOSO`` - before any parser
+sees an entity, naming what the DTD holds (entity declarations, external references). The
+standard library's C parser then parses a document that cannot declare entities; it has no
+resolver (never opens an external entity, DTD or XInclude) and limits entity amplification
+(expat >= 2.4), a second wall. lxml was measured 10-30 % slower on these documents (element
+proxies), which the 1.2x budget against a plain ``iterparse`` does not leave room for. See
+``docs/readers.md``.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
+import csv
+import functools
 import importlib
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from typing import IO, Any, NamedTuple
+from xml.etree import ElementTree as StdET
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as SafeET
 
 SNIFF_BYTES = 1 << 20
 #: CSV block size: small enough to pipeline parsing, large enough to amortise per-block cost.
+#: A single CSV record longer than this rejects the file (it is far beyond any value limit).
 CSV_BLOCK_BYTES = 16 << 20
-
+#: Bytes of the file start inspected for binary content.
+BINARY_SNIFF_BYTES = 64 << 10
+#: Lineage columns a source field must never set itself.
+LINEAGE_COLUMNS = frozenset({"_source_ref", "_reader_error", "_envelope_facility", "_source_file"})
+#: The XInclude namespace: an element in it is refused (never processed).
+XINCLUDE_NS = "{http://www.w3.org/2001/XInclude}"
 
 class FileRejected(Exception):
     """The whole file is unreadable. ``reason`` is safe to log: it carries no file content."""
@@ -45,140 +66,768 @@ class FileRejected(Exception):
         self.reason = reason
 
 
-def detect_encoding(path: Path, declared: str = "auto") -> str:
-    """Decide the text encoding of a file.
+# ---------------------------------------------------------------------------- limits
 
-    A BOM wins; then a declared encoding from the registry; then strict UTF-8 over the first
-    megabyte; otherwise Windows-1258, the legacy Vietnamese code page Python can decode
-    (TCVN3/VNI/VISCII have no codec and are not guessed - see README "known gaps").
+
+@dataclass(frozen=True)
+class ReaderLimits:
+    """Size limits every reader enforces (settings ``S06_MAX_FILE_BYTES``, ``S06_MAX_VALUE_CHARS``,
+    ``S06_MAX_COLUMNS``; see :mod:`config.settings`)."""
+
+    max_file_bytes: int
+    max_value_chars: int
+    max_columns: int
+
+
+def current_limits() -> ReaderLimits:
+    """The limits from the environment (cheap: read on every file)."""
+    from config.settings import load_settings
+
+    s = load_settings()
+    return ReaderLimits(s.max_file_bytes, s.max_value_chars, s.max_columns)
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def column_label(name: str, index: int) -> str:
+    """How a reason names a column: its name when it is a plain identifier, else its position
+    (a name made of arbitrary text might itself be content)."""
+    return f"'{name}'" if _SAFE_NAME.fullmatch(name) else f"#{index + 1}"
+
+
+# ---------------------------------------------------------------------------- encodings
+
+
+@dataclass(frozen=True)
+class EncodingDecision:
+    """Which encoding a file is read with, and why (``bom``, ``declared`` or ``detected``)."""
+
+    encoding: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        """``UTF-8``/``cp1258``... for reasons."""
+        return "UTF-8" if self.encoding in ("utf-8", "utf-8-sig") else self.encoding
+
+    def describe(self) -> str:
+        """``UTF-8 (detected)``, ``cp1258 (declared in the registry)``, ``UTF-8 (byte-order mark)``."""
+        why = {"bom": "byte-order mark", "declared": "declared in the registry", "detected": "detected"}[self.source]
+        return f"{self.label} ({why})"
+
+
+_LONE_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _utf8_verdict(head: bytes, complete: bool) -> tuple[int, int]:
+    """(invalid bytes, valid multi-byte characters) of ``head`` read as UTF-8."""
+    if not complete:
+        # The sniff block may end inside a character: drop an incomplete trailing sequence.
+        cut = len(head)
+        for back in range(1, min(4, len(head)) + 1):
+            b = head[-back]
+            if b < 0x80:
+                break
+            if b >= 0xC0:  # a lead byte: keep the sequence only if it is complete
+                need = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+                if back < need:
+                    cut = len(head) - back
+                break
+        head = head[:cut]
+    text = head.decode("utf-8", errors="surrogateescape")
+    bad = len(_LONE_SURROGATE.findall(text))
+    non_ascii = len(text) - len(text.encode("ascii", errors="ignore").decode("ascii"))
+    return bad, non_ascii - bad
+
+
+def decide_encoding(path: Path, declared: str = "auto") -> EncodingDecision:
+    """Decide the text encoding of a file, and say how it was decided.
+
+    A byte-order mark wins; then an encoding declared in the registry; then the first megabyte is
+    inspected: valid UTF-8 is UTF-8; UTF-8 with a few invalid bytes among many valid multi-byte
+    characters is still UTF-8 (a corrupt UTF-8 file, which the reader rejects naming the byte
+    offset - not a cp1258 file); otherwise Windows-1258, the legacy Vietnamese code page Python can
+    decode (TCVN3/VNI/VISCII have no codec and are not guessed - see README "known gaps").
     """
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+        return EncodingDecision("utf-8-sig", "bom")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return EncodingDecision("utf-16", "bom")
     if declared not in ("auto", ""):
-        return declared
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
-    except UnicodeDecodeError:
-        return "cp1258"
-    return "utf-8"
+        return EncodingDecision(declared, "declared")
+    bad, multibyte = _utf8_verdict(head, complete=len(head) < SNIFF_BYTES)
+    if bad == 0 or multibyte >= bad:
+        return EncodingDecision("utf-8", "detected")
+    return EncodingDecision("cp1258", "detected")
 
 
-def xml_root_tag(path: Path) -> str | None:
-    """The root element's tag, read safely from the start of the file (None if not XML)."""
+def detect_encoding(path: Path, declared: str = "auto") -> str:
+    """The encoding :func:`decide_encoding` settles on (the manifest's ``encoding``)."""
+    return decide_encoding(path, declared).encoding
+
+
+def first_invalid_byte(path: Path, encoding: str, start: int = 0) -> int | None:
+    """Byte offset of the first byte ``encoding`` cannot decode (None: the file decodes)."""
     try:
-        for _event, elem in SafeET.iterparse(str(path), events=("start",), forbid_dtd=True):
-            return str(elem.tag)
-    except (ParseError, DefusedXmlException, ValueError):
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    except LookupError:
         return None
+    offset = start
+    with path.open("rb") as fh:
+        fh.seek(start)
+        while True:
+            block = fh.read(SNIFF_BYTES)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return max(offset - pending + exc.start, start)
+            if not block:
+                return None
+            offset += len(block)
+
+
+def _invalid_text_reason(what: str, path: Path, decision: EncodingDecision, start: int = 0) -> str:
+    where = first_invalid_byte(path, decision.encoding, start)
+    at = f" at byte {where}" if where is not None else ""
+    return f"{what} is not valid {decision.label}: invalid {decision.label}{at} (encoding {decision.describe()})"
+
+
+# ---------------------------------------------------------------------------- whole-file guard
+
+
+def _binary_reason(head: bytes) -> str | None:
+    """A reason when the start of a file is not text (NULs and other control bytes)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<"):
+        return None  # UTF-16 text carries NUL bytes legitimately
+    sample = head[:BINARY_SNIFF_BYTES]
+    if not sample:
+        return None
+    controls = len(sample) - len(sample.translate(None, _C0_BYTES))
+    if controls * 10 > len(sample):
+        return (f"binary content, not a text file ({controls} of the first {len(sample)} bytes are "
+                "NUL or other control bytes)")
     return None
 
 
-def _element_record(elem: Element) -> dict[str, str]:
-    return {child.tag: (child.text or "") for child in elem if len(child) == 0}
+_C0_BYTES = bytes(b for b in range(32) if b not in (9, 10, 13))
 
 
-def _table(records: list[dict[str, str | None]]) -> pa.Table:
-    names: dict[str, None] = {}
-    for rec in records:
-        names.update(dict.fromkeys(rec))
-    return pa.table({n: pa.array([r.get(n) for r in records], pa.string()) for n in names})
+def check_file(path: Path, limits: ReaderLimits | None = None) -> None:
+    """Reject what no reader should parse: empty, too large, or binary files.
+
+    Raises:
+        FileRejected: ``empty file`` (no bytes, or only whitespace), over ``S06_MAX_FILE_BYTES``,
+            or binary content.
+    """
+    limits = limits or current_limits()
+    size = path.stat().st_size
+    if size == 0:
+        raise FileRejected("empty file")
+    if size > limits.max_file_bytes:
+        raise FileRejected(f"file is {size} bytes, over the limit of {limits.max_file_bytes} (S06_MAX_FILE_BYTES)")
+    with path.open("rb") as fh:
+        head = fh.read(BINARY_SNIFF_BYTES)
+    if size <= BINARY_SNIFF_BYTES:
+        body = head
+        if body.startswith(codecs.BOM_UTF8):
+            body = body[3:]
+        elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            body = body[2:].replace(b"\x00", b"")
+        if not body.strip(b" \t\r\n"):
+            raise FileRejected("empty file")
+    reason = _binary_reason(head)
+    if reason:
+        raise FileRejected(reason)
 
 
-def _xml_errors(exc: ParseError) -> FileRejected:
+def _control_rows(col: pa.ChunkedArray) -> pa.Array | None:
+    """Rows of a string column holding a C0 control character other than tab, CR, LF."""
+    suspect = False
+    for chunk in col.chunks:
+        if len(chunk) == 0 or chunk.null_count == len(chunk):
+            continue
+        offsets_buf, data_buf = chunk.buffers()[1], chunk.buffers()[2]
+        if data_buf is None:
+            continue
+        otype = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buf, dtype=otype)[chunk.offset: chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]: offsets[-1]]
+        if data.size and data.min() < 32:
+            low = data[data < 32]
+            if np.count_nonzero((low != 9) & (low != 10) & (low != 13)):
+                suspect = True
+                break
+    if not suspect:
+        return None
+    return pc.fill_null(pc.match_substring_regex(col, r"[\x00-\x08\x0b\x0c\x0e-\x1f]"), False).combine_chunks()
+
+
+def guard_chunk(table: pa.Table, limits: ReaderLimits) -> pa.Table:
+    """Per-row checks every reader's output goes through.
+
+    A value longer than ``max_value_chars`` or holding a C0 control character (other than tab, CR,
+    LF: NUL is refused by PostgreSQL, so SQLite and PostgreSQL would disagree) gives its row a
+    ``_reader_error`` naming the column (never the value), and the value is blanked.
+    """
+    if table.num_rows == 0:
+        return table
+    errors: list[str | None] | None = None
+    columns = {}
+    for index, name in enumerate(table.column_names):
+        if name in LINEAGE_COLUMNS:
+            continue
+        col = table.column(name)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            continue
+        bad_masks: list[tuple[pa.Array, str]] = []
+        longest = pc.max(pc.binary_length(col)).as_py() or 0
+        if longest > limits.max_value_chars:
+            too_long = pc.fill_null(pc.greater(pc.utf8_length(col), limits.max_value_chars), False).combine_chunks()
+            if pc.any(too_long).as_py():
+                bad_masks.append((too_long, f"value of column {column_label(name, index)} is longer than "
+                                            f"{limits.max_value_chars} characters (S06_MAX_VALUE_CHARS)"))
+        ctrl = _control_rows(col)
+        if ctrl is not None and pc.any(ctrl).as_py():
+            bad_masks.append((ctrl, f"value of column {column_label(name, index)} contains a control character "
+                                    "(U+0000-U+001F other than tab, CR, LF)"))
+        if not bad_masks:
+            continue
+        if errors is None:
+            errors = (table.column("_reader_error").to_pylist() if "_reader_error" in table.column_names
+                      else [None] * table.num_rows)
+        blank = bad_masks[0][0]
+        for mask, reason in bad_masks:
+            blank = pc.or_(blank, mask)
+            for i in np.flatnonzero(mask.to_numpy(zero_copy_only=False)):
+                errors[i] = errors[i] or reason
+        columns[name] = pc.if_else(blank, pa.scalar(None, col.type), col)
+    if errors is None:
+        return table
+    for name, arr in columns.items():
+        table = table.set_column(table.column_names.index(name), name, arr)
+    err = pa.array(errors, pa.string())
+    if "_reader_error" in table.column_names:
+        return table.set_column(table.column_names.index("_reader_error"), "_reader_error", err)
+    return table.append_column("_reader_error", err)
+
+
+def guarded(func: Callable[..., Iterator[pa.Table]]) -> Callable[..., Iterator[pa.Table]]:
+    """Wrap a reader: :func:`check_file` first, then :func:`guard_chunk` on every chunk.
+
+    Any exception other than :class:`FileRejected` escaping a reader is a bug; as a last wall it
+    is turned into a rejection naming only the exception type (the fuzz tests keep the list of
+    such bugs empty).
+    """
+    if getattr(func, "__s06_guarded__", False):
+        return func
+
+    @functools.wraps(func)
+    def wrapper(path: Path, chunk_rows: int, *args: Any, **kwargs: Any) -> Iterator[pa.Table]:
+        limits = current_limits()
+        path = Path(path)
+        check_file(path, limits)
+        try:
+            for chunk in func(path, chunk_rows, *args, **kwargs):
+                yield guard_chunk(chunk, limits)
+        except FileRejected:
+            raise
+        except (MemoryError, RecursionError):
+            raise FileRejected("file is too large or too deeply nested to read") from None
+        except (UnicodeError, ValueError, LookupError, OSError, pa.ArrowException, StdET.ParseError,
+                csv.Error) as exc:
+            raise FileRejected(f"file could not be read ({type(exc).__name__})") from None
+
+    wrapper.__s06_guarded__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+# ---------------------------------------------------------------------------- XML
+
+
+class XmlProlog(NamedTuple):
+    """What precedes the root element of an XML document.
+
+    Attributes:
+        root: the root element's name (None when not found in the bytes scanned).
+        doctype: a ``<!DOCTYPE`` declaration was found.
+        entities: the DTD declares entities (``<!ENTITY``, general or parameter).
+        external: the DTD or an entity refers to an external resource (``SYSTEM``/``PUBLIC``).
+        complete: the scan reached the root (or proved the bytes are not XML).
+    """
+
+    root: str | None
+    doctype: bool
+    entities: bool
+    external: bool
+    complete: bool
+
+    def dtd_reason(self) -> str:
+        """The rejection reason for a document with a DOCTYPE (no content)."""
+        parts = []
+        if self.entities:
+            parts.append("entity declarations")
+        if self.external:
+            parts.append("external references (SYSTEM/PUBLIC)")
+        detail = f": a DTD with {' and '.join(parts)}" if parts else ": a DOCTYPE declaration"
+        return f"XML declares a DTD or entities (forbidden){detail}"
+
+
+_NAME = re.compile(r"[^\s/>!?<\"'=]+")
+
+
+def _prolog_text(head: bytes) -> str:
+    """The bytes as text for the prolog scan (the prolog's structural characters are ASCII)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return head[3:].decode("latin-1")
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return head.decode("utf-32", errors="replace")
+    if head.startswith(codecs.BOM_UTF16_LE) or head.startswith(codecs.BOM_UTF16_BE):
+        return head.decode("utf-16", errors="replace")
+    if head[:2] == b"<\x00":
+        return head.decode("utf-16-le", errors="replace")
+    if head[:2] == b"\x00<":
+        return head.decode("utf-16-be", errors="replace")
+    return head.decode("latin-1")
+
+
+def _skip_doctype(text: str, i: int) -> tuple[int, bool, bool]:
+    """Index after the DOCTYPE starting at ``text[i:]`` (``<!DOCTYPE`` already matched), or -1
+    when it runs past the text; plus whether it declares entities / refers outside."""
+    n = len(text)
+    entities = external = False
+    in_subset = False
+    header_start = i
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            j = text.find(c, i + 1)
+            if j < 0:
+                return -1, entities, external
+            i = j + 1
+            continue
+        if in_subset:
+            if text.startswith("<!--", i):
+                j = text.find("-->", i + 4)
+                if j < 0:
+                    return -1, entities, external
+                i = j + 3
+                continue
+            if text.startswith("<?", i):
+                j = text.find("?>", i + 2)
+                if j < 0:
+                    return -1, entities, external
+                i = j + 2
+                continue
+            if text.startswith("<!ENTITY", i):
+                entities = True
+                j = i + 8
+                k = text.find(">", j)
+                decl = text[j: k if k >= 0 else n]
+                if re.search(r"\b(SYSTEM|PUBLIC)\b", decl):
+                    external = True
+            if c == "]":
+                in_subset = False
+            i += 1
+            continue
+        if c == "[":
+            if re.search(r"\b(SYSTEM|PUBLIC)\b", text[header_start:i]):
+                external = True
+            in_subset = True
+        elif c == ">":
+            if re.search(r"\b(SYSTEM|PUBLIC)\b", text[header_start:i]) and "[" not in text[header_start:i]:
+                external = True
+            return i + 1, entities, external
+        i += 1
+    return -1, entities, external
+
+
+def scan_prolog(head: bytes) -> XmlProlog:
+    """Scan the start of an XML document up to its root element (XML declaration, comments,
+    processing instructions, whitespace and a DOCTYPE may come first; nothing else can)."""
+    text = _prolog_text(head)
+    i, n = 0, len(text)
+    doctype = entities = external = False
+    while i < n:
+        c = text[i]
+        if c in " \t\r\n\ufeff":
+            i += 1
+        elif text.startswith("<?", i):
+            j = text.find("?>", i + 2)
+            if j < 0:
+                return XmlProlog(None, doctype, entities, external, False)
+            i = j + 2
+        elif text.startswith("<!--", i):
+            j = text.find("-->", i + 4)
+            if j < 0:
+                return XmlProlog(None, doctype, entities, external, False)
+            i = j + 3
+        elif text[i: i + 9].upper() == "<!DOCTYPE":
+            doctype = True
+            i, ent, ext = _skip_doctype(text, i + 9)
+            entities, external = entities or ent, external or ext
+            if i < 0:
+                return XmlProlog(None, doctype, entities, external, False)
+        elif c == "<":
+            m = _NAME.match(text, i + 1)
+            if m is None:
+                return XmlProlog(None, doctype, entities, external, True)
+            if m.end() >= n:  # the name may go on past the scanned bytes
+                return XmlProlog(None, doctype, entities, external, False)
+            return XmlProlog(m.group(0), doctype, entities, external, True)
+        else:
+            return XmlProlog(None, doctype, entities, external, True)  # not XML: the parser says so
+    return XmlProlog(None, doctype, entities, external, False)
+
+
+def xml_root_tag(path: Path) -> str | None:
+    """The root element's name, from a scan of the start of the file (None if not found).
+
+    Found also for a document with a DTD (the DTD is skipped, never interpreted), so the file is
+    given to its reader, which rejects it for the DTD.
+    """
+    with path.open("rb") as fh:
+        return scan_prolog(fh.read(SNIFF_BYTES)).root
+
+
+def check_xml_prolog(path: Path) -> None:
+    """Reject a file whose prolog declares a DTD, or whose prolog does not end within 1 MiB."""
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    prolog = scan_prolog(head)
+    if prolog.doctype:
+        raise FileRejected(prolog.dtd_reason())
+    if not prolog.complete and len(head) >= SNIFF_BYTES:
+        raise FileRejected("XML prolog (before the root element) is longer than 1 MiB")
+
+
+#: expat error codes worth their own reason (``xml.parsers.expat.errors``).
+_EXPAT_INVALID_TOKEN = 4
+_EXPAT_UNDEFINED_ENTITY = 11
+_EXPAT_AMPLIFICATION = 43  # expat >= 2.4: entity expansion over its amplification limit
+
+
+def _control_char_at(path: Path, line: int, column: int) -> bool:
+    """Whether the byte at (line, column) is a C0 control character (failure path only)."""
+    if path.stat().st_size > 64 << 20:
+        return False
+    with path.open("rb") as fh:
+        for number, text in enumerate(fh, start=1):
+            if number == line:
+                return 0 <= column < len(text) and text[column] < 32 and text[column] not in (9, 10, 13)
+    return False
+
+
+def _xml_rejection(path: Path, exc: StdET.ParseError) -> FileRejected:
     line, column = getattr(exc, "position", (0, 0))
-    return FileRejected(f"XML not well-formed (truncated or corrupt) at line {line}, column {column}")
+    code = getattr(exc, "code", None)
+    where = f"at line {line}, column {column}"
+    if code == _EXPAT_UNDEFINED_ENTITY:
+        return FileRejected(f"XML refers to an undeclared entity {where} (entities are forbidden)")
+    if code == _EXPAT_AMPLIFICATION:
+        return FileRejected(f"XML expands entities beyond the parser's limit {where} (entities are forbidden)")
+    if code == _EXPAT_INVALID_TOKEN and _control_char_at(path, line, column):
+        return FileRejected(f"XML holds a control character XML does not allow {where}")
+    return FileRejected(f"XML not well-formed (truncated or corrupt) {where}")
 
 
+def _xml_events(path: Path) -> Iterator[tuple[str, Any]]:
+    """``iterparse`` end events of ``path``, after the prolog check. The C parser of the standard
+    library never opens an external entity or DTD (it has no resolver) and limits entity
+    amplification (expat >= 2.4); with the DOCTYPE refused before it runs, no entity other than
+    the five predefined ones can exist. The caller maps ``ParseError`` with :func:`_xml_rejection`
+    and clears the elements it consumed."""
+    check_xml_prolog(path)
+    return StdET.iterparse(str(path), events=("end",))
+
+
+class _Columns:
+    """The distinct field names of one file, bounded by ``max_columns``."""
+
+    def __init__(self, limits: ReaderLimits) -> None:
+        self.names: set[str] = set()
+        self.limit = limits.max_columns
+
+    def add(self, keys: tuple[str, ...]) -> None:
+        if not self.names.issuperset(keys):
+            self.names.update(keys)
+            if len(self.names) > self.limit:
+                raise FileRejected(f"records use more than {self.limit} distinct field names (S06_MAX_COLUMNS)")
+
+
+class _Rows:
+    """One chunk's records, kept as runs sharing one field layout and turned into columns at the end.
+
+    Records with the run's exact field list cost one ``tuple`` of the names and one
+    ``list.extend`` of the values; a record with fewer fields is laid out in the run's layout (its
+    missing fields NULL); a record bringing a new field name starts a run whose layout is the union.
+    So the number of runs per chunk is bounded by the number of distinct field names, however the
+    records vary. Reader-error rows stay in the run (all fields NULL, the reason beside).
+
+    Checks that depend only on a record's field list (too many fields, a reserved or XInclude name,
+    the file's distinct-field bound) run once per distinct field list, not per record.
+    """
+
+    def __init__(self, limits: ReaderLimits, columns: _Columns, extra_name: str | None = None) -> None:
+        self.limits = limits
+        self.columns = columns
+        self.extra_name = extra_name  # a per-record lineage value (``_envelope_facility``)
+        self.values: list[Any] = []  # every row's values in its run's layout, flat, in order
+        # runs: [layout (field names), its set, extra value, offset into values, refs, reasons]
+        self.runs: list[list[Any]] = []
+        self.n = 0
+        self._verdicts: dict[tuple[str, ...], str | None] = {}
+
+    def _verdict(self, keys: tuple[str, ...]) -> str | None:
+        if keys in self._verdicts:
+            return self._verdicts[keys]
+        verdict = None
+        if len(keys) > self.limits.max_columns:
+            verdict = f"record has {len(keys)} fields, over the limit of {self.limits.max_columns} (S06_MAX_COLUMNS)"
+        elif not LINEAGE_COLUMNS.isdisjoint(keys):
+            verdict = "record uses a reserved field name (_source_ref, _reader_error, ...)"
+        elif any(k.startswith(XINCLUDE_NS) for k in keys):
+            verdict = "record contains an XInclude element (forbidden; never processed)"
+        else:
+            self.columns.add(keys)
+        if len(self._verdicts) < 4096:
+            self._verdicts[keys] = verdict
+        return verdict
+
+    def _new_run(self, layout: tuple[str, ...], extra: Any) -> list[Any]:
+        run = [layout, frozenset(layout), extra, len(self.values), [], []]
+        self.runs.append(run)
+        return run
+
+    def add(self, rec: dict[str, Any], ref: str, extra: Any = None) -> None:
+        """Add one record (``{field: text}``) with its reference; refused ones become errors."""
+        keys = tuple(rec)
+        run = self.runs[-1] if self.runs else None
+        if run is not None and run[0] == keys and run[2] == extra:
+            self.values.extend(rec.values())  # the common case: same fields as the record before
+        else:
+            problem = self._verdict(keys)
+            if problem:
+                self.error(ref, problem, extra)
+                return
+            if run is None or run[2] != extra:
+                run = self._new_run(keys, extra)
+            elif not run[1].issuperset(keys):
+                run = self._new_run(run[0] + tuple(k for k in keys if k not in run[1]), extra)
+            if run[0] == keys:
+                self.values.extend(rec.values())
+            else:
+                self.values.extend([rec.get(k) for k in run[0]])
+        run[4].append(ref)
+        run[5].append(None)
+        self.n += 1
+
+    def error(self, ref: str, reason: str, extra: Any = None) -> None:
+        """A row that carries only its reference and a reader error."""
+        run = self.runs[-1] if self.runs else None
+        if run is None or run[2] != extra:
+            run = self._new_run((), extra)
+        self.values.extend(repeat(None, len(run[0])))
+        run[4].append(ref)
+        run[5].append(reason)
+        self.n += 1
+
+    def table(self) -> pa.Table:
+        """The chunk as a string table: the fields (union, in order of first appearance), then
+        ``_source_ref``, the extra lineage column, ``_reader_error`` (when any).
+
+        All values are converted to Arrow in one call and each column is taken from it by index
+        (one conversion of a long list is several times cheaper than one per column)."""
+        runs = self.runs
+        names = dict.fromkeys(k for run in runs for k in run[0])
+        values = pa.array(self.values, pa.string())
+        refs: list[str] = []
+        extra: list[Any] = []
+        errors: list[str | None] = []
+        for _layout, _set, value, _offset, run_refs, reasons in runs:
+            refs.extend(run_refs)
+            extra.extend(repeat(value, len(run_refs)))
+            errors.extend(reasons)
+        arrays: dict[str, pa.Array] = {}
+        for name in names:
+            parts = []
+            for layout, layout_set, _value, offset, run_refs, _reasons in runs:
+                count = len(run_refs)
+                if name in layout_set:
+                    parts.append(np.arange(count, dtype=np.int64) * len(layout) + (offset + layout.index(name)))
+                else:
+                    parts.append(np.full(count, -1, dtype=np.int64))
+            positions = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            mask = positions < 0
+            arrays[name] = values.take(pa.array(positions, mask=mask if mask.any() else None))
+        arrays["_source_ref"] = pa.array(refs, pa.string())
+        if self.extra_name:
+            arrays[self.extra_name] = pa.array(extra, pa.string())
+        if any(e is not None for e in errors):
+            arrays["_reader_error"] = pa.array(errors, pa.string())
+        self.values, self.runs, self.n = [], [], 0
+        return pa.table(arrays)
+
+
+#: The usual start of a document: optional BOM, optional XML declaration, then the root element.
+#: When this matches, there is no room for a DOCTYPE (nor a comment or PI) before the root.
+_PLAIN_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r\n]*)?<[A-Za-z_][A-Za-z0-9_.\-]*[ \t\r\n/>]")
+
+
+def parse_inner_document(data: bytes) -> Any:
+    """Parse one base64-decoded XML9 document (bytes in memory) safely.
+
+    The whole prolog is in ``data``, so the DOCTYPE scan is exact; the C parser of the standard
+    library then parses a document that cannot declare entities (it never fetches anything).
+
+    Raises:
+        FileRejected: with the DTD reason (the caller makes it a row error).
+        xml.etree.ElementTree.ParseError: not well-formed.
+    """
+    if _PLAIN_PROLOG.match(data) is None:
+        prolog = scan_prolog(data)
+        if prolog.doctype:
+            raise FileRejected(prolog.dtd_reason())
+    return StdET.fromstring(data)
+
+
+@guarded
 def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
     """Read the XML9 birth table inside a ``GIAMDINHHS`` claim envelope (DOMAIN §2.1, §3.2).
 
     One ``HOSO`` per delivery episode; its ``FILEHOSO`` with ``LOAIHOSO=XML9`` carries base64
     of the inner table, one ``DU_LIEU_GIAY_CHUNG_SINH`` element per child. Other tables
     (XML1..XML15) are ignored. ``MACSKCB`` of the envelope is added as ``_envelope_facility``.
+    An inner document that is not base64, not well-formed or declares a DTD is a row error
+    (``_reader_error``) for that ``HOSO``; the outer file with a DTD is rejected whole.
     """
+    limits = current_limits()
+    rows = _Rows(limits, _Columns(limits), extra_name="_envelope_facility")
     facility: str | None = None
-    buf: list[dict[str, str | None]] = []
     hoso_index = 0
     try:
-        for _event, elem in SafeET.iterparse(str(path), events=("end",), forbid_dtd=True):
-            if elem.tag == "MACSKCB" and facility is None:
-                facility = (elem.text or "").strip()
-            elif elem.tag == "HOSO":
+        for _event, elem in _xml_events(path):
+            tag = elem.tag
+            if tag == "HOSO":
                 hoso_index += 1
+                ref = f"HOSO[{hoso_index}]"
                 for filehoso in elem.iter("FILEHOSO"):
                     if (filehoso.findtext("LOAIHOSO") or "").strip().upper() != "XML9":
                         continue
-                    ref = f"HOSO[{hoso_index}]"
                     try:
-                        inner = base64.b64decode((filehoso.findtext("NOIDUNGFILE") or "").strip(), validate=True)
-                        doc = SafeET.fromstring(inner, forbid_dtd=True)
+                        inner = binascii.a2b_base64((filehoso.findtext("NOIDUNGFILE") or "").strip(), strict_mode=True)
+                        doc = parse_inner_document(inner)
                     except (binascii.Error, ValueError):
-                        buf.append({"_source_ref": ref, "_reader_error": "NOIDUNGFILE is not valid base64"})
+                        rows.error(ref, "NOIDUNGFILE is not valid base64")
                         continue
-                    except (ParseError, DefusedXmlException):
-                        buf.append({"_source_ref": ref, "_reader_error": "XML9 content is not well-formed XML"})
+                    except FileRejected as exc:
+                        rows.error(ref, f"XML9 content: {exc.reason}")
+                        continue
+                    except StdET.ParseError:
+                        rows.error(ref, "XML9 content is not well-formed XML")
+                        continue
+                    except LookupError:
+                        rows.error(ref, "XML9 content declares an encoding that cannot be decoded")
                         continue
                     for j, child in enumerate(doc.iter("DU_LIEU_GIAY_CHUNG_SINH"), start=1):
-                        rec: dict[str, str | None] = dict(_element_record(child))
-                        rec["_source_ref"] = f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]"
-                        rec["_envelope_facility"] = facility
-                        buf.append(rec)
+                        rows.add({c.tag: (c.text or "") for c in child if len(c) == 0},
+                                 f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]", facility)
                 elem.clear()
-                if len(buf) >= chunk_rows:
-                    yield _table(buf)
-                    buf = []
-    except DefusedXmlException:
-        raise FileRejected("XML declares a DTD or entities (forbidden)") from None
-    except ParseError as exc:
-        raise _xml_errors(exc) from None
-    if buf:
-        yield _table(buf)
+                if rows.n >= chunk_rows:
+                    yield rows.table()
+            elif tag == "MACSKCB" and facility is None:
+                facility = (elem.text or "").strip()
+    except StdET.ParseError as exc:
+        raise _xml_rejection(path, exc) from None
+    except LookupError:
+        raise FileRejected("XML declares an encoding that cannot be decoded") from None
+    if rows.n:
+        yield rows.table()
 
 
+@guarded
 def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", element: str = "GIAYCHUNGSINH") -> Iterator[pa.Table]:
-    """Read a flat 2025 e-document (``HSDLGCS``/``HSDLGBT``): one data element under the root."""
-    buf: list[dict[str, str | None]] = []
+    """Read a flat 2025 e-document (``HSDLGCS``/``HSDLGBT``): data elements under the root."""
+    limits = current_limits()
+    rows = _Rows(limits, _Columns(limits))
     count = 0
     try:
-        for _event, elem in SafeET.iterparse(str(path), events=("end",), forbid_dtd=True):
+        for _event, elem in _xml_events(path):
             if elem.tag == element:
                 count += 1
-                rec: dict[str, str | None] = dict(_element_record(elem))
-                rec["_source_ref"] = f"{element}[{count}]"
-                buf.append(rec)
+                rows.add({c.tag: (c.text or "") for c in elem if len(c) == 0}, f"{element}[{count}]")
                 elem.clear()
-    except DefusedXmlException:
-        raise FileRejected("XML declares a DTD or entities (forbidden)") from None
-    except ParseError as exc:
-        raise _xml_errors(exc) from None
+                if rows.n >= chunk_rows:
+                    yield rows.table()
+    except StdET.ParseError as exc:
+        raise _xml_rejection(path, exc) from None
+    except LookupError:
+        raise FileRejected("XML declares an encoding that cannot be decoded") from None
     if count == 0:
         raise FileRejected(f"no {element} element in document")
-    for start in range(0, len(buf), chunk_rows):
-        yield _table(buf[start : start + chunk_rows])
+    if rows.n:
+        yield rows.table()
 
+
+
+# ---------------------------------------------------------------------------- CSV
 
 _CSV_SHAPE = re.compile(r"Expected (\d+) columns, got (\d+)")
+_CSV_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
 
-def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
-    """Stream a CSV export: every column as a string, bounded memory, ``row N`` references."""
-    enc = detect_encoding(path, encoding)
+def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) -> list[str]:
+    """The header's column names, or :class:`FileRejected` saying why the header is unusable."""
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
-    # Decode only the header line: the sniff block may end inside a multi-byte character.
-    newline = head.find(b"\n")
-    header_bytes = head if newline < 0 else head[:newline]
+    whole = len(head) < SNIFF_BYTES
     try:
-        first_line = header_bytes.decode(enc, errors="strict").rstrip("\r") if head else ""
+        text = codecs.getincrementaldecoder(decision.encoding)(errors="strict").decode(head, final=whole)
+    except LookupError:
+        raise FileRejected(f"unknown encoding {decision.encoding!r} ({decision.describe()})") from None
     except UnicodeDecodeError:
-        raise FileRejected(f"CSV header is not valid {enc}") from None
-    if not first_line.strip():
-        raise FileRejected("CSV file is empty")
-    names = [n.strip() for n in pacsv.read_csv(pa.py_buffer((first_line + "\n").encode("utf-8"))).schema.names]
+        raise FileRejected(_invalid_text_reason("CSV file", path, decision)) from None
+    text = text.lstrip("\ufeff")
+    newline = text.find("\n")
+    if newline < 0 and not whole:
+        raise FileRejected("CSV header line is longer than 1 MiB")
+    line = (text if newline < 0 else text[:newline]).rstrip("\r")
+    if not line.strip():
+        raise FileRejected("empty file" if not text.strip() else "CSV header line is empty")
+    if _CSV_HEADER_CONTROL.search(line):
+        raise FileRejected("CSV header contains a control character (binary or corrupt file)")
+    try:
+        names = [n.strip() for n in next(csv.reader([line], strict=True))]
+    except (csv.Error, StopIteration):
+        raise FileRejected("CSV header does not parse (an unclosed or stray quote)") from None
+    if len(names) > limits.max_columns:
+        raise FileRejected(f"CSV header has {len(names)} columns, over the limit of {limits.max_columns} (S06_MAX_COLUMNS)")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise FileRejected(f"CSV header repeats a column name (columns {seen[name] + 1} and {i + 1})")
+        if name in LINEAGE_COLUMNS:
+            raise FileRejected(f"CSV header uses a reserved column name (column {i + 1})")
+        seen[name] = i
+    return names
+
+
+@guarded
+def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
+    """Stream a CSV export: every column as a string, bounded memory, ``row N`` references.
+
+    The header must be one line of unique, non-reserved names within ``S06_MAX_COLUMNS``;
+    undecodable bytes reject the file naming the byte offset and how the encoding was decided.
+    """
+    limits = current_limits()
+    decision = decide_encoding(path, encoding)
+    names = _csv_header(path, decision, limits)
     # pyarrow decodes UTF-8 natively (and skips a BOM) only when told "utf8"; any other spelling
     # routes every byte through a Python codec, ten times slower.
+    enc = decision.encoding
     arrow_enc = "utf8" if enc in ("utf-8", "utf-8-sig") else enc
     read_opts = pacsv.ReadOptions(encoding=arrow_enc, block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
     conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
@@ -194,11 +843,19 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             row += t.num_rows
             yield t.append_column("_source_ref", refs)
     except UnicodeDecodeError:
-        raise FileRejected(f"CSV body is not valid {enc}") from None
+        raise FileRejected(_invalid_text_reason("CSV file", path, decision)) from None
     except pa.ArrowInvalid as exc:
-        shape = _CSV_SHAPE.search(str(exc))
+        message = str(exc)
+        if "utf8" in message.lower():
+            raise FileRejected(_invalid_text_reason("CSV file", path, decision)) from None
+        if "straddl" in message:
+            raise FileRejected(f"a CSV record is longer than {CSV_BLOCK_BYTES >> 20} MiB (after data row {row})") from None
+        shape = _CSV_SHAPE.search(message)
         detail = f": expected {shape.group(1)} columns, got {shape.group(2)}" if shape else ""
         raise FileRejected(f"CSV parse error after data row {row}{detail}") from None
+
+
+# ---------------------------------------------------------------------------- JSON
 
 
 class JsonNumber(str):
@@ -218,6 +875,9 @@ def parse_json(text: str) -> Any:
     arriving through two channels gives the same strings, hence the same record hash.
     """
     return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
+
+
+_JSON_DECODER = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
 
 
 def _json_dump(value: Any) -> str:
@@ -249,9 +909,158 @@ def json_value_text(value: Any) -> str | None:
     return _json_dump(value)
 
 
+#: Characters read per block from a JSON document.
+JSON_BLOCK_CHARS = 1 << 18
+#: One JSON value (a record, or any top-level member) may not be longer than this.
+JSON_MAX_VALUE_CHARS = 64 << 20
+_JSON_WS = re.compile(r"[ \t\r\n]*")
+
+
+class _JsonStream:
+    """One JSON document read incrementally: ``raw_decode`` one value at a time from a sliding
+    text buffer, so memory is bounded by the largest single record, not the document."""
+
+    def __init__(self, fh: IO[str], what: str) -> None:
+        self.fh = fh
+        self.what = what
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.lines_before = 0  # newlines in text already dropped from the buffer
+        self.col_base = 0  # characters since the last dropped newline
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        if self.pos:
+            dropped = self.buf[: self.pos]
+            nl = dropped.count("\n")
+            self.lines_before += nl
+            self.col_base = (len(dropped) - dropped.rfind("\n") - 1) if nl else self.col_base + len(dropped)
+            self.buf = self.buf[self.pos:]
+            self.pos = 0
+        block = self.fh.read(max(JSON_BLOCK_CHARS, len(self.buf)))
+        if not block:
+            self.eof = True
+            return False
+        self.buf += block
+        return True
+
+    def error(self, pos: int | None = None) -> FileRejected:
+        pos = self.pos if pos is None else pos
+        nl = self.buf.count("\n", 0, pos)
+        line = self.lines_before + nl + 1
+        column = (pos - self.buf.rfind("\n", 0, pos)) if nl else self.col_base + pos + 1
+        return FileRejected(f"{self.what} is not valid JSON (truncated or corrupt) at line {line}, column {column}")
+
+    def peek(self) -> str | None:
+        """The next non-whitespace character (not consumed); None at the end of the text."""
+        while True:
+            m = _JSON_WS.match(self.buf, self.pos)
+            self.pos = m.end() if m else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._fill():
+                return None
+
+    def expect(self, ch: str) -> None:
+        if self.peek() != ch:
+            raise self.error()
+        self.pos += 1
+
+    def value(self) -> Any:
+        """The next complete JSON value."""
+        if self.peek() is None:
+            raise self.error()
+        while True:
+            try:
+                val, end = _JSON_DECODER.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                incomplete = exc.pos >= len(self.buf) - 8 or exc.msg.startswith("Unterminated string")
+                if incomplete and not self.eof:
+                    if len(self.buf) - self.pos > JSON_MAX_VALUE_CHARS:
+                        raise FileRejected(f"{self.what} holds a JSON value longer than {JSON_MAX_VALUE_CHARS >> 20} Mi "
+                                           "characters (or an unterminated string)") from None
+                    self._fill()
+                    continue
+                raise self.error(exc.pos) from None
+            if end >= len(self.buf) and not self.eof and self._fill():
+                continue  # a bare number may go on in the next block
+            self.pos = end
+            return val
+
+    def items(self) -> Iterator[Any]:
+        """The values of the array starting at the next character (``[`` not yet consumed)."""
+        self.expect("[")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value()
+            c = self.peek()
+            self.pos += 1
+            if c == ",":
+                continue
+            if c == "]":
+                return
+            self.pos -= 1
+            raise self.error()
+
+    def end(self) -> None:
+        if self.peek() is not None:
+            raise self.error()
+
+
+def _json_records(stream: _JsonStream, records_key: str | None, label: str) -> Iterator[Any]:
+    """The entries of the document's record list, streamed."""
+    first = stream.peek()
+    if first is None:
+        raise FileRejected("empty file")
+    no_list = FileRejected(f"{stream.what} has no '{label}' list")
+    if records_key is None:
+        if first != "[":
+            stream.value()
+            stream.end()
+            raise no_list
+        yield from stream.items()
+        stream.end()
+        return
+    if first != "{":
+        stream.value()
+        stream.end()
+        raise no_list
+    stream.pos += 1
+    found = False
+    if stream.peek() == "}":
+        stream.pos += 1
+    else:
+        while True:
+            if stream.peek() != '"':
+                raise stream.error()
+            key = stream.value()
+            stream.expect(":")
+            if key == records_key and not found and stream.peek() == "[":
+                found = True
+                yield from stream.items()
+            else:
+                stream.value()
+            c = stream.peek()
+            stream.pos += 1
+            if c == ",":
+                continue
+            if c == "}":
+                break
+            stream.pos -= 1
+            raise stream.error()
+    stream.end()
+    if not found:
+        raise no_list
+
+
+@guarded
 def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None,
                        ref_prefix: str = "", what: str = "JSON document") -> Iterator[pa.Table]:
-    """Read a JSON document holding a list of flat record objects.
+    """Read a JSON document holding a list of flat record objects, streaming.
 
     Args:
         path: the file.
@@ -264,55 +1073,59 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
 
     Yields:
         String tables with ``_source_ref`` = ``<prefix><records_key>[N]`` (1-based). A list entry
-        that is not an object becomes a row with ``_reader_error`` (quarantined as ENVELOPE).
+        that is not an object, or has too many fields, or uses a reserved field name, becomes a
+        row with ``_reader_error`` (quarantined as ENVELOPE).
 
     Raises:
         FileRejected: not decodable, not valid JSON (e.g. truncated), or no record list; the
-            reason carries no file content.
+            reason carries no file content. A large file may have yielded chunks before this (the
+            batch runner then discards the whole file).
 
-    The document is parsed whole: register exports and API pages are megabytes, not gigabytes.
-    A source that sends gigabytes should send JSON lines (reader ``jsonl``).
+    The document is read incrementally (one record at a time through ``json``'s own decoder, the
+    same number handling as every other JSON channel), so memory is bounded by ``chunk_rows``
+    and the largest record, not by the file (a 2 GiB export no longer needs 4 GB).
     """
-    enc = detect_encoding(path, encoding)
+    limits = current_limits()
+    decision = decide_encoding(path, encoding)
+    label = records_key or "record"
+    rows = _Rows(limits, _Columns(limits))
     try:
-        doc = parse_json(path.read_bytes().decode(enc))
+        with path.open("r", encoding=decision.encoding, errors="strict", newline="") as fh:
+            stream = _JsonStream(fh, what)
+            for i, item in enumerate(_json_records(stream, records_key, label), start=1):
+                ref = f"{ref_prefix}{label}[{i}]"
+                if not isinstance(item, dict):
+                    rows.error(ref, f"{label}[{i}] is not a JSON object")
+                elif len(item) > limits.max_columns:
+                    rows.error(ref, f"{label}[{i}] has {len(item)} fields, over the limit of {limits.max_columns} "
+                                    "(S06_MAX_COLUMNS)")
+                else:
+                    try:
+                        rec = {k: json_value_text(v) for k, v in item.items()}
+                    except RecursionError:
+                        rows.error(ref, f"{label}[{i}] is nested too deeply")
+                    else:
+                        rows.add(rec, ref)
+                if rows.n >= chunk_rows:
+                    yield rows.table()
     except UnicodeDecodeError:
-        raise FileRejected(f"{what} is not valid {enc}") from None
-    except json.JSONDecodeError as exc:
-        raise FileRejected(f"{what} is not valid JSON (truncated or corrupt) at line {exc.lineno}, "
-                           f"column {exc.colno}") from None
+        raise FileRejected(_invalid_text_reason(what, path, decision)) from None
+    except LookupError:
+        raise FileRejected(f"unknown encoding {decision.encoding!r} ({decision.describe()})") from None
     except (ValueError, RecursionError):
         raise FileRejected(f"{what} is not valid JSON (non-standard constant or nesting too deep)") from None
-    items = doc.get(records_key) if records_key and isinstance(doc, dict) else doc
-    label = records_key or "record"
-    if not isinstance(items, list):
-        raise FileRejected(f"{what} has no '{label}' list")
-    buf: list[dict[str, str | None]] = []
-    for i, item in enumerate(items, start=1):
-        ref = f"{ref_prefix}{label}[{i}]"
-        if isinstance(item, dict):
-            try:
-                rec: dict[str, str | None] = {str(k): json_value_text(v) for k, v in item.items()}
-                rec["_source_ref"] = ref
-            except RecursionError:
-                rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] is nested too deeply"}
-        else:
-            rec = {"_source_ref": ref, "_reader_error": f"{label}[{i}] is not a JSON object"}
-        buf.append(rec)
-        if len(buf) >= chunk_rows:
-            yield _table(buf)
-            buf = []
-    if buf:
-        yield _table(buf)
+    if rows.n:
+        yield rows.table()
 
 
+@guarded
 def read_json_records(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None) -> Iterator[pa.Table]:
     """A facility's JSON export (reader ``json_records``): see :func:`read_json_document`."""
-    return read_json_document(path, chunk_rows, encoding, records_key, what="JSON export")
+    return read_json_document.__wrapped__(path, chunk_rows, encoding, records_key, what="JSON export")  # type: ignore[attr-defined]
 
 
 #: Readers by name (a contract's ``source_formats.<fmt>.reader``).
-READERS = {
+READERS: dict[str, Callable[..., Iterator[pa.Table]]] = {
     "giamdinhhs_xml9": read_giamdinhhs_xml9,
     "flat_document": read_flat_document,
     "hsdlgcs": read_flat_document,
@@ -328,7 +1141,7 @@ LAZY_READERS = {
 
 
 def reader(name: str) -> Callable[..., Iterator[pa.Table]]:
-    """The reader called ``name``.
+    """The reader called ``name``, with the whole-file and per-row guards (:func:`guarded`).
 
     Raises:
         KeyError: naming the reader, when no such reader exists.
@@ -337,6 +1150,6 @@ def reader(name: str) -> Callable[..., Iterator[pa.Table]]:
         return READERS[name]
     if name in LAZY_READERS:
         module, func = LAZY_READERS[name].split(":")
-        READERS[name] = getattr(importlib.import_module(module), func)
+        READERS[name] = guarded(getattr(importlib.import_module(module), func))
         return READERS[name]
     raise KeyError(f"no reader called '{name}'")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from extractors.file_drop import LandedFile, discover_files, land_files
+from extractors.file_drop import LandedFile, discover, land_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from config.contracts import DatasetContract
@@ -40,6 +40,8 @@ class SourceError(Exception):
 class Acquired:
     """What one batch received."""
 
+    #: landed files; file-drop entries that were refused (links, FIFOs, dot-files, ...) are
+    #: included with ``refused`` set, for the runner to record as rejected
     files: list[LandedFile]
     #: facts for the ledger (pages, attempts, high-water mark); no content
     facts: dict[str, Any] = field(default_factory=dict)
@@ -79,11 +81,12 @@ def acquire(facility: Facility, dataset: str, contract: DatasetContract, interva
     """
     feed = facility.datasets[dataset]
     if facility.source_kind == "file_drop":
-        files = discover_files(drop_root, facility.code, dataset, night)
-        if not files:  # a silent facility: nothing to land, no raw-zone folder
+        found = discover(drop_root, facility.code, dataset, night)
+        if not found.files and not found.refused:  # a silent facility: nothing to land, no raw folder
             return Acquired([], {"source_kind": "file_drop"})
         # The batch runner writes the manifest once, with each file's outcome.
-        landed = land_files(files, drop_root, raw_dir, contract, feed.encoding, manifest=False)
+        landed = land_files(found.files, drop_root, raw_dir, contract, feed.encoding, refused=found.refused,
+                            manifest=False)
         return Acquired(landed, {"source_kind": "file_drop"})
     if facility.source_kind == "rest_api":
         return _acquire_rest(facility, dataset, feed.format, feed.options, interval_start, interval_end, raw_dir)

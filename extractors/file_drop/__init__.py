@@ -2,11 +2,24 @@
 
 The date folder is the local night of delivery; the run for data interval ``[D, D+1)`` (local
 time) takes folder ``D``. Files are copied unchanged into the raw zone with a manifest before
-anything reads them, so what was received is kept even if parsing later fails.
+anything reads them, so what was received is kept even if parsing later fails. The drop is not
+trusted: see :mod:`extractors.file_drop.helpers` (no link followed, odd entries refused with a
+reason and returned as ``LandedFile(refused=...)``).
 """
 
 from __future__ import annotations
 
-from extractors.file_drop.helpers import LandedFile, discover_files, land_files, sniff_format
+from extractors.file_drop.helpers import (
+    Discovery,
+    LandedFile,
+    Refused,
+    discover,
+    discover_files,
+    land_files,
+    open_drop_file,
+    safe_name,
+    sniff_format,
+)
 
-__all__ = ["LandedFile", "discover_files", "land_files", "sniff_format"]
+__all__ = ["Discovery", "LandedFile", "Refused", "discover", "discover_files", "land_files", "open_drop_file",
+           "safe_name", "sniff_format"]

@@ -174,7 +174,7 @@ def mark_duplicates_and_unknown(shard: Shard, engine: Engine, dataset: str) -> N
     One query for the whole shard (checksums in bounded ``IN`` lists).
     """
     batches = shard.active()
-    shas = sorted({f.sha256 for b in batches for f in b.landed})
+    shas = sorted({f.sha256 for b in batches for f in b.landed if f.sha256})
     loaded_by: dict[tuple[str, str], set[str]] = {}
     if shas:
         q = (
@@ -198,6 +198,9 @@ def mark_duplicates_and_unknown(shard: Shard, engine: Engine, dataset: str) -> N
                 elsewhere[(b.spec.facility, f.sha256)] = min(others)
     for b in batches:
         for f in b.landed:
+            if getattr(f, "refused", None):  # a drop entry refused unread (link, FIFO, dot-file, ...)
+                reject(b, f, f.refused)
+                continue
             other = elsewhere.get((b.spec.facility, f.sha256))
             if other:
                 b.files.append(b.file_row(f, "skipped_duplicate", f"same checksum already loaded by batch {other}"))
