@@ -284,12 +284,9 @@ def land_files(
         raw_dir: this batch's raw-zone folder (replaced content on a re-run).
         contract: dataset contract (for format sniffing).
         encoding: the registry's declared encoding for this facility and dataset.
-<<<<<<< HEAD
+        refused: entries :func:`discover` refused (recorded in the manifest and returned).
         manifest: write ``manifest.json`` now (the batch runner writes one manifest at the end,
             with the landing facts and each file's outcome).
-=======
-        refused: entries :func:`discover` refused (recorded in the manifest and returned).
->>>>>>> readers
 
     Returns:
         One :class:`LandedFile` per file, in input order (a file refused when opened - it became a
