@@ -147,99 +147,14 @@ def resolve_options(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return merged
 
 
-@cache
+from expectations.reference import within_bounds_for  # noqa: E402,F401 - moved
+
+
 def bounds_expectation() -> type:
-    """The custom expectation ``expect_column_pair_values_a_to_be_within_bounds_for_b``.
-
-    Column A must lie within ``bounds[B]`` (``[min, max]``, either end ``None`` = open, both
-    inclusive) on every row whose B value has bounds. Rows with A NULL, B NULL or a B value
-    without bounds pass. One expectation carries K2 (age >= minimum for the class), K3 (drug
-    test present for group-3 classes: ``drug_tested`` >= 1) and K4 (a fit conclusion needs a
-    negative test: ``drug_test_positive`` <= 0), each with its table from the options.
-
-    Defined on first use (it imports GX and registers the metric); the row logic is the pandas
-    function :func:`within_bounds_for`.
-    """
-    from typing import ClassVar, Literal
-
-    import pandas as pd
-    from great_expectations.execution_engine import PandasExecutionEngine
-    from great_expectations.expectations.expectation import ColumnPairMapExpectation
-    from great_expectations.expectations.metrics.map_metric_provider import (
-        ColumnPairMapMetricProvider,
-        column_pair_condition_partial,
-    )
-
-    class ColumnPairValuesAWithinBoundsForB(ColumnPairMapMetricProvider):
-        """Row-level metric: A within ``bounds[B]``; NULLs and unbounded B pass."""
-
-        condition_metric_name = "column_pair_values.a_within_bounds_for_b"
-        condition_domain_keys = (
-            "batch_id",
-            "table",
-            "column_A",
-            "column_B",
-            "row_condition",
-            "condition_parser",
-            "ignore_row_if",
-        )
-        condition_value_keys = ("bounds",)
-
-        @column_pair_condition_partial(engine=PandasExecutionEngine)
-        def _pandas(cls, column_A: pd.Series, column_B: pd.Series, bounds: dict, **kwargs: object) -> pd.Series:
-            return pd.Series(within_bounds_for(column_A, column_B, bounds), index=column_A.index)
-
-    class ExpectColumnPairValuesAToBeWithinBoundsForB(ColumnPairMapExpectation):
-        """Expect column A within the ``[min, max]`` bounds that the row's column B value selects.
-
-        Args:
-            column_A: The numeric value column.
-            column_B: The selector column (e.g. a licence class).
-            bounds: B value -> ``[min, max]`` (inclusive; ``None`` = open end).
-            ignore_row_if: keep ``"neither"`` (NULLs are handled by the metric).
-            mostly: Share of rows that must pass (default 1.0).
-        """
-
-        bounds: dict[str, list[float | None]]
-        ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "neither"
-
-        map_metric: ClassVar[str] = "column_pair_values.a_within_bounds_for_b"
-        success_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "ignore_row_if", "bounds", "mostly")
-        args_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "bounds")
-
-        library_metadata: ClassVar[dict[str, object]] = {
-            "maturity": "experimental",
-            "tags": ["pipeline", "DOMAIN 5.5 K2 K3 K4"],
-            "contributors": ["pipeline team"],
-        }
+    """The custom expectation (moved to expectations.custom)."""
+    from expectations.custom import ExpectColumnPairValuesAToBeWithinBoundsForB
 
     return ExpectColumnPairValuesAToBeWithinBoundsForB
-
-
-def within_bounds_for(values: Any, selectors: Any, bounds: Mapping[str, Any]) -> Any:
-    """Vectorised row logic of :func:`bounds_expectation` (plain pandas/NumPy, no GX).
-
-    Args:
-        values: column A (numeric; NULL passes).
-        selectors: column B (NULL or a value without bounds passes).
-        bounds: B value -> ``(min, max)``, either ``None``.
-
-    Returns:
-        A NumPy ``bool`` array, True where the row passes.
-    """
-    import numpy as np
-    import pandas as pd
-
-    keys = pd.Series(selectors).astype(object)
-    lows = {k: b[0] for k, b in bounds.items() if b[0] is not None}
-    highs = {k: b[1] for k, b in bounds.items() if b[1] is not None}
-    low = pd.to_numeric(keys.map(lows), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    high = pd.to_numeric(keys.map(highs), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    a = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        too_low = ~np.isnan(low) & (a < low)
-        too_high = ~np.isnan(high) & (a > high)
-    return np.isnan(a) | ~(too_low | too_high)
 
 
 def _expectations(o: Mapping[str, Any]) -> list[Expectation]:
