@@ -229,8 +229,8 @@ class DatasetContract:
 
     @property
     def default_options(self) -> dict[str, Any]:
-        """Every option at its default."""
-        return {name: opt.default for name, opt in self.options.items()}
+        """Every option at its default (lists as tuples, maps as dicts; a new dict each call)."""
+        return {name: _option_value(opt, opt.default, f"option {name}") for name, opt in self.options.items()}
 
     def resolve_options(self, overrides: dict[str, Any] | None = None, where: str | None = None) -> dict[str, Any]:
         """Defaults overridden by ``overrides``, each value checked against its option spec.
@@ -250,7 +250,7 @@ class DatasetContract:
         if unknown:
             raise ContractError(f"{label}unknown expectation options for {self.dataset}: {unknown} "
                                 f"(known: {sorted(self.options)})")
-        merged = {**self.default_options, **(overrides or {})}
+        merged = {**{n: o.default for n, o in self.options.items()}, **(overrides or {})}
         for name, opt in self.options.items():
             merged[name] = _option_value(opt, merged[name], f"{label}option {name} of {self.dataset}")
         for name, opt in self.options.items():

@@ -181,27 +181,27 @@ class CompiledDataset:
     contract: DatasetContract
 
     @property
-    def SUITE_NAME(self) -> str:  # noqa: N802 - the runner's historical attribute names
+    def SUITE_NAME(self) -> str:
         """The suite name."""
         return self.contract.suite_name
 
     @property
-    def DEFAULT_OPTIONS(self) -> dict[str, Any]:  # noqa: N802
+    def DEFAULT_OPTIONS(self) -> dict[str, Any]:
         """Every option at its contract default."""
         return self.contract.default_options
 
     @property
-    def REQUIRED_COLUMNS(self) -> tuple[str, ...]:  # noqa: N802
+    def REQUIRED_COLUMNS(self) -> tuple[str, ...]:
         """Columns REQ checks."""
         return self.contract.required_columns
 
     @property
-    def COLUMN_KINDS(self) -> dict[str, str]:  # noqa: N802
+    def COLUMN_KINDS(self) -> dict[str, str]:
         """Validation column -> dtype kind."""
         return self.contract.column_kinds
 
     @property
-    def VALIDATION_COLUMNS(self) -> tuple[str, ...]:  # noqa: N802
+    def VALIDATION_COLUMNS(self) -> tuple[str, ...]:
         """The validation frame's columns."""
         return self.contract.validation_columns
 

@@ -265,29 +265,5 @@ def derive_validation_columns(
     return set_columns(table, extra)
 
 
-#: Columns of the validation frame handed to the ``driver_health_checks.conformed`` suite.
-VALIDATION_COLUMNS: tuple[str, ...] = (
-    "certificate_number",
-    "full_name",
-    "birth_date",
-    "id_number",
-    "conclusion_date",
-    "conclusion_code",
-    "licence_class",
-    "state",
-    "sex",
-    "drug_test_result",
-    "drug_tested",
-    "drug_test_positive",
-    "exam_date",
-    "batch_cutoff",
-    "licence_class_mapped",
-    "age_at_exam",
-    "personal_id",
-    "duplicate_first_issue",
-    "edit_unmatched",
-    "died_before_exam",
-)
-
 #: Boolean column whose False marks an EDIT (K7): the same key may repeat with new content.
 FIRST_ISSUE_COLUMN = "first_submission"

@@ -69,12 +69,12 @@ def sample_systems():
 
 @pytest.fixture(scope="session")
 def all_datasets_run(sample_systems):
+    from config.contracts import available_datasets
     from loaders import staging
-    from pipeline.datasets import DATASETS
 
     settings, _server = sample_systems
     runs = {}
     for night in NIGHTS:
-        for ds in sorted(DATASETS):
+        for ds in available_datasets():
             runs[(ds, night)] = outcome(run_night(ds, night))
     return settings, staging.make_engine(settings.staging_url), runs
