@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from config.contracts import DatasetContract
+from loaders.engine import engine_for, make_engine  # noqa: F401 - re-exported
 from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, quarantine
 
 
@@ -40,34 +41,6 @@ class UpsertCounts:
     #: (year, month) of current rows that were replaced: a re-issue may move a record to another
     #: month, whose curated partition must then be rebuilt too.
     replaced_months: frozenset[tuple[int, int]] = field(default=frozenset(), compare=False)
-
-
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for bulk upserts
-            cur.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-_ENGINES: dict[str, Engine] = {}
-
-
-def engine_for(url: str) -> Engine:
-    """The process's engine for ``url`` (created once: engines hold the connection pool)."""
-    engine = _ENGINES.get(url)
-    if engine is None:
-        engine = _ENGINES[url] = make_engine(url)
-    return engine
 
 
 def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
