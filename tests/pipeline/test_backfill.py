@@ -36,7 +36,7 @@ def test_backfill_twice_loads_history_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("S06_DATA_ROOT", str(tmp_path))
     generate(tmp_path, START, 3, per_night=10)
     settings = load_settings()
-    with sample_sources(tmp_path, load_registry(REPO_ROOT / "config" / "facilities.yaml")):
+    with sample_sources(tmp_path, load_registry(REPO_ROOT / "sample_data" / "facilities.yaml")):
         first = main(["--from", "2026-11-21", "--to", "2026-11-23"])
         engine = staging.make_engine(settings.staging_url)
         before = _state(engine)
