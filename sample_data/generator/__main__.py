@@ -20,9 +20,13 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from sample_data.generator import ground_truth
-from sample_data.generator.bench import write_births_csv
-from sample_data.generator.bench_datasets import write_deaths_csv, write_drivers_csv, write_workforce_csv
+from sample_data.generator import (
+    ground_truth,
+    write_births_csv,
+    write_deaths_csv,
+    write_drivers_csv,
+    write_workforce_csv,
+)
 from sample_data.generator.run import OutputDirError, catalogues, facility_formats, generate
 
 BENCH_WRITERS = {

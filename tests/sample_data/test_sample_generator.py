@@ -27,12 +27,13 @@ import pytest
 import yaml
 from vietnam_provinces import ProvinceCode, Ward
 
-from sample_data.generator import GenerationSummary, bench, generate, write_births_csv
-from sample_data.generator.defects import CATALOGUE
+from sample_data.generator import GenerationSummary, generate, write_births_csv
+from sample_data.generator.datasets import birth_certificates_records as bench
+from sample_data.generator.datasets.birth_certificates_defects import CATALOGUE
+from sample_data.generator.datasets.birth_certificates_sql import table_rows
 from sample_data.generator.ground_truth import format_counts_table, read_csv
 from sample_data.generator.reference import FACILITIES, ID_PROVINCE_PREFIXES
 from sample_data.generator.run import facility_formats
-from sample_data.generator.sql_births import table_rows
 from sample_data.generator.writers import to_cp1258_form
 
 REPO = Path(__file__).resolve().parents[2]
