@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from config.contracts import ContractError, DatasetContract, RuleSpec, available_datasets, load_contract
 from expectations.reference import cccd_province_prefixes
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import great_expectations as gx
     from great_expectations.expectations.expectation import Expectation
 
-_EITHER_MISSING = "either_value_is_missing"
+_EITHER_MISSING: Literal["either_value_is_missing"] = "either_value_is_missing"
 #: Value normalisations a set rule may ask for (the derived column compares the same form).
 _NORMALIZERS = ("upper_vi",)
 

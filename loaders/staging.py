@@ -161,7 +161,7 @@ def _create_temp(conn: Connection, name: str, like: sa.Table, names: list[str]) 
 def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable[pa.Table]) -> int:
     """Insert Arrow chunks into table ``name`` (COPY on PostgreSQL); returns rows inserted."""
     total = 0
-    dbapi = conn.connection.dbapi_connection
+    dbapi: Any = conn.connection.dbapi_connection  # open inside the transaction (typed Optional)
     quoted = ", ".join(f'"{n}"' for n in names)
     if conn.dialect.name == "postgresql":
         # Arrow writes the CSV (vectorized); COPY reads it. Unquoted empty fields are NULL in
@@ -196,7 +196,10 @@ def _as_source(chunks: ChunkSource | Iterable[pa.Table]) -> ChunkSource:
     if callable(chunks):
         return chunks
     tables = list(chunks)
-    return lambda cols=None: (t.select(cols) if cols else t for t in tables)
+    def source(cols: list[str] | None = None) -> Iterable[pa.Table]:
+        return (t.select(cols) if cols else t for t in tables)
+
+    return source
 
 
 def load_rows(conn: Connection, contract: DatasetContract, chunks: ChunkSource | Iterable[pa.Table],
@@ -426,7 +429,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     if ins or upd:
         _stage_feed(conn, contract, newest)
     placeholders = ", ".join("?" for _ in names)
-    dbapi = conn.connection.dbapi_connection.cursor()
+    dbapi: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open in the transaction
     if ins or upd:
         # Which rows to write: all of them on a plain first load (no list to hold in memory),
         # otherwise the newest version of each key that is new or changed.
@@ -618,7 +621,7 @@ def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     for r in old:
         by_shape.setdefault(tuple(sorted(r)), []).append(r)
     for shape, group in by_shape.items():
-        values = {k: sa.bindparam(f"v_{k}") for k in shape if k != "batch_id"}
+        values: dict[str, Any] = {k: sa.bindparam(f"v_{k}") for k in shape if k != "batch_id"}
         stmt = sa.update(batch_ledger).where(batch_ledger.c.batch_id == sa.bindparam("v_batch_id")).values(**values)
         conn.execute(stmt, [{f"v_{k}": v for k, v in r.items()} for r in group])
 

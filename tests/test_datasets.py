@@ -42,7 +42,7 @@ def sample_run(tmp_path_factory):
 
 
 def test_the_registry_is_the_contract_files():
-    assert DATASETS == sorted(p.stem for p in (REPO / "config" / "datasets").glob("*.yaml"))
+    assert sorted(p.stem for p in (REPO / "config" / "datasets").glob("*.yaml")) == DATASETS
     assert DATASETS, "no dataset registered"
 
 
@@ -84,7 +84,7 @@ def test_hook_derives_the_validation_frame_from_generated_rows_and_they_pass(dat
 
     contract = load_contract(dataset)
     gen = generator_for(dataset)
-    assert gen.DATASET == dataset
+    assert dataset == gen.DATASET
     path = tmp_path / gen.BENCH_FILE
     assert gen.write_bench_csv(path, 40, seed=gen.BENCH_SEED, facility_code=gen.BENCH_FACILITY) == 40
     header = path.read_text(encoding="utf-8").splitlines()[0].split(",")

@@ -182,7 +182,7 @@ def edit_unmatched(keys: pa.Array, state: pa.Array, context: LookupContext | Non
     unmatched = pc.invert(known)
     # An EDIT without a key (SO or class missing) is REQ's finding, not K7's: NULL.
     keyed = pa.array(is_edit & _bool_np(pc.is_valid(keys)))
-    return pc.if_else(keyed, unmatched, pa.array(np.where(is_edit, None, False), pa.bool_()))
+    return pc.if_else(keyed, unmatched, pa.array([None if e else False for e in is_edit], pa.bool_()))
 
 
 def derive_validation_columns(

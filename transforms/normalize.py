@@ -99,10 +99,10 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str) -> tu
         return {spec.name: upper_vi(text)}, no_failure
     if ctype in ("date", "datetime"):
         parsed = parse_dates(text, with_time=ctype == "datetime", year_only_allowed=spec.year_only_allowed)
-        out = {spec.name: parsed.values}
+        dates = {spec.name: parsed.values}
         if spec.year_only_allowed:
-            out[year_column(spec.name)] = parsed.year
-        return out, parsed.failed
+            dates[year_column(spec.name)] = parsed.year
+        return dates, parsed.failed
     upper = upper_vi(text)
     present = pc.is_valid(upper)
     if ctype == "bool":

@@ -206,7 +206,7 @@ def window_bounds(kind: str, dialect: str, start: dt.datetime, end: dt.datetime,
 
 def _statement(
     tbl: sa.Table, cursor: sa.Column[Any], key: sa.Column[Any] | None, kind: str, bounds: tuple[Any, Any]
-) -> sa.Select[Any]:
+) -> sa.Select[*tuple[Any, ...]]:
     # Raw DBAPI values (NullType: no SQLAlchemy result processing), so SQLite text comes back
     # exactly as stored and an odd value cannot break a type converter.
     columns = [sa.type_coerce(c, sa.types.NullType()).label(c.name) for c in tbl.c]

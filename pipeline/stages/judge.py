@@ -198,8 +198,8 @@ def judge(chunks: list[Conformed], contract: DatasetContract, hooks: DatasetHook
     for name, mask in (("received", np.ones(n, bool)), ("superseded", exact), ("quarantined", errors),
                        ("flagged", warned & valid)):
         counts = np.bincount(batch_index[mask], minlength=nb)
-        for bi in np.flatnonzero(counts):
-            out.counts.setdefault(int(bi), Counter())[name] += int(counts[bi])
+        for at in np.flatnonzero(counts):
+            out.counts.setdefault(int(at), Counter())[name] += int(counts[at])
 
     # ---- the held-back rows, as received, per batch
     if errors.any():

@@ -36,7 +36,7 @@ def _people(rng: random.Random, size: int, ages: tuple[int, int], end: date) -> 
     """Pre-rendered people: (name, dob, sex, pid, id issue, address, province, commune)."""
     prefixes = list(ref.ID_PROVINCE_PREFIXES)
     provinces = ["01", "79", "31", "48", "92", "38", "24", "37", "46", "40"]
-    out = []
+    out: list[tuple[str, ...]] = []
     for _ in range(size):
         sex = 1 if rng.random() < 0.55 else 2
         born = date(end.year - ages[0] - rng.randrange(ages[1] - ages[0]), 1 + rng.randrange(12), 1 + rng.randrange(28))

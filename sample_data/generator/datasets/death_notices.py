@@ -205,7 +205,7 @@ def record_key(r: Rec) -> str:
     return r.fields["MA_GBT"] if r.raw_text is None else ""
 
 
-def values(r: Rec) -> list[tuple[str, str]]:
+def values(r: Rec) -> list[tuple[str, str | None]]:
     """``(tag, text)`` in spec order with overrides applied."""
     return [(name, r.overrides.get(name, r.fields[name])) for name in FIELDS]
 

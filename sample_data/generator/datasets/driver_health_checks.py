@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from sample_data.generator import code_lists as cl
@@ -164,6 +165,10 @@ def make_check(
     )
 
 
+def _adult_on(c: Citizen, day: date) -> bool:
+    return c.age_on(day) >= 18
+
+
 def plan_night(ctx: DriverContext, facility: Facility, night: date, per_night: int) -> Batch:
     """The clean certificates a facility delivers on one night (some drivers with two classes).
 
@@ -182,7 +187,7 @@ def plan_night(ctx: DriverContext, facility: Facility, night: date, per_night: i
     while len(records) < n:
         concluded = night - timedelta(days=weighted_choice(rng, {0: 40, 1: 30, 2: 20, 3: 10}))
         exam_floor = concluded - timedelta(days=2)
-        person = ctx.drivers.take(lambda c, day=exam_floor: c.age_on(day) >= 18)
+        person = ctx.drivers.take(partial(_adult_on, day=exam_floor))
         rec = make_check(ctx, facility, night, rng, person, concluded)
         records.append(rec)
         if rng.random() < SECOND_CLASS_SHARE:
