@@ -583,6 +583,43 @@ def render_dictionary(contract: DatasetContract) -> str:
             f"| `{name}` | {spec.type}{f' ({spec.width})' if spec.width else ''} | {'yes' if spec.required else ''} | "
             f"{spec.pii} | {curated} | {', '.join(spec.rules)} | {tags} |"
         )
+    return "\n".join(lines) + "\n" + render_rules(contract)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict) and "option" in value:
+        return f"`{value['option']}`"
+    if isinstance(value, dict) and "options" in value:
+        return " + ".join(f"`{v}`" for v in value["options"])
+    return f"`{value}`"
+
+
+def render_rules(contract: DatasetContract) -> str:
+    """The contract's rules and options as Markdown (part of the data dictionary)."""
+    lines = [
+        "",
+        f"## Rules (suite `{contract.suite_name}`)",
+        "",
+        "Compiled into Great Expectations by `expectations/compile.py`. `error` quarantines the record, "
+        "`warning` flags it (it still loads). NULL passes every rule but REQ.",
+        "",
+        "| rule | kind | columns | parameters | severity | category | reason |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rule in contract.all_rules():
+        params = "; ".join(f"{k}: {_describe(v)}" for k, v in rule.params.items())
+        columns = ", ".join(f"`{c}`" for c in rule.columns) + (f" (reported as `{rule.report}`)" if rule.report else "")
+        reason = rule.message.replace("{{", "{").replace("}}", "}").replace("|", "\\|")
+        lines.append(f"| {rule.id} | {rule.kind} | {columns} | {params} | {rule.severity} | {rule.category} | {reason} |")
+    if contract.options:
+        lines += ["", "Options (defaults; a facility overrides them with `rule_options` in the registry):", "",
+                  "| option | type | default |", "|---|---|---|"]
+        for name, opt in contract.options.items():
+            default = "packaged 63-province list" if opt.type == "prefixes" and opt.default is None else opt.default
+            if isinstance(default, (list, tuple)) and len(default) > 12:
+                default = f"{len(default)} values: {', '.join(map(str, default[:3]))} ... {default[-1]}"
+            text = str(default).replace("|", "\\|")
+            lines.append(f"| `{name}` | {opt.type} | `{text}` |")
     return "\n".join(lines) + "\n"
 
 
