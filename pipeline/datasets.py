@@ -2,8 +2,10 @@
 
 Everything about a dataset is found through the dataset registry, the contracts in
 ``config/datasets/*.yaml`` (:func:`config.contracts.available_datasets`): its derivation hook
-(``hook``: a module with ``derive_validation_columns``), the validation columns (derived from its
-rules) and the column marking re-issues. The hook module is imported only when a task runs.
+(``hook``: a module with ``derive_validation_columns``, for bespoke derivations only; without one
+the batch gets the generic ``facility_code`` and ``batch_cutoff``), the validation columns
+(derived from its rules) and the column marking re-issues. The hook module is imported only when
+a task runs.
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ class DatasetHooks:
     first_issue_column: str | None = None
 
 
+def generic_derive(table: pa.Table, facility_code: Any, cutoff: dt.datetime, context: Any = None) -> pa.Table:
+    """The derivation of a dataset without a hook: the sending facility and the batch cut-off
+    (``facility_code``, ``batch_cutoff``), which rules may compare with (``pair``, ``date_order``)."""
+    import pyarrow as pa
+
+    from transforms.records import facility_column, set_columns
+
+    n = table.num_rows
+    return set_columns(table, {
+        "facility_code": facility_column(facility_code, n),
+        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+    })
+
+
 def hooks_for(dataset: str) -> DatasetHooks:
     """The hooks of a registered dataset.
 
@@ -46,11 +62,9 @@ def hooks_for(dataset: str) -> DatasetHooks:
     if dataset not in available_datasets():
         raise KeyError(f"no pipeline hooks registered for dataset '{dataset}'")
     contract = load_contract(dataset)
-    if not contract.hook:
-        raise KeyError(f"the contract of dataset '{dataset}' names no derivation hook")
-    module = importlib.import_module(contract.hook)
+    derive = importlib.import_module(contract.hook).derive_validation_columns if contract.hook else generic_derive
     return DatasetHooks(
-        derive=module.derive_validation_columns,
+        derive=derive,
         validation_columns=contract.validation_columns,
         first_issue_column=contract.first_issue_column,
     )

@@ -169,3 +169,13 @@ def test_every_dataset_has_a_generator_module():
     from sample_data.generator import generators
 
     assert [g.DATASET for g in generators()] == DATASETS
+
+
+def test_a_dataset_without_a_hook_gets_the_generic_derivation():
+    import pyarrow as pa
+
+    from pipeline.datasets import generic_derive
+
+    out = generic_derive(pa.table({"x": [1, 2]}), "01929", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert out.column("facility_code").to_pylist() == ["01929", "01929"]
+    assert out.column("batch_cutoff").to_pylist() == [dt.datetime(2026, 1, 1)] * 2

@@ -33,17 +33,22 @@ def _rules(suite) -> list[list[str]]:
     return out
 
 
-def test_every_dataset_has_a_golden_record() -> None:
-    assert sorted(p.stem for p in GOLDEN.glob("*.json")) == available_datasets()
+#: The datasets that had hand-written suites (a dataset added later has no golden record).
+RECORDED = sorted(p.stem for p in GOLDEN.glob("*.json"))
 
 
-@pytest.mark.parametrize("dataset", available_datasets())
+def test_the_four_hand_written_suites_were_recorded() -> None:
+    assert RECORDED == ["birth_certificates", "death_notices", "driver_health_checks", "health_workforce"]
+    assert set(RECORDED) <= set(available_datasets())
+
+
+@pytest.mark.parametrize("dataset", RECORDED)
 def test_compiled_suite_has_the_hand_written_rules(dataset: str) -> None:
     golden = json.loads((GOLDEN / f"{dataset}.json").read_text(encoding="utf-8"))
     assert _rules(compiled(dataset).build_suite()) == golden["rules"]
 
 
-@pytest.mark.parametrize("dataset", available_datasets())
+@pytest.mark.parametrize("dataset", RECORDED)
 def test_compiled_suite_finds_what_the_hand_written_suite_found(dataset: str) -> None:
     golden = json.loads((GOLDEN / f"{dataset}.json").read_text(encoding="utf-8"))
     ds = compiled(dataset)
