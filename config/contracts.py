@@ -10,6 +10,7 @@ on). The contract files *are* the dataset registry: :func:`available_datasets` d
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -44,7 +45,10 @@ RULE_KINDS: dict[str, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
 RULE_CATEGORIES = frozenset({"conformance", "completeness", "plausibility"})
 RULE_SEVERITIES = frozenset({"error", "warning"})
 #: Option types: what a value must be (lists become tuples, maps dicts).
-OPTION_TYPES = frozenset({"int", "number", "regex", "list", "map", "prefixes"})
+OPTION_TYPES = frozenset({"int", "number", "regex", "list", "map", "prefixes", "date"})
+#: Option scopes: ``rules`` options parameterise the compiled suite and may be overridden per
+#: facility; ``derivation`` options are keyword arguments of the dataset's hook (set in the contract).
+OPTION_SCOPES = frozenset({"rules", "derivation"})
 #: Kinds of validation-frame columns (the dtype contract the runner checks).
 FRAME_KINDS = frozenset({"string", "datetime", "integer", "number", "boolean"})
 #: Contract column type -> frame kind (``bool`` columns with a source tag are handed over as 0/1).
@@ -152,6 +156,8 @@ class OptionSpec:
     non_empty: bool = False
     #: list items are converted to this type (``int`` or ``str``)
     items: str | None = None
+    #: ``rules`` (the suite; overridable per facility) or ``derivation`` (a keyword of the hook)
+    scope: str = "rules"
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,11 @@ class DatasetContract:
     def column_kinds(self) -> dict[str, str]:
         """Validation column -> frame kind (the runner rejects a frame that disagrees)."""
         return {name: self.frame_kind(name) for name in self.validation_columns}
+
+    def derivation_options(self) -> dict[str, Any]:
+        """The hook's keyword options (``scope: derivation``) at their contract values."""
+        return {name: value for name, value in self.default_options.items()
+                if self.options[name].scope == "derivation"}
 
     @property
     def default_options(self) -> dict[str, Any]:
@@ -306,6 +317,13 @@ def _option_value(opt: OptionSpec, value: Any, where: str) -> Any:
         if opt.min is not None and any(not isinstance(v, (int, float)) or v < opt.min for v in value.values()):
             raise ContractError(f"{where}: holds a value below {opt.min:g}")
         return dict(value)
+    if opt.type == "date":
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ContractError(f"{where}: must be a date (YYYY-MM-DD)") from None
     if opt.type == "regex":
         if not isinstance(value, str) or not value:
             raise ContractError(f"{where}: must be a regular expression")
@@ -465,13 +483,16 @@ def _parse_options(raw: Any, where: str) -> dict[str, OptionSpec]:
         otype = _require(spec, "type", w)
         if otype not in OPTION_TYPES:
             raise ContractError(f"{w}: type '{otype}' not one of {sorted(OPTION_TYPES)}")
-        unknown = set(spec) - {"type", "default", "min", "at_most", "subset_of", "non_empty", "items"}
+        unknown = set(spec) - {"type", "default", "min", "at_most", "subset_of", "non_empty", "items", "scope"}
         if unknown:
             raise ContractError(f"{w}: unknown field(s) {sorted(unknown)}")
         out[str(name)] = OptionSpec(
             name=str(name), type=str(otype), default=spec["default"], min=spec.get("min"), at_most=spec.get("at_most"),
             subset_of=spec.get("subset_of"), non_empty=bool(spec.get("non_empty", False)), items=spec.get("items"),
+            scope=str(spec.get("scope", "rules")),
         )
+        if out[str(name)].scope not in OPTION_SCOPES:
+            raise ContractError(f"{w}: scope must be one of {sorted(OPTION_SCOPES)}")
     for opt in out.values():
         for ref in (opt.at_most, opt.subset_of):
             if ref is not None and ref not in out:

@@ -146,9 +146,14 @@ def _rule_options(label: str, dataset: str, raw: Any) -> dict[str, Any]:
     from config.contracts import ContractError, load_contract
 
     try:
-        load_contract(dataset).resolve_options(raw)
+        contract = load_contract(dataset)
+        contract.resolve_options(raw)
     except ContractError as exc:
         raise RegistryError(f"{label}: field 'datasets.{dataset}.rule_options': {exc}") from None
+    fixed = sorted(k for k in raw if contract.options[k].scope != "rules")
+    if fixed:
+        raise RegistryError(f"{label}: field 'datasets.{dataset}.rule_options': {fixed} are derivation options of "
+                            f"{dataset}, set in its contract for every facility")
     return dict(raw)
 
 

@@ -11,6 +11,7 @@ a task runs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ def hooks_for(dataset: str) -> DatasetHooks:
         raise KeyError(f"no pipeline hooks registered for dataset '{dataset}'")
     contract = load_contract(dataset)
     derive = importlib.import_module(contract.hook).derive_validation_columns if contract.hook else generic_derive
+    bound = contract.derivation_options()
+    if bound:
+        derive = functools.partial(derive, **bound)  # the hook's [U] facts, from the contract
     return DatasetHooks(
         derive=derive,
         validation_columns=contract.validation_columns,

@@ -76,3 +76,20 @@ def test_each_facility_is_judged_with_its_own_options_in_one_shard(tmp_path, mon
     engine = staging.make_engine(load_settings().staging_url)
     rows = {r["facility_code"]: r for r in staging.ledger_rows(engine, "birth_certificates")}
     assert (rows["01929"]["flagged"], rows["01930"]["flagged"]) == (1, 0)
+
+
+def test_derivation_options_are_set_in_the_contract_not_per_facility():
+    raw = {"facilities": [{"code": "37012", "name": "A", "province_code": "37", "source_kind": "file_drop",
+                           "datasets": {"driver_health_checks": {"format": "csv",
+                                                                 "rule_options": {"validity_months": 6}}}}]}
+    with pytest.raises(RegistryError, match=r"code 37012.*\['validity_months'\] are derivation options"):
+        parse_registry(raw)
+
+
+def test_the_hook_gets_the_contracts_derivation_options():
+    from config.contracts import load_contract
+    from pipeline.datasets import hooks_for
+
+    derive = hooks_for("driver_health_checks").derive
+    assert derive.keywords == load_contract("driver_health_checks").derivation_options()
+    assert derive.keywords["validity_change_date"] == dt.date(2025, 1, 1)

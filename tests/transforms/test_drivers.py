@@ -429,7 +429,8 @@ def test_pipeline_hooks():
     from pipeline.datasets import hooks_for
 
     hooks = hooks_for(DATASET)
-    assert hooks.derive is derive_validation_columns
+    assert hooks.derive.func is derive_validation_columns  # with the contract's derivation options bound
+    assert hooks.derive.keywords["validity_months"] == 12
     assert hooks.first_issue_column == FIRST_ISSUE_COLUMN
     assert hooks.validation_columns == VALIDATION_COLUMNS
 
