@@ -427,10 +427,8 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
     options = _parse_options(raw.get("options") or {}, where)
     frame_columns = set(columns) | set(derived)
     rules = tuple(_parse_rule(n, r, frame_columns, options, where) for n, r in enumerate(raw.get("rules") or ()))
-    for name in ("first_issue_column", "match_column"):
-        value = raw.get(name)
-        if value is not None and name == "match_column" and value not in columns:
-            raise ContractError(f"{where}: {name} '{value}' is not a declared column")
+    if raw.get("match_column") is not None and raw["match_column"] not in columns:
+        raise ContractError(f"{where}: match_column '{raw['match_column']}' is not a declared column")
     contract = DatasetContract(
         dataset=str(_require(raw, "dataset", where)),
         title=str(raw.get("title", "")),
@@ -538,6 +536,8 @@ def _parse_rule(n: int, raw: Any, frame_columns: set[str], options: dict[str, Op
                             f"missing {missing}, unknown {unknown}")
     if kind == "range" and "min" not in params and "max" not in params:
         raise ContractError(f"{w}: a range needs 'min' or 'max'")
+    if params.get("normalize", "upper_vi") != "upper_vi" or ("normalize" in params and kind not in ("in_set", "not_in_set")):
+        raise ContractError(f"{w}: normalize (upper_vi) applies to in_set / not_in_set values only")
     if kind == "pair" and params["op"] != "equal":
         raise ContractError(f"{w}: pair op must be 'equal'")
     if kind == "max_unless" and params["unless"] not in frame_columns:
