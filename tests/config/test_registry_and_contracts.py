@@ -93,7 +93,7 @@ def test_contract_rules_are_checked_when_the_contract_loads(rule, message):
 def test_contract_option_defaults_are_checked():
     raw = _with_rule(kind="in_set", column="a", values={"option": "codes"})
     raw["options"]["low"] = {"type": "int", "default": "one"}
-    with pytest.raises(ContractError, match="option defaults are inconsistent.*low.*integer"):
+    with pytest.raises(ContractError, match=r"option defaults are inconsistent.*low.*integer"):
         parse_contract(raw)
 
 
