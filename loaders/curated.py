@@ -297,7 +297,7 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: i
         if conn.dialect.name == "sqlite":
             positional = [v.strftime("%Y-%m-%d %H:%M:%S.000000") if isinstance(v, dt.datetime)
                           else v.isoformat() if isinstance(v, dt.date) else v for v in positional]
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open connection
         cursor.execute(str(compiled), positional)
         while rows := cursor.fetchmany(chunk_rows):
             columns = list(zip(*rows, strict=True))
@@ -459,10 +459,10 @@ def compact(engine: Engine, contract: DatasetContract, root: Path, key: bytes, b
             if a == NO_NIGHT:
                 continue
             day = dt.date.fromisoformat(a)
-            monday = day - dt.timedelta(days=day.weekday())
-            sunday = monday + dt.timedelta(days=6)
-            if b <= sunday.isoformat() and sunday.isoformat() < before:
-                weeks.setdefault(monday.isoformat(), []).append(name)
+            week_start = day - dt.timedelta(days=day.weekday())
+            week_end = week_start + dt.timedelta(days=6)
+            if b <= week_end.isoformat() and week_end.isoformat() < before:
+                weeks.setdefault(week_start.isoformat(), []).append(name)
         for monday, names in sorted(weeks.items()):
             if len(names) < min_parts:
                 continue
@@ -507,9 +507,9 @@ def publish_partitions(
                     nights = pc.if_else(pc.match_substring_regex(tails, r"^\d{4}-\d{2}-\d{2}$"), tails, NO_NIGHT)
                     for night in pc.unique(nights).to_pylist():
                         if night not in writers:
-                            fd, tmp = tempfile.mkstemp(prefix=f".{part_name(night)}.", suffix=".tmp", dir=folder)
+                            fd, tmp_name = tempfile.mkstemp(prefix=f".{part_name(night)}.", suffix=".tmp", dir=folder)
                             os.close(fd)
-                            writers[night] = (pq.ParquetWriter(tmp, schema, compression="zstd"), Path(tmp))
+                            writers[night] = (pq.ParquetWriter(tmp_name, schema, compression="zstd"), Path(tmp_name))
                         writers[night][0].write_table(table.filter(pc.equal(nights, night)), row_group_size=256_000)
                 staged: dict[str, Path | None] = {}
                 for night, (writer, tmp) in writers.items():

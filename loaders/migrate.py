@@ -679,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     from config.settings import load_settings
-    from loaders.staging import make_engine
+    from loaders.engine import make_engine
 
     url = args.url or load_settings().staging_url
     if getattr(args, "sql", False):

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from config.contracts import DatasetContract
+from loaders.engine import engine_for, make_engine  # noqa: F401 - re-exported
 from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, quarantine
 
 
@@ -40,34 +41,6 @@ class UpsertCounts:
     #: (year, month) of current rows that were replaced: a re-issue may move a record to another
     #: month, whose curated partition must then be rebuilt too.
     replaced_months: frozenset[tuple[int, int]] = field(default=frozenset(), compare=False)
-
-
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for bulk upserts
-            cur.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-_ENGINES: dict[str, Engine] = {}
-
-
-def engine_for(url: str) -> Engine:
-    """The process's engine for ``url`` (created once: engines hold the connection pool)."""
-    engine = _ENGINES.get(url)
-    if engine is None:
-        engine = _ENGINES[url] = make_engine(url)
-    return engine
 
 
 def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
@@ -188,7 +161,7 @@ def _create_temp(conn: Connection, name: str, like: sa.Table, names: list[str]) 
 def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable[pa.Table]) -> int:
     """Insert Arrow chunks into table ``name`` (COPY on PostgreSQL); returns rows inserted."""
     total = 0
-    dbapi = conn.connection.dbapi_connection
+    dbapi: Any = conn.connection.dbapi_connection  # open inside the transaction (typed Optional)
     quoted = ", ".join(f'"{n}"' for n in names)
     if conn.dialect.name == "postgresql":
         # Arrow writes the CSV (vectorized); COPY reads it. Unquoted empty fields are NULL in
@@ -223,7 +196,10 @@ def _as_source(chunks: ChunkSource | Iterable[pa.Table]) -> ChunkSource:
     if callable(chunks):
         return chunks
     tables = list(chunks)
-    return lambda cols=None: (t.select(cols) if cols else t for t in tables)
+    def source(cols: list[str] | None = None) -> Iterable[pa.Table]:
+        return (t.select(cols) if cols else t for t in tables)
+
+    return source
 
 
 def load_rows(conn: Connection, contract: DatasetContract, chunks: ChunkSource | Iterable[pa.Table],
@@ -453,7 +429,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     if ins or upd:
         _stage_feed(conn, contract, newest)
     placeholders = ", ".join("?" for _ in names)
-    dbapi = conn.connection.dbapi_connection.cursor()
+    dbapi: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open in the transaction
     if ins or upd:
         # Which rows to write: all of them on a plain first load (no list to hold in memory),
         # otherwise the newest version of each key that is new or changed.
@@ -645,7 +621,7 @@ def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     for r in old:
         by_shape.setdefault(tuple(sorted(r)), []).append(r)
     for shape, group in by_shape.items():
-        values = {k: sa.bindparam(f"v_{k}") for k in shape if k != "batch_id"}
+        values: dict[str, Any] = {k: sa.bindparam(f"v_{k}") for k in shape if k != "batch_id"}
         stmt = sa.update(batch_ledger).where(batch_ledger.c.batch_id == sa.bindparam("v_batch_id")).values(**values)
         conn.execute(stmt, [{f"v_{k}": v for k, v in r.items()} for r in group])
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from sample_data.generator import births
-from sample_data.generator.births import BirthRecord, NightBatch, RunContext
+from sample_data.generator.datasets import birth_certificates_records as births
+from sample_data.generator.datasets.birth_certificates_records import BirthRecord, NightBatch, RunContext
 from sample_data.generator.places import communes_of, province_codes
 from sample_data.generator.records import FLAG, QUARANTINE, SUPERSEDE, PersonPool, Spec, catalogue
 from sample_data.generator.registry import Citizen, Facility, Feed

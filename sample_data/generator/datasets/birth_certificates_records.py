@@ -8,17 +8,36 @@ sex code); ``None`` there means the field is absent/empty.
 The layouts (:func:`xml9_fields`, :func:`pl02_fields`, :func:`csv_row`) follow the tag order of
 the published specifications (DOMAIN §3.2, §3.3) and carry a few tags the contract does not map
 (``MA_TTDV``, ``DU_PHONG``, ``NOICAP_CCCD_NND`` ...): readers must ignore unknown tags.
+
+Also the fast benchmark writer (:func:`write_births_csv`; Fast writer of many clean birth rows in the facility CSV format (benchmarks)).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sample_data.generator import reference as ref
-from sample_data.generator.places import communes_of, province_codes, province_name
-from sample_data.generator.registry import Citizen, Facility, make_personal_id, random_name
+from sample_data.generator.bench_common import (
+    CHUNK_ROWS,
+    CODES_PER_YEAR,
+    DEFAULT_END,
+    _q,
+)
+from sample_data.generator.places import address, communes_of, province_codes, province_name
+from sample_data.generator.records import PER_NIGHT_SPREAD
+from sample_data.generator.registry import (
+    NO_INSURANCE,
+    Citizen,
+    Facility,
+    build_facilities,
+    health_card,
+    make_personal_id,
+    random_name,
+)
 from sample_data.generator.rng import derive_rng, derive_uuid, digits, weighted_choice
 from sample_data.generator.writers import (
     LooseStamp,
@@ -36,7 +55,6 @@ from sample_data.generator.writers import (
 DATASET = "birth_certificates"
 TWIN_SHARE = 0.03
 SURROGACY_SHARE = 0.01
-PER_NIGHT_SPREAD = 0.30  # per facility-night volume = per_night * U(1 - spread, 1 + spread)
 SEX_TEXT = {1: "Nam", 2: "Nữ", 3: "Chưa xác định"}  # csv code system (contract code_map)
 CLEAN_WEIGHT_G = (2000, 4500)
 
@@ -558,20 +576,6 @@ def _citizen_person(rng: random.Random, c: Citizen) -> Person:
     )
 
 
-def address(rng: random.Random, commune_name: str, province_code: str) -> str:
-    """A residence text: house number and street/hamlet, commune, province.
-
-    Args:
-        rng: the stream to draw from.
-        commune_name: commune name.
-        province_code: 2-digit province.
-
-    Returns:
-        E.g. "Số 17, Đường Lê Lợi, Phường Hoàn Kiếm, Thành phố Hà Nội".
-    """
-    street = rng.choice(ref.STREET_PARTS)
-    number = f"Số {1 + rng.randrange(199)}, " if rng.random() < 0.7 else ""
-    return f"{number}{street}, {commune_name}, {province_name(province_code)}"
 
 
 def _weight(rng: random.Random, twin: bool) -> int:
@@ -829,3 +833,156 @@ def render_batch(batch: NightBatch, versions: dict[str, int], seed: int) -> list
         ]
         return [RenderedFile(f"{folder}/{name}", encode_text(text, batch.encoding), placed)]
     raise ValueError(f"unknown format {batch.format!r}")
+
+
+def _mother_pool(rng: random.Random, year: int, size: int, provinces: list[str]) -> list[str]:
+    """Pre-rendered CSV fragments of mothers (columns ho_ten_me .. ma_xa) for births in ``year``."""
+    prefixes = list(ref.ID_PROVINCE_PREFIXES)
+    pool: list[str] = []
+    for _ in range(size):
+        born = date(year - 18 - rng.randrange(24), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        province = rng.choice(provinces)
+        commune = rng.choice(communes_of(province))
+        personal_id = make_personal_id(rng, rng.choice(prefixes), born, 2)
+        issued = date(max(born.year + 14, year - 8), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        issued = min(issued, date(year - 1, 12, 31))
+        if rng.random() < 0.9:
+            insurance = digits(rng, 10)
+            card = health_card("GD", "4", province, insurance)
+        else:
+            insurance = card = NO_INSURANCE
+        address = (
+            f"Số {1 + rng.randrange(199)}, {rng.choice(ref.STREET_PARTS)}, {commune.name}, {province_name(province)}"
+        )
+        pool.append(
+            ",".join(
+                [
+                    _q(random_name(rng, 2)),
+                    born.strftime("%d/%m/%Y"),
+                    weighted_choice(rng, ref.ETHNICITY_WEIGHTS),
+                    ref.NATIONALITY_VN,
+                    ref.ID_TYPE_CCCD,
+                    personal_id,
+                    issued.strftime("%d/%m/%Y"),
+                    insurance,
+                    card,
+                    _q(address),
+                    province,
+                    commune.code,
+                ]
+            )
+        )
+    return pool
+
+
+def write_births_csv(
+    path: Path,
+    n_rows: int,
+    seed: int = 6,
+    *,
+    facility_code: str = "31011",
+    encoding: str = "utf-8",
+    end: date = DEFAULT_END,
+) -> int:
+    """Write ``n_rows`` clean birth-certificate rows in the facility CSV format.
+
+    Header and value formats are those of the sample drop's CSV facilities (contract source
+    ``csv``): dates ``dd/MM/yyyy``, birth ``dd/MM/yyyy HH:mm``, sex ``Nam``/``Nữ``. Rows are
+    in issue order; certificate codes and episode keys are unique. Deterministic for a
+    given seed; memory does not grow with ``n_rows`` (chunks of 20,000 rows).
+
+    Args:
+        path: output file (parent folders are created).
+        n_rows: number of data rows.
+        seed: seed of every random draw.
+        facility_code: the issuing facility (middle part of the codes).
+        encoding: ``utf-8`` (default), ``utf-8-sig`` or ``cp1258``.
+        end: last issue date.
+
+    Returns:
+        The number of data rows written.
+    """
+    if n_rows < 0:
+        raise ValueError("n_rows must be >= 0")
+    rng = derive_rng(seed, "bench", facility_code)
+    facility = next((f for f in build_facilities(seed) if f.code == facility_code), None)
+    place = facility.name if facility else f"Cơ sở {facility_code}"
+    staff = list(facility.attendants) if facility else [f"BS. {random_name(rng, 2)}" for _ in range(6)]
+    recorders = list(facility.recorders) if facility else [random_name(rng, 2) for _ in range(3)]
+    home = facility.province_code if facility else "01"
+    provinces = [home] * 6 + ["01", "79", "31", "48", "92", "38", "24", "37"]
+
+    years = max(1, math.ceil(n_rows / CODES_PER_YEAR))
+    per_year = math.ceil(n_rows / years) if n_rows else 0
+    first_year = end.year - years + 1
+    times = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)]
+    fathers = [_q(random_name(rng, 1)) for _ in range(1024)]
+    conditions = [_q(c) for c in ref.CHILD_CONDITIONS]
+    place_q, staff_q, recorders_q = _q(place), [_q(s) for s in staff], [_q(r) for r in recorders]
+    sex_text = [SEX_TEXT[1], SEX_TEXT[2]]
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with path.open("wb") as fh:
+        fh.write(encode_text(",".join(CSV_HEADER) + "\r\n", encoding))
+        for y in range(years):
+            year = first_year + y
+            rows_this_year = min(per_year, n_rows - written)
+            if rows_this_year <= 0:
+                break
+            year_start = date(year, 1, 4)  # births may be up to 3 days earlier, same year
+            last_day = end if year == end.year else date(year, 12, 31)
+            span = (last_day - year_start).days + 1
+            days = [year_start + timedelta(days=d) for d in range(span)]
+            day_text = [d.strftime("%d/%m/%Y") for d in days]
+            mothers = _mother_pool(rng, year, min(rows_this_year, 20_000), provinces)
+            n_mothers = len(mothers)
+            yy = f"{year % 100:02d}"
+            chunk: list[str] = []
+            for i in range(rows_this_year):
+                seq = i + 1
+                issue_index = (i * span) // rows_this_year
+                birth_index = max(0, issue_index - rng.randrange(4))
+                sex = rng.randrange(2)
+                birth_order = 1 + int(rng.random() * 2.6)
+                caesarean = rng.random() < 0.35
+                weight = 50 * int(min(max(rng.gauss(3150, 380), 2300), 4300) / 50)
+                father = fathers[rng.randrange(1024)]
+                has_father = rng.random() < 0.85
+                row = ",".join(
+                    [
+                        f"{seq:05d}.GCS.{facility_code}.{yy}",
+                        f"{facility_code}{yy}{seq:06d}",
+                        mothers[rng.randrange(n_mothers)],
+                        father if has_father else "",
+                        f"TE1{home}{rng.randrange(10**10):010d}" if rng.random() < 0.4 else "",
+                        "",
+                        sex_text[sex],
+                        "1",
+                        str(birth_order),
+                        str(birth_order),
+                        str(weight),
+                        f"{day_text[birth_index]} {times[rng.randrange(1440)]}",
+                        place_q,
+                        conditions[rng.randrange(len(conditions))],
+                        "1" if caesarean else "0",
+                        "0",
+                        "Sinh mổ" if caesarean else "",
+                        staff_q[rng.randrange(len(staff_q))],
+                        recorders_q[rng.randrange(len(recorders_q))],
+                        day_text[issue_index],
+                        f"{(seq - 1) // 200 + 1:02d}/{year}",
+                        "1",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+                chunk.append(row)
+                if len(chunk) >= CHUNK_ROWS:
+                    fh.write(encode_text("\r\n".join(chunk) + "\r\n", encoding))
+                    chunk.clear()
+            if chunk:
+                fh.write(encode_text("\r\n".join(chunk) + "\r\n", encoding))
+            written += rows_this_year
+    return written

@@ -7,7 +7,7 @@ reason) and moves its cursor
 - all in one transaction per page, so every change is acknowledged exactly once even if the
 consumer is killed half-way. Used by the main job and the tests to close the loop::
 
-    python -m pipeline.consumer [--dataset birth_certificates] [--consumer population_db]
+    s06 consumer [--dataset birth_certificates] [--consumer population_db]   # or python -m cli.consumer
 """
 
 from __future__ import annotations
@@ -22,18 +22,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from config.contracts import load_contract
+from config.contracts import available_datasets, load_contract
 from config.settings import load_settings
 from loaders import staging
 from loaders.schema import acknowledgements, change_feed, dataset_tables, feed_cursors
 
-#: Per dataset: the column holding the personal ID the population database matches on.
-MATCH_COLUMN = {
-    "birth_certificates": "mother_id_number",
-    "death_notices": "deceased_id_number",
-    "driver_health_checks": "id_number",
-    "health_workforce": "personal_id",
-}
+
+def match_column(dataset: str) -> str | None:
+    """The column holding the personal ID the population database matches on (the contract's
+    ``match_column``; None: the dataset is not matched)."""
+    return load_contract(dataset).match_column
 
 
 def load_registry_ids(path: Path) -> set[str]:
@@ -60,7 +58,10 @@ def consume(engine: Engine, dataset: str, consumer: str, citizens: set[str], pag
     contract = load_contract(dataset)
     current, _ = dataset_tables(dataset)
     key_cols = [current.c[k] for k in contract.natural_key]
-    match_col = current.c[MATCH_COLUMN[dataset]]
+    column = match_column(dataset)
+    if column is None:
+        raise ValueError(f"dataset {dataset} declares no match_column: nothing to match on")
+    match_col = current.c[column]
     counts: Counter[str] = Counter()
     while True:
         with engine.begin() as conn:
@@ -103,7 +104,7 @@ def consume(engine: Engine, dataset: str, consumer: str, citizens: set[str], pag
 def main(argv: list[str] | None = None) -> int:
     """Command line: consume the feed once and print the counts."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="birth_certificates", choices=sorted(MATCH_COLUMN))
+    p.add_argument("--dataset", default="birth_certificates", choices=[d for d in available_datasets() if match_column(d)])
     p.add_argument("--consumer", default="population_db")
     args = p.parse_args(argv)
     settings = load_settings()

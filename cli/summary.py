@@ -1,6 +1,8 @@
 """Human summary of nights from the ledger: what operators read after a run.
 
-Counts and reasons only: the summary never prints a name, an ID or a date of birth.
+Counts and reasons only: the summary never prints a name, an ID or a date of birth::
+
+    s06 summary --start 2026-11-21 --nights 3 [--dataset birth_certificates]
 """
 
 from __future__ import annotations
@@ -8,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from config.settings import Settings
+from config.contracts import available_datasets
+from config.settings import Settings, load_settings
 from loaders import staging
 from loaders.schema import acknowledgements, quarantine
 
@@ -68,3 +71,23 @@ def render(settings: Settings, datasets: list[str], nights: list[dt.date]) -> st
     lines.append(f"  quarantine zone   {settings.quarantine_root}  (restricted: held-back rows as received)")
     lines.append(f"  raw zone          {settings.raw_root}  (files as received + manifest.json)")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: print the summary of the given nights."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first night (local date)")
+    p.add_argument("--nights", type=int, default=1, help="number of consecutive nights")
+    p.add_argument("--dataset", action="append", choices=available_datasets(), help="dataset(s); default: all")
+    args = p.parse_args(argv)
+    nights = [args.start + dt.timedelta(days=i) for i in range(args.nights)]
+    print(render(load_settings(), args.dataset or available_datasets(), nights))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

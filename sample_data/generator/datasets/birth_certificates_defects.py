@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sample_data.generator import reference as ref
-from sample_data.generator.births import (
+from sample_data.generator.datasets.birth_certificates_records import (
     BirthRecord,
     NightBatch,
     book_number,

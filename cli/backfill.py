@@ -3,9 +3,9 @@
 The same task functions the nightly DAG runs (every facility's batch, then the curated publish,
 then reconciliation), for each local night of the range, oldest first::
 
-    python -m pipeline.backfill --dataset death_notices --from 2026-11-01 --to 2026-11-20
-    python -m pipeline.backfill --from 2026-11-01 --to 2026-11-20            # every dataset
-    python -m pipeline.backfill --dataset birth_certificates --from 2026-11-21 --to 2026-11-21 --facility 31011
+    s06 backfill --dataset death_notices --from 2026-11-01 --to 2026-11-20
+    python -m cli.backfill --from 2026-11-01 --to 2026-11-20            # every dataset
+    python -m cli.backfill --dataset birth_certificates --from 2026-11-21 --to 2026-11-21 --facility 31011
 
 Safe to run beside the nightly runs and to run again: a batch is keyed by dataset/facility/night
 (a re-run replaces its own findings and ledger row), staging takes only newer, different versions
@@ -23,10 +23,10 @@ import logging
 import sys
 from zoneinfo import ZoneInfo
 
+from config.contracts import available_datasets
+from config.errors import BatchFailed, BatchHeldBack, ReconciliationError, StepFailed, TransportError
 from config.registry import facilities_for, load_registry
 from config.settings import load_settings
-from pipeline.datasets import DATASETS
-from pipeline.errors import BatchFailed, BatchHeldBack, ReconciliationError, StepFailed, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def backfill(datasets: list[str], first: dt.date, last: dt.date, facilities: lis
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", action="append", choices=sorted(DATASETS), help="dataset(s); default: all")
+    p.add_argument("--dataset", action="append", choices=available_datasets(), help="dataset(s); default: all")
     p.add_argument("--from", dest="first", type=dt.date.fromisoformat, required=True, help="first night (local date)")
     p.add_argument("--to", dest="last", type=dt.date.fromisoformat, required=True, help="last night, inclusive")
     p.add_argument("--facility", action="append", help="only these facility codes")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.last < args.first:
         p.error("--to is before --from")
     logging.basicConfig(level=logging.WARNING)
-    problems = backfill(args.dataset or sorted(DATASETS), args.first, args.last, args.facility)
+    problems = backfill(args.dataset or available_datasets(), args.first, args.last, args.facility)
     for line in problems:
         print(f"needs attention: {line}")
     return 1 if problems else 0
