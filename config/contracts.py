@@ -49,6 +49,8 @@ OPTION_TYPES = frozenset({"int", "number", "regex", "list", "map", "prefixes", "
 #: Option scopes: ``rules`` options parameterise the compiled suite and may be overridden per
 #: facility; ``derivation`` options are keyword arguments of the dataset's hook (set in the contract).
 OPTION_SCOPES = frozenset({"rules", "derivation"})
+#: How a source format writes dates (see ``SourceFormat.date_style``).
+DATE_STYLES = frozenset({"vn", "iso8601"})
 #: Kinds of validation-frame columns (the dtype contract the runner checks).
 FRAME_KINDS = frozenset({"string", "datetime", "integer", "number", "boolean"})
 #: Contract column type -> frame kind (``bool`` columns with a source tag are handed over as 0/1).
@@ -110,6 +112,9 @@ class SourceFormat:
     columns_as: str | None = None
     #: keyword arguments for the reader (e.g. ``element: GIAYBAOTU``, ``records_key: nhanVien``)
     reader_options: dict[str, Any] = field(default_factory=dict)
+    #: how the format writes dates: ``vn`` (the Vietnamese forms, ``transforms.dates``) or
+    #: ``iso8601`` (FHIR ``date``/``dateTime``: ``2026-11-21``, ``2026-11-21T09:15:00+07:00``)
+    date_style: str = "vn"
 
 
 @dataclass(frozen=True)
@@ -385,7 +390,10 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
             root_tag=fmt.get("root_tag"),
             columns_as=fmt.get("columns_as"),
             reader_options=dict(fmt.get("reader_options") or {}),
+            date_style=str(fmt.get("date_style", "vn")),
         )
+        if formats[name].date_style not in DATE_STYLES:
+            raise ContractError(f"{w}: date_style must be one of {sorted(DATE_STYLES)}")
     for name, fmt in formats.items():
         if fmt.columns_as and (fmt.columns_as not in formats or formats[fmt.columns_as].columns_as):
             raise ContractError(f"{where}: source_formats.{name}.columns_as must name another format "

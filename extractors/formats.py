@@ -1137,6 +1137,8 @@ READERS: dict[str, Callable[..., Iterator[pa.Table]]] = {
 LAZY_READERS = {
     "jsonl": "extractors.sql.jsonl:read_jsonl",
     "json_pages": "extractors.rest_api:read_json_pages",
+    "fhir_ndjson": "extractors.fhir:read_fhir_ndjson",  # integration(vaccination): FHIR Bulk Data files
+    "fhir_bundle": "extractors.fhir:read_fhir_bundles",  # integration(vaccination): FHIR search pages
 }
 
 

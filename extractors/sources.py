@@ -89,6 +89,10 @@ def acquire(facility: Facility, dataset: str, contract: DatasetContract, interva
                             manifest=False)
         return Acquired(landed, {"source_kind": "file_drop"})
     if facility.source_kind == "rest_api":
+        fmt = contract.source_formats.get(feed.format)
+        if fmt is not None and fmt.reader == "fhir_bundle":  # integration(vaccination): FHIR search
+            return _acquire_fhir(facility, dataset, feed.format, feed.options, fmt.reader_options, interval_start,
+                                 interval_end, raw_dir)
         return _acquire_rest(facility, dataset, feed.format, feed.options, interval_start, interval_end, raw_dir)
     if facility.source_kind == "sql":
         return _acquire_sql(facility, dataset, feed.format, feed.options, interval_start, interval_end, raw_dir)
@@ -113,6 +117,31 @@ def _acquire_rest(facility: Facility, dataset: str, fmt: str, options: dict[str,
         raise SourceError(f"facility {facility.code}: {exc}") from None
     return Acquired(result.files, {"source_kind": "rest_api", "pages": result.pages, "attempts": result.attempts,
                                    "records": result.records})
+
+
+def _acquire_fhir(facility: Facility, dataset: str, fmt: str, options: dict[str, Any], reader_options: dict[str, Any],
+                  start: dt.datetime, end: dt.datetime, raw_dir: Path) -> Acquired:
+    """FHIR search over REST (``extractors.fhir``): the registry's ``path`` is the FHIR base under the
+    connection's host; ``include`` (optional) the ``_include`` the server supports."""
+    from extractors import fhir, rest_api
+
+    view = fhir.load_view(str(reader_options.get("view", "")))
+    conn = get_connection(facility.conn_id or "")
+    base_url, auth = rest_api.connection_config(conn)
+    src = facility.options
+    include = options.get("include")
+    try:
+        result = fhir.fetch_search_to_raw(
+            base_url, str(options["path"]), auth, view.resource, start, end, raw_dir,
+            include=str(include) if include else None, reference_type=view.references[0] if view.references else "Patient",
+            reference_element=str(include).split(":", 1)[1] if include and ":" in str(include) else "patient",
+            fmt=fmt, name_prefix=f"api/{facility.code}/{dataset}", page_size=int(src.get("page_size", 50)),
+            timeout_s=float(src.get("timeout_s", 30)), max_attempts=int(src.get("max_attempts", 5)),
+        )
+    except rest_api.FetchFailed as exc:
+        raise SourceError(f"facility {facility.code}: {exc}") from None
+    return Acquired(result.files, {"source_kind": "rest_api", "protocol": "fhir_search", "pages": result.pages,
+                                   "attempts": result.attempts, "records": result.records})
 
 
 def _acquire_sql(facility: Facility, dataset: str, fmt: str, options: dict[str, Any],

@@ -164,3 +164,32 @@ class StagingLookups:
             for part in _chunks(wanted):
                 rows += conn.execute(sa.select(*[current.c[c] for c in cols]).where(current.c.personal_id.in_(part))).all()
         return pa.Table.from_pylist([dict(zip(cols, r, strict=True)) for r in rows], schema=schema)
+
+    # integration(vaccination): a generic "current staging rows of these persons" for hooks that
+    # compare a record with the same person's history (vaccination V5 intervals between doses).
+    def current_rows(self, dataset: str, column: str, values: pa.Array, columns: list[str]) -> pa.Table:
+        """The active current rows of ``dataset`` whose ``column`` is one of ``values`` (``columns`` only).
+
+        Bounded ``IN`` queries; an empty table (typed from the contract) when the table does not exist
+        yet or no value is given.
+        """
+        from loaders.schema import data_columns
+        from transforms.normalize import ARROW_TYPES
+
+        contract = load_contract(dataset)
+        kinds = {name: spec.type for name, spec in contract.columns.items()}
+        schema = pa.schema([(c, ARROW_TYPES.get(kinds.get(c, "string"), pa.string())) for c in columns])
+        known = {n for n, _ in data_columns(contract)}
+        wanted = [v for v in pc.unique(values.drop_null()).to_pylist() if v]
+        if not wanted or not self._has_table(dataset) or not set(columns) <= known or column not in known:
+            return schema.empty_table()
+        current, _ = dataset_tables(dataset)
+        rows: list[Any] = []
+        with self.engine.connect() as conn:
+            for part in _chunks(wanted):
+                rows += conn.execute(
+                    sa.select(*[current.c[c] for c in columns])
+                    .where(current.c[column].in_(part), sa.or_(current.c.record_status.is_(None),
+                                                                current.c.record_status != "cancelled"))
+                ).all()
+        return pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in rows], schema=schema)

@@ -8,7 +8,7 @@ answer means "not known", and checks built on NULL answers do not fire.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -38,4 +38,14 @@ class LookupContext(Protocol):
 
     def existing_keys(self, dataset: str, keys: pa.Array) -> pa.Array:
         """Whether each natural key (``|``-joined) is current in the dataset's staging table (bool)."""
+        ...
+
+
+@runtime_checkable
+class HistoryLookup(Protocol):
+    """Optional: the staging rows of persons already known (a hook that compares a record with the
+    same person's earlier records checks ``isinstance(context, HistoryLookup)``)."""
+
+    def current_rows(self, dataset: str, column: str, values: pa.Array, columns: list[str]) -> pa.Table:
+        """The active current rows of ``dataset`` whose ``column`` is in ``values`` (only ``columns``)."""
         ...

@@ -7,6 +7,12 @@ facility whose export drifts to it is caught instead of silently accepted.
 
 Impossible dates (31/02, 31/04, day 32, month 13, hour 24) are failures – never shifted
 (``pyarrow.compute.strptime`` would turn 31/02 into 03/03; this module does not use it).
+
+A source format that is defined to carry ISO 8601 (FHIR: ``date`` ``YYYY[-MM[-DD]]``, ``dateTime``
+with ``THH:MM[:SS[.fff]]`` and an offset ``Z``/``+07:00``) declares ``date_style: iso8601`` in its
+contract; for it (and only for it) :func:`parse_dates` is called with ``iso=True`` and the contract's
+timezone: an instant with an offset becomes local wall-clock time in that zone, a partial date is
+year-only (where allowed) or a failure, and the Vietnamese forms above are *not* accepted.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ import pyarrow.compute as pc
 _COMPACT = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?:(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?$"
 _DMY = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
 _YEAR = r"^(?P<y>\d{4})$"
+#: FHIR ``date`` / ``dateTime`` (ISO 8601 profile of FHIR R4); seconds and the offset are optional
+#: here (FHIR requires both with a time; a naive time is taken as local wall-clock time).
+_ISO = (r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d{1,9})?)?"
+        r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$")
 _DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 MIN_YEAR, MAX_YEAR = 1900, 2199
 
@@ -47,7 +57,8 @@ def _field(struct: pa.Array, name: str) -> np.ndarray:
     return pc.fill_null(pc.cast(col, pa.int64()), -1).to_numpy(zero_copy_only=False)
 
 
-def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_allowed: bool = False) -> ParsedDates:
+def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_allowed: bool = False,
+                iso: bool = False, timezone: str | None = None) -> ParsedDates:
     """Parse a string array of dates or date-times.
 
     Args:
@@ -55,6 +66,10 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
         with_time: produce ``timestamp[s]`` (local wall time) instead of ``date32``.
         year_only_allowed: accept a bare ``yyyy`` (and ``00`` month/day placeholders) as a
             year-only value: ``values`` NULL, ``year`` set, not a failure.
+        iso: the source writes ISO 8601 / FHIR dates (``2026-11-21``, ``2026-11-21T09:15:00+07:00``)
+            instead of the Vietnamese forms; ``YYYY`` / ``YYYY-MM`` are year-only values.
+        timezone: with ``iso``, the zone an instant with an offset is converted into (the
+            contract's); None keeps the wall-clock time as written.
 
     Returns:
         The parsed arrays and the failure mask.
@@ -71,7 +86,9 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
     mi = np.full(n, 0, np.int64)
     ss = np.full(n, 0, np.int64)
     matched = np.zeros(n, bool)
-    patterns = [_COMPACT, _DMY] + ([_YEAR] if year_only_allowed else [])
+    offset = np.zeros(n, np.int64)
+    has_tz = np.zeros(n, bool)
+    patterns = [_ISO] if iso else [_COMPACT, _DMY] + ([_YEAR] if year_only_allowed else [])
     for pattern in patterns:
         ex = pc.extract_regex(arr, pattern)
         ok = pc.fill_null(ex.is_valid(), False).to_numpy(zero_copy_only=False) & ~matched
@@ -84,7 +101,13 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
             for target, name in ((hh, "H"), (mi, "M"), (ss, "S")):
                 got = _field(ex, name)
                 target[ok] = np.where(got[ok] < 0, 0, got[ok])
+        if pattern is _ISO:
+            offset, has_tz = _offsets(ex, ok)
+            if not with_time:
+                has_tz[:] = False  # a FHIR date has no time: nothing to convert
         matched |= ok
+    if iso:  # the offset must be a real one (-14:00 .. +14:00)
+        matched &= np.abs(offset) <= 14 * 3600
     year_ok = (y >= MIN_YEAR) & (y <= MAX_YEAR)
     # "00" day/month (and bare yyyy) mean "unknown part": a year-only value where allowed.
     year_only = matched & year_ok & ((m <= 0) | (d <= 0)) & year_only_allowed
@@ -105,8 +128,35 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
     if with_time:
         secs = days.astype("datetime64[s]") + (hh * 3600 + mi * 60 + ss).astype("timedelta64[s]")
         values = pa.array(secs, type=pa.timestamp("s"), mask=mask)
+        convert = has_tz & valid
+        if timezone is not None and convert.any():
+            values = _to_local(values, offset, convert, timezone)
     else:
         values = pa.array(days, type=pa.date32(), mask=mask)
     year_known = valid | year_only
+    if iso and with_time and timezone is not None and has_tz.any():
+        # the local year of a converted instant (31 Dec 20:00Z is 1 Jan in Hanoi)
+        y = np.where(valid, pc.fill_null(pc.year(values), 0).to_numpy(zero_copy_only=False), y)
     year_arr = pa.array(np.where(year_known, y, 0).astype(np.int32), type=pa.int32(), mask=~year_known)
     return ParsedDates(values=values, year=year_arr, failed=failed)
+
+
+def _offsets(ex: pa.Array, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds east of UTC of each ISO value's offset (``Z`` = 0) and whether it had one."""
+    text = pc.fill_null(pc.struct_field(ex, "tz"), "")
+    full = pc.equal(pc.utf8_length(text), 6)  # +hh:mm / -hh:mm (else "" or "Z")
+    hours = pc.cast(pc.if_else(full, pc.utf8_slice_codeunits(text, 1, 3), "0"), pa.int64())
+    minutes = pc.cast(pc.if_else(full, pc.utf8_slice_codeunits(text, 4, 6), "0"), pa.int64())
+    seconds = pc.add(pc.multiply(hours, 3600), pc.multiply(minutes, 60))
+    signed = pc.if_else(pc.starts_with(text, "-"), pc.negate(seconds), seconds)
+    has = ok & pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+    return np.where(ok, signed.to_numpy(zero_copy_only=False), 0).astype(np.int64), has
+
+
+def _to_local(values: pa.Array, offset: np.ndarray, convert: np.ndarray, timezone: str) -> pa.Array:
+    """Wall-clock times written with an offset, as local wall-clock time in ``timezone``."""
+    secs = pc.fill_null(values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    utc = pa.array(np.where(convert, secs - offset, 0).astype(np.int64), type=pa.int64()).cast(
+        pa.timestamp("s", tz="UTC"))
+    local = pc.local_timestamp(utc.cast(pa.timestamp("s", tz=timezone))).cast(pa.timestamp("s"))
+    return pc.if_else(pa.array(convert), local, values)

@@ -77,8 +77,10 @@ def _fix_width(arr: pa.Array, width: int) -> pa.Array:
     return pc.if_else(digits, fixed, arr)
 
 
-def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Return the canonical array(s) for one column and its failure mask."""
+def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str,
+                      iso_timezone: str | None = None) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Return the canonical array(s) for one column and its failure mask (``iso_timezone``: the
+    format writes ISO 8601 dates, converted to wall-clock time in this zone)."""
     n = len(raw)
     no_failure = np.zeros(n, bool)
     text = clean_text(raw)
@@ -94,7 +96,8 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str) -> tu
     if ctype == "name":
         return {spec.name: upper_vi(text)}, no_failure
     if ctype in ("date", "datetime"):
-        parsed = parse_dates(text, with_time=ctype == "datetime", year_only_allowed=spec.year_only_allowed)
+        parsed = parse_dates(text, with_time=ctype == "datetime", year_only_allowed=spec.year_only_allowed,
+                             iso=iso_timezone is not None, timezone=iso_timezone)
         dates = {spec.name: parsed.values}
         if spec.year_only_allowed:
             dates[year_column(spec.name)] = parsed.year
@@ -145,13 +148,15 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
     n = raw.num_rows
     columns: dict[str, pa.Array] = {}
     failures: list[ParseFailure] = []
+    fmt = contract.source_formats.get(source_format)
+    iso_timezone = contract.timezone if fmt is not None and fmt.date_style == "iso8601" else None
     for name, spec in contract.columns.items():
         tag = contract.tag_for(name, source_format)
         if tag is not None and tag in raw.column_names:
             src = raw.column(tag).combine_chunks().cast(pa.string())
         else:
             src = pa.nulls(n, pa.string())
-        arrays, failed = _normalize_column(src, spec, contract.tag_format(source_format))
+        arrays, failed = _normalize_column(src, spec, contract.tag_format(source_format), iso_timezone)
         for key, arr in arrays.items():
             columns[key] = arr if key != name else arr.cast(ARROW_TYPES[spec.type])
         if failed.any():

@@ -289,6 +289,8 @@ class _Fetcher:
         self.token_refreshes = 0
         self._token: str | None = None
         self._token_expires_at = 0.0
+        #: a content-free detail for a refused request (FHIR: the OperationOutcome's issue codes)
+        self.error_detail: Callable[[requests.Response], str | None] | None = None
 
     # -- authentication -------------------------------------------------------------------
     def _request_kwargs(self) -> dict[str, Any]:
@@ -366,10 +368,12 @@ class _Fetcher:
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 elif status in (401, 403):
                     raise ApiAuthRejected(
-                        f"{where}: HTTP {status}, credentials or token rejected (not retried)", status=status, page=page
+                        f"{where}: HTTP {status}{self._detail(resp)}, credentials or token rejected (not retried)",
+                        status=status, page=page,
                     )
                 else:
-                    raise ApiRequestRejected(f"{where}: HTTP {status} (not retried)", status=status, page=page)
+                    raise ApiRequestRejected(f"{where}: HTTP {status}{self._detail(resp)} (not retried)", status=status,
+                                             page=page)
             failed += 1
             if failed >= self.max_attempts:
                 if reason == "invalid JSON":
@@ -380,6 +384,26 @@ class _Fetcher:
             delay = self.backoff.delay(failed, retry_after, self.rng)
             log.warning("%s: attempt %d/%d failed (%s); retrying in %.2f s", where, failed, self.max_attempts, reason, delay)
             self.sleep(delay)
+
+    def _detail(self, resp: requests.Response) -> str:
+        """``" (<detail>)"`` from :attr:`error_detail`, or nothing."""
+        if self.error_detail is None:
+            return ""
+        try:
+            detail = self.error_detail(resp)
+        except Exception:  # a detail must never hide the status
+            return ""
+        return f" ({detail})" if detail else ""
+
+    def get_url(self, page: int, url: str, on_body: Callable[[bytes], None],
+                params: list[tuple[str, str | int]] | None = None) -> Any:
+        """GET an absolute URL (a FHIR ``next`` link; retrying, same auth) and parse its JSON."""
+
+        def send() -> requests.Response:
+            return self.session.get(url, params=params, timeout=self.timeout_s, **self._request_kwargs())
+
+        _resp, doc = self._with_retries("GET", page, send, parse_json=True, on_body=on_body)
+        return doc
 
     def get_page(self, page: int, params: dict[str, str | int], on_body: Callable[[bytes], None]) -> Any:
         """GET one page (retrying), handing every received body to ``on_body`` before parsing."""

@@ -35,6 +35,8 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from sample_data.api_server import fhir
+
 log = logging.getLogger(__name__)
 
 #: URL slug -> dataset folder.
@@ -55,7 +57,7 @@ FAULT_MODES = frozenset(
         "auth_reject",
         "bad_request_400",
     }
-)
+) | fhir.FHIR_FAULT_MODES
 
 
 class LoggedRequest(NamedTuple):
@@ -271,6 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self) -> None:
         parts = urlsplit(self.path)
         segs = parts.path.strip("/").split("/")
+        if len(segs) == 3 and segs[1] == "fhir":
+            self._fhir(segs[0], segs[2], parts.query)  # /<facility>/fhir/<Type>: FHIR search
+            return
         if len(segs) == 4 and segs[1:3] == ["api", "v1"]:
             # /<facility>/api/v1/<slug>: the facility's own base URL (how the pipeline's
             # connections address it), same as /api/v1/<facility>/<slug>.
@@ -345,6 +350,62 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, body[:cut], page)
             return
         self._send(200, body, page)
+
+    # -- FHIR search (sample_data.api_server.fhir) -------------------------------------------
+    def _fhir_send(self, status: int, doc: Any, page: int | None, headers: Mapping[str, str] | None = None) -> None:
+        body = json.dumps(doc).encode("utf-8")
+        truncated = self.state.take_fault({"truncated_body"}, page) if status == 200 else None
+        if truncated is not None:
+            cut = max(1, int(len(body) * float(truncated.params.get("fraction", 0.5))))
+            self._send(200, body[:cut], page, declared_length=len(body))
+            return
+        self._send(status, body, page, headers)
+
+    def _fhir(self, facility: str, kind: str, raw_query: str) -> None:
+        query = fhir.parse_query(raw_query)
+        try:
+            count, offset = fhir._count(query)
+            page: int | None = offset // count + 1
+        except fhir.FhirBadRequest:
+            page = None
+        if self.state.take_fault({"auth_reject"}, page):
+            self._fhir_send(401, fhir.outcome("login", "authentication rejected"), page)
+            return
+        ok, token = self._authenticate()
+        if not ok:
+            self._fhir_send(401, fhir.outcome("login", "invalid or expired token"), page,
+                            {"WWW-Authenticate": 'Bearer error="invalid_token"' if token else 'Bearer realm="fhir"'})
+            return
+        if token is not None and self.state.take_fault({"expired_token"}, page):
+            with self.state.lock:
+                self.state.tokens.pop(token, None)
+            self._fhir_send(401, fhir.outcome("expired", "token expired"), page,
+                            {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="token expired"'})
+            return
+        slow = self.state.take_fault({"slow"}, page)
+        if slow is not None:
+            with self.state.lock:
+                wake = self.state.wake
+            wake.wait(float(slow.params.get("seconds", 1.0)))
+        fault = self.state.take_fault({"error_500", "rate_limit_429", "bad_request_400", "outcome_200"}, page)
+        if fault is not None:
+            status, code, severity = {"error_500": (500, "exception", "fatal"), "rate_limit_429": (429, "throttled", "error"),
+                                      "bad_request_400": (400, "invalid", "error"),
+                                      "outcome_200": (200, "too-costly", "error")}[fault.mode]
+            headers = {"Retry-After": str(fault.params.get("retry_after", 1))} if status == 429 else None
+            self._fhir_send(status, fhir.outcome(code, f"the search failed ({fault.mode})", severity), page, headers)
+            return
+        if not (self.state.data_dir / "api" / facility).is_dir():
+            self._fhir_send(404, fhir.outcome("not-found", "unknown facility"), page)
+            return
+        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        base = f"http://{host}/{facility}/fhir"
+        try:
+            doc = fhir.search(self.state.data_dir, facility, kind, query, base, self.state.take_fault)
+        except fhir.FhirBadRequest as exc:
+            self._fhir_send(400, fhir.outcome(exc.code, str(exc)), page)
+            return
+        self._fhir_send(200, doc, page)
 
     # -- helpers ----------------------------------------------------------------------------
     def _pre_faults(self, page: int | None) -> bool:

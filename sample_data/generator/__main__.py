@@ -20,21 +20,12 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from sample_data.generator import (
-    ground_truth,
-    write_births_csv,
-    write_deaths_csv,
-    write_drivers_csv,
-    write_workforce_csv,
-)
+from sample_data.generator import ground_truth
+from sample_data.generator.datasets import generators
 from sample_data.generator.run import OutputDirError, catalogues, facility_formats, generate
 
-BENCH_WRITERS = {
-    "birth_certificates": write_births_csv,
-    "death_notices": write_deaths_csv,
-    "driver_health_checks": write_drivers_csv,
-    "health_workforce": write_workforce_csv,
-}
+#: every registered dataset's benchmark writer (the generator protocol's ``write_bench_csv``)
+BENCH_WRITERS = {gen.DATASET: gen.write_bench_csv for gen in generators()}
 
 
 def _date(text: str) -> date:
@@ -54,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m sample_data.generator",
         description=(
             "Write deterministic synthetic sources (file drops, REST API records, a facility database) of "
-            "birth certificates, death notices, driver health checks and health workforce, with injected "
+            "every registered dataset (config/datasets/), with injected "
             "defects and a ground truth; or print the counts of an existing run."
         ),
     )

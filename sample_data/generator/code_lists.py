@@ -35,11 +35,27 @@ NEW_FACILITIES: Final[tuple[dict[str, str], ...]] = (
 )
 # fmt: on
 
+# The vaccination sources (DOMAIN §17): a FHIR Bulk Data file drop (NDJSON), a FHIR search server,
+# and the national vaccination platform's CSV export (registered as one source system, code NIPVN).
+# Kept apart from NEW_FACILITIES: the extra population draws homes from that list's provinces, and
+# adding entries there would change every other dataset's output.
+VACCINATION_FACILITIES: Final[tuple[dict[str, str], ...]] = (
+    {"code": "01920", "name": "Trung tâm Kiểm soát bệnh tật Hà Nội", "province_code": "01", "kind": "file_drop",
+     "dataset": "vaccination_records", "format": "fhir_ndjson", "encoding": "utf-8", "normalization": "NFC"},
+    {"code": "79530", "name": "Trung tâm Y tế khu vực Sài Gòn", "province_code": "79", "kind": "rest_api",
+     "dataset": "vaccination_records", "format": "fhir_search", "encoding": "utf-8", "normalization": "NFC"},
+    {"code": "NIPVN", "name": "Nền tảng quản lý tiêm chủng quốc gia", "province_code": "01", "kind": "file_drop",
+     "dataset": "vaccination_records", "format": "csv", "encoding": "utf-8", "normalization": "NFC"},
+)
+# Dataset options of the FHIR search facility beyond its path (registry datasets.<ds>.<key>).
+FHIR_SEARCH_OPTIONS: Final[tuple[tuple[str, str], ...]] = (("include", "Immunization:patient"),)
+
 # REST facilities: pagination style per facility (one page-numbered, one cursor-based).
 REST_PAGINATION: Final[dict[str, str]] = {"75440": "page", "96025": "cursor"}
 REST_PATHS: Final[dict[str, str]] = {
     "driver_health_checks": "/api/v1/driver-health-checks",
     "health_workforce": "/api/v1/health-workforce",
+    "vaccination_records": "/fhir",  # the FHIR base; the resource type comes from the contract's view
 }
 SQL_TABLE: Final[str] = "xml9_birth_certificates"
 SQL_CURSOR_COLUMN: Final[str] = "UPDATED_AT"

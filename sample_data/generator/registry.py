@@ -10,7 +10,7 @@ import csv
 import io
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sample_data.generator import code_lists as cl
@@ -93,6 +93,8 @@ class Feed:
     path: str = ""
     table: str = ""
     cursor_column: str = ""
+    #: further registry fields of the feed (the FHIR search facility's ``include``)
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,11 +286,14 @@ def _feed_of(spec: dict[str, str]) -> Feed:
         path=cl.REST_PATHS.get(spec["dataset"], "") if spec["kind"] == "rest_api" else "",
         table=cl.SQL_TABLE if spec["kind"] == "sql" else "",
         cursor_column=cl.SQL_CURSOR_COLUMN if spec["kind"] == "sql" else "",
+        extra=cl.FHIR_SEARCH_OPTIONS if spec["format"] == "fhir_search" else (),
     )
 
 
 def _options_of(spec: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """Facility-level source options of a REST or SQL facility (registry ``options:``)."""
+    if spec["kind"] == "rest_api" and spec["code"] not in cl.REST_PAGINATION:  # FHIR search: next links
+        return (("page_size", "50"), ("timeout_s", "10"))
     if spec["kind"] == "rest_api":
         return (("pagination", cl.REST_PAGINATION[spec["code"]]), ("page_size", "50"), ("timeout_s", "10"))
     if spec["kind"] == "sql":
@@ -313,7 +318,7 @@ def build_facilities(seed: int) -> list[Facility]:
         (spec, Feed(dataset="birth_certificates", format=spec["format"], encoding=spec["encoding"]))
         for spec in ref.FACILITIES
     ]
-    specs += [(spec, _feed_of(spec)) for spec in cl.NEW_FACILITIES]
+    specs += [(spec, _feed_of(spec)) for spec in cl.NEW_FACILITIES + cl.VACCINATION_FACILITIES]
     out: list[Facility] = []
     for spec, feed in sorted(specs, key=lambda item: item[0]["code"]):
         rng = derive_rng(seed, "facility", spec["code"])
@@ -354,6 +359,9 @@ class ExtraPopulation:
         practitioners: adults 24-64 registered as health workers.
         registry_dead: women 20-40 whose registry death date is already set (X1, X2, X3).
         male_in_registry: citizens whose ID says female but whose registry sex is male (X4).
+        children: children under two years old at the reference date (vaccination records).
+        newborns: children born during the run (birth doses), birth dates from the day before the
+            reference date on.
     """
 
     mothers: list[Citizen]
@@ -362,6 +370,8 @@ class ExtraPopulation:
     practitioners: list[Citizen]
     registry_dead: list[Citizen]
     male_in_registry: list[Citizen]
+    children: list[Citizen] = field(default_factory=list)
+    newborns: list[Citizen] = field(default_factory=list)
 
     def all(self) -> list[Citizen]:
         """Every extra citizen."""
@@ -372,6 +382,8 @@ class ExtraPopulation:
             + self.practitioners
             + self.registry_dead
             + self.male_in_registry
+            + self.children
+            + self.newborns
         )
 
 
@@ -413,8 +425,23 @@ def _extra_citizen(
     )
 
 
+def _child_citizen(rng: random.Random, seen: set[str], birth_date: date) -> Citizen:
+    """A child (no ID card, no insurance code of its own) with a personal ID from birth registration."""
+    sex = 1 if rng.random() < 0.51 else 2
+    home = rng.choice([f["province_code"] for f in ref.FACILITIES] + [f["province_code"] for f in cl.NEW_FACILITIES])
+    prefix = "0" + rng.choice(ref.PROVINCE_PREDECESSORS[home])
+    personal_id = make_personal_id(rng, prefix, birth_date, sex)
+    while personal_id in seen:
+        personal_id = make_personal_id(rng, prefix, birth_date, sex)
+    seen.add(personal_id)
+    return Citizen(personal_id=personal_id, full_name=random_name(rng, sex), birth_date=birth_date, sex=sex,
+                   province_of_birth=prefix, home_province=home, id_issue_date=None,
+                   social_insurance_no=NO_INSURANCE, health_card_no=NO_INSURANCE)
+
+
 def build_extra_citizens(
-    seed: int, reference_date: date, taken: set[str], per_role: int, mothers: int
+    seed: int, reference_date: date, taken: set[str], per_role: int, mothers: int,
+    children: int = 0, newborn_days: int = 0, newborns_per_day: int = 0,
 ) -> ExtraPopulation:
     """Generate the extra population (see :class:`ExtraPopulation`).
 
@@ -424,6 +451,10 @@ def build_extra_citizens(
         taken: personal IDs already in use (the original slice); updated.
         per_role: citizens per role list (deceased, drivers, practitioners).
         mothers: women for the SQL birth source.
+        children: children under two at ``reference_date`` (drawn last, from their own stream,
+            so the other roles do not change).
+        newborn_days: days (from the day before ``reference_date``) on which children are born.
+        newborns_per_day: children born on each of those days.
 
     Returns:
         The role lists, each sorted by personal ID.
@@ -448,6 +479,12 @@ def build_extra_citizens(
             16, lambda: _extra_citizen(rng, reference_date, taken, 2, (24, 40), death_date=dead_before())
         ),
         male_in_registry=many(6, lambda: _extra_citizen(rng, reference_date, taken, 1, (22, 40), id_sex=2)),
+        children=sorted((_child_citizen(kids, taken, reference_date - timedelta(days=1 + kids.randrange(729)))
+                         for kids in [derive_rng(seed, "citizens-children")] for _ in range(children)),
+                        key=lambda c: c.personal_id),
+        newborns=sorted((_child_citizen(born, taken, reference_date + timedelta(days=day - 1))
+                         for born in [derive_rng(seed, "citizens-newborns")] for day in range(newborn_days)
+                         for _ in range(newborns_per_day)), key=lambda c: c.personal_id),
     )
 
 
@@ -526,10 +563,16 @@ REGISTRY_HEADER = """\
 #                    driver_health_checks: gksk_jsonl (one gksk JSON object per line), csv,
 #                    gksk_api (gksk objects from a REST API);
 #                    health_workforce: csv, json (register export, one file per night),
-#                    json_api (the same objects from a REST API).
+#                    json_api (the same objects from a REST API);
+#                    vaccination_records: fhir_ndjson (FHIR Bulk Data export: Immunization.ndjson
+#                    with the Patient.ndjson it references), fhir_search (FHIR search over REST),
+#                    csv (the national vaccination platform's export).
 #     encoding     - optional file encoding (auto | utf-8 | utf-8-sig | cp1258); absent = auto
 #                    (a BOM wins, then strict UTF-8, else Windows-1258).
-#     path         - rest_api only: endpoint path under the connection's base URL.
+#     path         - rest_api only: endpoint path under the connection's base URL (FHIR search:
+#                    the FHIR base, e.g. /fhir).
+#     include      - FHIR search only (optional): the _include the server supports
+#                    (Immunization:patient); without it the Patients come by a second query.
 #     table        - sql only: the table to read.
 #     cursor_column - sql only: the column of the incremental cursor (local time
 #                    YYYY-MM-DD HH:MM:SS, Asia/Ho_Chi_Minh).
@@ -575,5 +618,6 @@ def registry_yaml(facilities: list[Facility]) -> str:
                 items.append(("path", feed.path))
             if feed.table:
                 items += [("table", feed.table), ("cursor_column", feed.cursor_column), ("key_column", "ROW_ID")]
+            items += [(k, f'"{v}"') for k, v in feed.extra]
             lines.append(f"      {feed.dataset}: {_flow(items)}")
     return "\n".join(lines) + "\n"

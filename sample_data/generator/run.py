@@ -143,8 +143,13 @@ def generate(
     birth_drops = [f for f in facilities if f.sends("birth_certificates") and f.source_kind == "file_drop"]
     citizens = build_citizens(seed, start, citizen_count(len(birth_drops), nights, per_night))
     per_role = math.ceil(3 * nights * per_night * 0.7) + 60
+    vaccination_sources = sum(1 for f in facilities if f.sends("vaccination_records"))
     extra = build_extra_citizens(
-        seed, start, {c.personal_id for c in citizens}, per_role, math.ceil(nights * per_night * 1.5) + 20
+        seed, start, {c.personal_id for c in citizens}, per_role, math.ceil(nights * per_night * 1.5) + 20,
+        # vaccination records: a child per dose (each child is vaccinated once a run), newborns for
+        # the birth doses of every night (and the day before the first)
+        children=math.ceil(vaccination_sources * nights * per_night * 0.7) + 40,
+        newborn_days=nights + 1, newborns_per_day=vaccination_sources * 2 + 2,
     )
     run = RunInputs(
         out_dir=out_dir, seed=seed, start=start, nights=night_list, per_night=per_night, defect_rate=defect_rate,
