@@ -128,10 +128,13 @@ def test_generator_catalogue_and_ground_truth_expect_known_rules(dataset, sample
 
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_data_dictionary_is_current(dataset):
-    path = REPO / "docs" / "data_dictionary" / f"{dataset}.md"
-    assert path.read_text(encoding="utf-8") == render_dictionary(load_contract(dataset)), (
-        f"regenerate: python -m config.contracts {dataset} > docs/data_dictionary/{dataset}.md"
-    )
+    # The committed page is loaders.dictionary's (the analyst dictionary, which ends with the
+    # contract's own rendering, config.contracts.render_dictionary, as the engineers' mapping).
+    from loaders.dictionary import DOCS_DIR, outputs
+
+    path = DOCS_DIR / f"{dataset}.md"
+    assert path.read_text(encoding="utf-8") == outputs()[path], "regenerate: python -m loaders.dictionary"
+    assert render_dictionary(load_contract(dataset)).split("\n", 4)[4] in path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

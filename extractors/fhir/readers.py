@@ -33,7 +33,7 @@ from extractors.fhir.export import ExportIndex, export_index, first_text
 from extractors.fhir.fhirpath import evaluate
 from extractors.fhir.outcome import outcome_summary
 from extractors.fhir.views import View, load_view
-from extractors.formats import FileRejected, parse_json
+from extractors.formats import FileRejected, first_invalid_byte, parse_json
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -86,7 +86,7 @@ class _Chunk:
 
 
 def _type_label(value: Any) -> str:
-    return value if isinstance(value, str) and _TYPE_NAME.fullmatch(value) else "another"
+    return value if isinstance(value, str) and _TYPE_NAME.fullmatch(value) else "(not a type name)"
 
 
 def _patterns(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -131,11 +131,13 @@ def read_fhir_ndjson(path: Path, chunk_rows: int, encoding: str = "auto", view: 
                     elif rtype in v.references:
                         continue  # reference data of the export (resolved, not a record)
                     else:
-                        chunk.error(ref, f"line {number} holds a {_type_label(rtype)} resource, not {v.resource}")
+                        chunk.error(ref, f"line {number} holds a resource of type {_type_label(rtype)}, not {v.resource}")
                 if len(chunk.rows) >= chunk_rows:
                     yield chunk.table()
     except UnicodeDecodeError:
-        raise FileRejected(f"NDJSON file is not valid UTF-8 (after line {number})") from None
+        where = first_invalid_byte(path, enc)
+        raise FileRejected(f"NDJSON file is not valid UTF-8 (invalid byte at offset {where}, after line {number})") \
+            from None
     except LookupError:
         raise FileRejected(f"unknown declared encoding {encoding!r}") from None
     if chunk.rows:
@@ -186,7 +188,7 @@ def read_fhir_bundles(path: Path, chunk_rows: int, encoding: str = "auto", view:
         elif rtype in v.references or rtype == "OperationOutcome" or mode in ("include", "outcome"):
             continue
         else:
-            chunk.error(f"entry[{i}]", f"entry[{i}] holds a {_type_label(rtype)} resource, not {v.resource}")
+            chunk.error(f"entry[{i}]", f"entry[{i}] holds a resource of type {_type_label(rtype)}, not {v.resource}")
         if len(chunk.rows) >= chunk_rows:
             yield chunk.table()
     if chunk.rows:

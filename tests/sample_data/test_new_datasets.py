@@ -280,7 +280,7 @@ def test_registry_yaml_parses_with_the_pipeline_loader(run: Path) -> None:
     except registry.RegistryError as exc:  # pragma: no cover - depends on the pipeline team's loader
         pytest.skip(f"the pipeline's registry loader rejects the new keys: {exc}")
     kinds = Counter(f.source_kind for f in facilities)
-    assert kinds == {"file_drop": 12, "rest_api": 2, "sql": 1}
+    assert kinds == {"file_drop": 14, "rest_api": 3, "sql": 1}  # + the vaccination sources
     entries = {e["code"]: e for e in raw["facilities"]}
     assert entries["75440"]["options"] == {"pagination": "page", "page_size": 50, "timeout_s": 10}
     assert entries["96025"]["options"]["pagination"] == "cursor"

@@ -572,7 +572,7 @@ def test_registry_yaml_matches_facilities_csv(default_run: tuple[Path, Generatio
         assert spec.get("encoding", "") == row["encoding"]
     births = [r for r in table if r["dataset"] == "birth_certificates"]
     assert Counter(r["format"] for r in births) == {"xml9": 2, "pl02": 2, "csv": 2, "sql_xml9": 1}
-    assert Counter(r["source_kind"] for r in table) == {"file_drop": 12, "rest_api": 2, "sql": 1}
+    assert Counter(r["source_kind"] for r in table) == {"file_drop": 14, "rest_api": 3, "sql": 1}  # + vaccination
 
 
 def test_committed_sample_registry_is_up_to_date(default_run: tuple[Path, GenerationSummary, float]) -> None:
@@ -590,7 +590,8 @@ def test_production_registry_is_hand_edited_and_valid() -> None:
     load_registry(REPO / "config/facilities.yaml")  # parses (its examples are comments)
 
 
-@pytest.mark.parametrize("dataset", ["birth_certificates", "death_notices", "driver_health_checks", "health_workforce"])
+@pytest.mark.parametrize("dataset", ["birth_certificates", "death_notices", "driver_health_checks", "health_workforce",
+                                     "vaccination_records"])
 def test_readme_counts_are_current(default_run: tuple[Path, GenerationSummary, float], dataset: str) -> None:
     readme = (REPO / "sample_data/README.md").read_text(encoding="utf-8")
     rows = read_csv(default_run[0] / f"ground_truth/{dataset}.csv")
