@@ -45,6 +45,8 @@ NOT_DONE = "not-done"
 #: A register of administered doses: any row may be a later version of an Immunization already
 #: sent (FHIR resources are updated in place), so no row claims to be a first issue.
 FIRST_ISSUE_COLUMN = "first_record_version"
+#: The contract's natural key (an earlier version of the same dose never counts as a previous dose).
+NATURAL_KEY = ("immunization_id", "source_system")
 #: The staging columns V5 reads of a person's earlier doses.
 HISTORY_COLUMNS = ["personal_id", "antigen", "occurrence_datetime", "source_system", "immunization_id", "status"]
 _EPOCH = dt.date(1970, 1, 1)
@@ -119,7 +121,7 @@ def days_since_previous_dose(table: pa.Table, staged: pa.Table | None = None) ->
         "pid": person_keys(table),
         "antigen": _col(table, "antigen").cast(pa.string()),
         "day": _days(table.column("occurrence_datetime")),
-        "key": natural_key_array(table, ("source_system", "immunization_id")),
+        "key": natural_key_array(table, NATURAL_KEY),
         "done": pc.fill_null(pc.equal(_col(table, "status"), COMPLETED), False),
     })
     ok = pc.and_(pc.and_(mine.column("done"), pc.is_valid(mine.column("pid"))),
@@ -134,7 +136,7 @@ def days_since_previous_dose(table: pa.Table, staged: pa.Table | None = None) ->
             "pid": _col(staged, "personal_id").cast(pa.string()),
             "antigen": _col(staged, "antigen").cast(pa.string()),
             "day": _days(staged.column("occurrence_datetime")),
-            "key": natural_key_array(staged, ("source_system", "immunization_id")),
+            "key": natural_key_array(staged, NATURAL_KEY),
         })
         good = pc.and_(pc.fill_null(pc.equal(_col(staged, "status"), COMPLETED), False),
                        pc.and_(pc.is_valid(theirs.column("pid")), pc.is_valid(theirs.column("day"))))

@@ -20,6 +20,7 @@ answered with HTTP 200 instead of a Bundle), ``repeat_page`` (page k+1 repeats p
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -88,10 +89,8 @@ def _resources(data_dir: Path, facility: str, kind: str) -> list[_Line]:
                     updated = dt.datetime.min.replace(tzinfo=dt.UTC)
                     stamp = (res.get("meta") or {}).get("lastUpdated")
                     if isinstance(stamp, str):
-                        try:
+                        with contextlib.suppress(ValueError):
                             updated = dt.datetime.fromisoformat(stamp)
-                        except ValueError:
-                            pass
                     out.append(_Line(updated, path.name, number, res, text))
     out.sort(key=lambda r: (r.updated, r.file, r.line))
     return out
@@ -173,9 +172,9 @@ def search(data_dir: Path, facility: str, kind: str, query: Mapping[str, list[st
                 entries.append({"fullUrl": f"{base}/Patient/{ref}", "resource": patients[ref],
                                 "search": {"mode": "include"}})
     params = [(k, v) for k, values in query.items() if k != OFFSET_PARAM for v in values]
-    links = [{"relation": "self", "url": f"{base}/{kind}?{urlencode(params + [(OFFSET_PARAM, offset)])}"}]
+    links = [{"relation": "self", "url": f"{base}/{kind}?{urlencode([*params, (OFFSET_PARAM, offset)])}"}]
     if offset + count < len(rows):
-        nxt = f"{base}/{kind}?{urlencode(params + [(OFFSET_PARAM, offset + count)])}"
+        nxt = f"{base}/{kind}?{urlencode([*params, (OFFSET_PARAM, offset + count)])}"
         if faults({"foreign_next"}, page):
             nxt = nxt.replace("://127.0.0.1", "://elsewhere.invalid", 1)
         links.append({"relation": "next", "url": nxt})

@@ -238,6 +238,23 @@ def test_cookbook_runs_against_the_curated_output(all_datasets_run):
         raw_pairs = conn.execute(sa.text(
             "SELECT count(*) FROM driver_health_checks k JOIN death_notices d ON d.deceased_id_number = k.id_number "
             "WHERE k.record_status = 'active' AND d.record_status = 'active'")).scalar()
+        birth_doses = conn.execute(sa.text(
+            "SELECT count(*) FROM vaccination_records WHERE record_status = 'active' AND antigen = 'hepb' "
+            "AND dose_number = 1 AND status = 'completed'")).scalar()
+        on_time = conn.execute(sa.text(
+            "SELECT count(*) FROM vaccination_records WHERE record_status = 'active' AND antigen = 'hepb' "
+            "AND dose_number = 1 AND status = 'completed' AND age_at_dose_days <= 1")).scalar()
+        dtp3 = conn.execute(sa.text(
+            "SELECT count(DISTINCT personal_id) FROM vaccination_records WHERE record_status = 'active' "
+            "AND status = 'completed' AND antigen = 'dtp' AND dose_number >= 3 AND age_at_dose_days < 730")).scalar()
+        children = conn.execute(sa.text(
+            "SELECT count(DISTINCT personal_id) FROM vaccination_records WHERE record_status = 'active' "
+            "AND status = 'completed' AND age_at_dose_days < 730")).scalar()
+    hepb = namespace["hepb_birth_dose"]
+    assert hepb["birth_doses"].sum() == birth_doses > 0 and hepb["within_24h"].sum() == on_time < birth_doses
+    coverage = namespace["dtp3_by_province"]
+    assert coverage["with_dtp3"].sum() == dtp3 > 0 and coverage["children"].sum() == children
+    assert ((coverage["dtp3_coverage"] >= 0) & (coverage["dtp3_coverage"] <= 1)).all()
     assert namespace["births_by_province_month"]["births"].sum() == births
     assert namespace["births_per_province_month"]["births"].sum() == births
     assert namespace["deaths_by_chapter"]["deaths"].sum() == deaths

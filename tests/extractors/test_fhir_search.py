@@ -12,8 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from extractors.fhir import fetch_search_to_raw, read_fhir_bundles
-from extractors.rest_api import ApiAuthRejected, ApiProtocolError, ApiRequestRejected, ApiTransportError, AuthConfig
-from extractors.rest_api import BackoffPolicy
+from extractors.rest_api import (
+    ApiAuthRejected,
+    ApiProtocolError,
+    ApiRequestRejected,
+    ApiTransportError,
+    AuthConfig,
+    BackoffPolicy,
+)
 from sample_data.api_server import start_server
 
 pytestmark = pytest.mark.integration
@@ -110,7 +116,7 @@ def test_include_not_supported_is_asked_again_without_it(server, tmp_path):
     assert result.records == 23
     assert json.loads((tmp_path / "manifest.json").read_text())["include"] is None
     assert sum(1 for r in records(tmp_path) if r["patient_in_export"] == "1") == 21
-    assert [r.status for r in server.requests_log if r.method == "GET"][0] == 400
+    assert next(r.status for r in server.requests_log if r.method == "GET") == 400
 
 
 def test_an_operation_outcome_becomes_a_reason_with_codes_only(server, tmp_path):

@@ -240,7 +240,7 @@ def test_v5_minimum_interval_both_sides(days, flagged):
     second = (dt.datetime(2026, 10, 1, 9) + dt.timedelta(days=days)).strftime("%d/%m/%Y %H:%M:%S")
     table = derive([csv_row(ma_mui_tiem="A", ngay_tiem="01/10/2026 09:00:00", mui_thu="1"),
                     csv_row(ma_mui_tiem="B", ngay_tiem=second, mui_thu="2")])
-    assert (("V5" in {r for row, r, _ in findings(table) if row == 1})) is flagged
+    assert ("V5" in {r for row, r, _ in findings(table) if row == 1}) is flagged
 
 
 def test_a_facility_override_moves_the_threshold():

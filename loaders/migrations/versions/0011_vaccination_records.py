@@ -2,7 +2,7 @@
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-11-30 19:50:50
+Create Date: 2026-11-30 19:59:08
 
 Frozen: rendered by ``python -m loaders.migrate new-dataset vaccination_records``
 from the contract config/datasets/vaccination_records.yaml as it was then.
@@ -26,8 +26,8 @@ depends_on = None
 DATASET = 'vaccination_records'
 #: Its stored columns, in table order (also the columns of the history view).
 COLUMNS = (
-    'source_system',
     'immunization_id',
+    'source_system',
     'last_updated',
     'status',
     'status_reason',
@@ -76,8 +76,8 @@ VIEWS = {'vaccination_records_history': HISTORY_VIEW}
 def upgrade() -> None:
     if not h.adopting():
         op.create_table('vaccination_records',
-        sa.Column('source_system', sa.Text(), nullable=False),
         sa.Column('immunization_id', sa.Text(), nullable=False),
+        sa.Column('source_system', sa.Text(), nullable=False),
         sa.Column('last_updated', sa.DateTime(), nullable=True),
         sa.Column('status', sa.Text(), nullable=True),
         sa.Column('status_reason', sa.Text(), nullable=True),
@@ -109,13 +109,13 @@ def upgrade() -> None:
         sa.Column('record_hash', sa.Text(), nullable=True),
         sa.Column('version_key', sa.Text(), nullable=True),
         sa.Column('record_status', sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint('source_system', 'immunization_id')
+        sa.PrimaryKeyConstraint('immunization_id', 'source_system')
         )
         op.create_index('ix_vaccination_records_batch', 'vaccination_records', ['batch_id'], unique=False)
         op.create_index('ix_vaccination_records_event', 'vaccination_records', ['occurrence_datetime'], unique=False)
         op.create_table('vaccination_records_versions',
-        sa.Column('source_system', sa.Text(), nullable=False),
         sa.Column('immunization_id', sa.Text(), nullable=False),
+        sa.Column('source_system', sa.Text(), nullable=False),
         sa.Column('last_updated', sa.DateTime(), nullable=True),
         sa.Column('status', sa.Text(), nullable=True),
         sa.Column('status_reason', sa.Text(), nullable=True),
@@ -147,7 +147,7 @@ def upgrade() -> None:
         sa.Column('record_hash', sa.Text(), nullable=False),
         sa.Column('version_key', sa.Text(), nullable=True),
         sa.Column('record_status', sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint('source_system', 'immunization_id', 'record_hash')
+        sa.PrimaryKeyConstraint('immunization_id', 'source_system', 'record_hash')
         )
         op.execute(HISTORY_VIEW)
     # Privileges (PostgreSQL only; see loaders/migrations/helpers.py for the roles).

@@ -194,8 +194,8 @@ def values(r: Rec) -> dict[str, str]:
 
 
 def record_key(r: Rec) -> str:
-    """The natural key as the pipeline builds it: source system (the sending facility) | id."""
-    return f"{r.facility_code}|{values(r)['id']}"
+    """The natural key as the pipeline builds it: Immunization id | source system (the sending facility)."""
+    return f"{values(r)['id']}|{r.facility_code}"
 
 
 # ---------------------------------------------------------------------------- FHIR resources
