@@ -78,7 +78,7 @@ def registry_yaml(ds: BenchDataset) -> str:
         "facilities:\n"
         f'  - code: "{ds.facility}"\n'
         '    name: "Benchmark facility"\n'
-        f'    province_code: "{ds.facility[:2]}"\n'
+        f'    province_code: "{ds.facility[:2] if ds.facility[:2].isdigit() else "01"}"\n'
         "    source_kind: file_drop\n"
         "    datasets:\n"
         f"      {ds.dataset}: {{format: csv, encoding: utf-8}}\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from config.contracts import available_datasets
 from tests.pg_server import pg_bin
 
 pytestmark = pytest.mark.integration
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 ROWS = 300
 
 
-@pytest.mark.parametrize("dataset", ["birth_certificates", "death_notices", "driver_health_checks", "health_workforce"])
+@pytest.mark.parametrize("dataset", available_datasets())
 def test_pipeline_bench_runs_and_loads_every_row(dataset: str, tmp_path: Path) -> None:
     from bench.bench_pipeline import STAGES, main
 

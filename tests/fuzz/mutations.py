@@ -66,6 +66,28 @@ def sample_jsonl() -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_records()).encode()
 
 
+def _fhir_pair(i: int) -> list[dict[str, Any]]:
+    """An Immunization and the Patient it references (names and markers in free-text fields)."""
+    return [
+        {"resourceType": "Patient", "id": f"p{i}", "name": [{"text": NAMES[i % 3]}], "birthDate": "2026-08-01",
+         "identifier": [{"system": "http://fhir.ehealth.gov.vn/core/sid/national_id", "value": f"0012260{i:05d}"}]},
+        {"resourceType": "Immunization", "id": f"i{i}", "status": "completed", "lotNumber": f"{MARKER}{i}",
+         "meta": {"lastUpdated": "2026-11-21T10:00:00+07:00"}, "patient": {"reference": f"Patient/p{i}"},
+         "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "102"}], "text": NAMES[i % 3]},
+         "occurrenceDateTime": "2026-11-21T09:00:00+07:00", "protocolApplied": [{"doseNumberPositiveInt": 1}]},
+    ]
+
+
+def sample_fhir_ndjson() -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for i in range(3) for r in _fhir_pair(i)).encode()
+
+
+def sample_fhir_bundle() -> bytes:
+    entries = [{"resource": r, "search": {"mode": "include" if r["resourceType"] == "Patient" else "match"}}
+               for i in range(3) for r in _fhir_pair(i)]
+    return json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": entries}, ensure_ascii=False).encode()
+
+
 @dataclass(frozen=True)
 class Sample:
     """One reader and a valid file for it."""
@@ -83,6 +105,11 @@ SAMPLES = {
     "json_records": Sample("json_records", "a.json", sample_json_export(), (("records_key", "nhanVien"),)),
     "json_pages": Sample("json_pages", "page-00001.json", sample_json_page()),
     "jsonl": Sample("jsonl", "a.jsonl", sample_jsonl()),
+    # the export's references are resolved in the mutated file itself
+    "fhir_ndjson": Sample("fhir_ndjson", "Immunization.ndjson", sample_fhir_ndjson(),
+                          (("view", "vn_core_immunization"), ("resolve_files", "*.ndjson"))),
+    "fhir_bundle": Sample("fhir_bundle", "page-00001.json", sample_fhir_bundle(),
+                          (("view", "vn_core_immunization"), ("resolve_files", "page-*.json"))),
 }
 
 _ELEMENT = re.compile(rb"<([A-Z_]+)[^>]*>[^<]*</\1>")
