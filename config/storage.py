@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -76,17 +77,22 @@ def storage_options() -> dict[str, Any]:
 
 
 _FILESYSTEMS: dict[tuple[str, str], Any] = {}
+#: Environment variables a client is built from: a change gives a new client (only a digest is kept).
+_CLIENT_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+               "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 
 def filesystem(protocol: str) -> Any:
     """The fsspec filesystem of ``protocol`` (one per process and options; listings not cached)."""
     options = {"use_listings_cache": False, **storage_options()}
-    key = (protocol, json.dumps(options, sort_keys=True, default=str))
+    # The environment decides the endpoint and credentials: a changed one gets a new client.
+    env = [os.environ.get(k) for k in _CLIENT_ENV]
+    key = (protocol, hashlib.sha256(json.dumps([options, env], sort_keys=True, default=str).encode()).hexdigest())
     fs = _FILESYSTEMS.get(key)
     if fs is None:
         import fsspec
 
-        fs = fsspec.filesystem(protocol, **options)
+        fs = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
         _FILESYSTEMS[key] = fs
     return fs
 
