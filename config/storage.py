@@ -87,7 +87,9 @@ def filesystem(protocol: str) -> Any:
     options = {"use_listings_cache": False, **storage_options()}
     # The environment decides the endpoint and credentials: a changed one gets a new client.
     env = [os.environ.get(k) for k in _CLIENT_ENV]
-    key = (protocol, hashlib.sha256(json.dumps([options, env], sort_keys=True, default=str).encode()).hexdigest())
+    # Per process too: a client (and its event-loop thread) does not survive a fork into a task process.
+    key = (protocol, hashlib.sha256(json.dumps([options, env, os.getpid()], sort_keys=True,
+                                               default=str).encode()).hexdigest())
     fs = _FILESYSTEMS.get(key)
     if fs is None:
         import fsspec

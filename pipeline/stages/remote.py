@@ -117,7 +117,8 @@ class RemoteZones:
         out = []
         for f in landed:
             if f.raw_path:
-                name = Path(f.raw_path).relative_to(batch.raw_dir).as_posix()
+                path = Path(f.raw_path)
+                name = path.relative_to(batch.raw_dir).as_posix() if path.is_relative_to(batch.raw_dir) else path.name
                 f = dataclasses.replace(f, raw_path=self.raw.location(f"{rel}/{name}"))
             out.append(f)
         return out

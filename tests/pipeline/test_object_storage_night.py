@@ -263,3 +263,30 @@ def test_registry_snapshot_downloaded_once_and_again_when_it_changes(s3_env, tmp
     second = registry_file(ref)
     assert second != first and not first.exists() and second.read_bytes().count(b"\n") == 3
     assert registry_stamp(ref)[0] == f"s3://{s3_env}/data/reference/citizen_registry.csv"
+
+
+def test_a_batch_whose_inputs_cannot_be_kept_is_not_loaded(generated, s3_env, pg_url, tmp_path, monkeypatch):
+    """The raw zone's bucket refuses the upload: the batch fails (retryable) before the load, so
+    staging never holds rows whose received files are not kept."""
+    import sqlalchemy as sa
+
+    from loaders import staging
+    from pipeline.errors import TransportError
+    from pipeline.shard import run_shard
+
+    root, registry = generated
+    _upload_tree(root / "local" / "drop", s3_env, "drop")
+    _env(monkeypatch, S06_FACILITIES_FILE=str(registry), S06_DATA_ROOT="s3://s06-no-such-bucket/data",
+         S06_DROP_ROOT=f"s3://{s3_env}/drop", S06_REFERENCE_ROOT=str(root / "local" / "reference"),
+         S06_STAGING_URL=pg_url, S06_WORK_DIR=str(tmp_path / "work"))
+    monkeypatch.delenv("S06_CITIZEN_REGISTRY", raising=False)
+    start, end = _interval(START)
+    (batch,) = run_shard("birth_certificates", ["01929"], start, end, load_settings())
+    assert batch.failure is not None and batch.failure.kind is TransportError
+    assert "object storage" in batch.failure.reason and "s06-no-such-bucket" not in batch.failure.reason
+    assert batch.ledger["status"] == "failed" and batch.ledger["loaded"] == 0
+    engine = staging.engine_for(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM birth_certificates")).scalar() == 0
+    assert not (tmp_path / "work").exists() or not any(p.is_file() and "zones" in str(p)
+                                                       for p in (tmp_path / "work").rglob("*"))
