@@ -42,6 +42,7 @@ from extractors.file_drop.helpers import write_manifest
 from extractors.formats import FileRejected, reader
 from extractors.sources import SourceError, acquire
 from loaders import staging
+from loaders.locks import LockTimeout  # integration(hardening)
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
 from pipeline.errors import BatchFailed, BatchHeldBack, TransportError, log_withheld
@@ -523,6 +524,9 @@ class BatchRunner:
             return self._finish(started, t_all)
         except (BatchHeldBack, TransportError):
             raise
+        except LockTimeout as exc:  # integration(hardening): a lock wait ran out: retryable, named
+            self._record_failure(started, f"staging store busy: {exc}")
+            raise TransportError(f"batch {spec.batch_id}: staging store busy: {exc}") from None
         except Exception as exc:
             log_withheld(log, f"batch {spec.batch_id}", exc)
             self._record_failure(started, f"{type(exc).__name__} during processing (see task log frames)")
