@@ -41,8 +41,8 @@ sample: install  ## Generate the synthetic sample data into $$S06_DATA_ROOT
 demo: airflow-init  ## MAIN JOB: sample data, then the nightly DAGs for $$NIGHTS nights, then a summary
 	$(BIN)/python -m pipeline.demo --start $(START) --nights $(NIGHTS)
 
-run-night: airflow-init  ## One dataset, one night: make run-night DATASET=birth_certificates DATE=2026-11-21
-	$(BIN)/python -m pipeline.demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate
+run-night: airflow-init  ## One dataset, one night (exit code as the backfill's): make run-night DATASET=birth_certificates DATE=2026-11-21
+	$(BIN)/python -m pipeline.demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate --strict
 
 test: airflow-init  ## TEST COMMAND: lint, then the whole suite (starts its own PostgreSQL)
 	$(BIN)/ruff check .
