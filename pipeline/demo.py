@@ -47,15 +47,21 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def needs_attention(datasets: list[str], nights: list[dt.date], states: dict[tuple[str, dt.date], str]) -> list[str]:
     """The backfill's verdict on the nights just run: a failed DAG run, or what reconcile reports."""
+    from loaders import staging
     from pipeline.errors import ReconciliationError, StepFailed
     from pipeline.tasks import reconcile_interval
 
     settings = load_settings()
+    engine = staging.make_engine(settings.staging_url)
     tz = ZoneInfo(settings.timezone)
     problems = []
     for ds in datasets:
         for night in nights:
-            start = dt.datetime(night.year, night.month, night.day, tzinfo=tz)
+            local = dt.datetime(night.year, night.month, night.day, tzinfo=tz)
+            # The ledger keys a night by its interval start as the runner saw it: UTC from a DAG
+            # run, local time from the backfill (the batch id is the same).
+            start = next((s for s in (local.astimezone(dt.UTC), local)
+                          if staging.ledger_rows(engine, ds, s.isoformat())), local)
             try:
                 reconcile_interval(ds, start, settings)
             except (ReconciliationError, StepFailed) as exc:
