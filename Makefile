@@ -20,7 +20,7 @@ export AIRFLOW_CONN_S06_PSEUDONYM_KEY ?= $(shell cat $(CURDIR)/config/dev_connec
 START ?= 2026-11-21
 NIGHTS ?= 3
 
-.PHONY: help install demo test lint fix airflow-init sample bench clean run-night
+.PHONY: help install demo test lint fix airflow-init sample bench clean run-night chaos
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
@@ -57,6 +57,9 @@ fix: install  ## ruff --fix and format
 bench: install  ## Benchmark every dataset through every stage, then the PostgreSQL staging load (ROWS=..., default 1,000,000)
 	$(BIN)/python -m bench.bench_pipeline --dataset all --rows $${ROWS:-1000000}
 	$(BIN)/python -m bench.bench_pg_load --rows $${ROWS:-1000000}
+
+chaos: install  ## SIGKILL the backfill at random kill points, re-run, compare with a clean run, SQLite + PostgreSQL: make chaos N=30
+	$(BIN)/python -m tools.chaos --runs $(or $(N),10) --nights $(NIGHTS) $(if $(DIALECT),--dialect $(DIALECT)) $(if $(SEED),--seed $(SEED))
 
 clean:  ## Remove the working folder (data zones, Airflow home); keeps .venv
 	rm -rf .work

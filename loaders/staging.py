@@ -477,6 +477,22 @@ def write_ledger(conn: Connection, row: dict[str, Any]) -> None:
         )
 
 
+def recorded_partitions(conn: Connection, batch_id: str) -> set[tuple[int, int]]:
+    """(year, month) partitions an earlier attempt of this batch recorded as loaded.
+
+    A re-run of a batch that had committed finds its rows already current: it replaces nothing, so
+    it no longer knows the months a re-issue moved records out of. If the earlier attempt was
+    killed between its commit and the curated publish, those months must still be rebuilt: the
+    re-run publishes the union (rebuilding a month is idempotent). Found by ``tools/chaos.py``.
+    """
+    row = conn.execute(
+        sa.select(batch_ledger.c.status, batch_ledger.c.partitions).where(batch_ledger.c.batch_id == batch_id)
+    ).first()
+    if row is None or row.status not in ("loaded", "partial") or not row.partitions:
+        return set()
+    return {(int(ym[:4]), int(ym[5:7])) for ym in json.loads(row.partitions)}
+
+
 def ledger_rows(engine: Engine, dataset: str | None = None, interval_start: str | None = None) -> list[dict[str, Any]]:
     """Ledger rows as dicts, ordered by interval and facility."""
     q = sa.select(batch_ledger).order_by(batch_ledger.c.interval_start, batch_ledger.c.facility_code)

@@ -584,6 +584,7 @@ class BatchRunner:
                           "; ".join(f"{Path(f['file_name']).name}: {f['reason']}" for f in rejected[:5])) if rejected else None
                 extra = {"held": 0, "loaded": counts.inserted + counts.updated + counts.unchanged}
                 state.partitions |= counts.replaced_months  # a re-issue may have left another month
+                state.partitions |= staging.recorded_partitions(conn, spec.batch_id)  # integration(hardening)
                 # Versions of the same key within the batch, and versions older than the current
                 # one, are kept in history but do not become current: superseded.
                 state.superseded += valid_rows - extra["loaded"]
