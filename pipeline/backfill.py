@@ -34,16 +34,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from config.registry import facilities_for, load_registry
-from config.settings import Settings, load_settings
+from config.settings import load_settings
 from pipeline.datasets import DATASETS
 from pipeline.errors import BatchFailed, BatchHeldBack, ReconciliationError, StepFailed, TransportError
-
-#: Exit codes (see the module docstring).
-EXIT_OK, EXIT_ATTENTION, EXIT_CANNOT_RUN = 0, 1, 2
-
-
-class CannotRun(RuntimeError):
-    """The backfill cannot run or could not finish (exit 2); the message is the one line shown."""
+from pipeline.preflight import EXIT_ATTENTION, EXIT_CANNOT_RUN, EXIT_OK, CannotRun, preflight, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -90,38 +84,6 @@ def backfill(datasets: list[str], first: dt.date, last: dt.date, facilities: lis
     return problems
 
 
-def preflight(settings: Settings) -> None:
-    """Check what every night needs before any night runs; create a missing data root.
-
-    Raises:
-        CannotRun: the pseudonymization key is missing, or the staging store cannot be reached.
-    """
-    from pipeline.secrets import MissingKeyError, pseudonym_key
-
-    settings.data_root.mkdir(parents=True, exist_ok=True)
-    try:
-        pseudonym_key()
-    except MissingKeyError as exc:
-        raise CannotRun(str(exc)) from None
-    url = sa.make_url(settings.staging_url)
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {})
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.DBAPIError as exc:
-        raise CannotRun(_unreachable(settings, exc)) from None
-    finally:
-        engine.dispose()
-
-
-def _unreachable(settings: Settings, exc: BaseException) -> str:
-    from loaders.migrate import safe_url
-
-    kind = type(getattr(exc, "orig", None) or exc).__name__
-    return (f"staging store {safe_url(settings.staging_url)} is unreachable ({kind}): check S06_STAGING_URL and "
-            "that the database is up, then run the backfill again (nights already loaded are no-ops)")
-
-
 def run(datasets: list[str], first: dt.date, last: dt.date, facilities: list[str] | None = None) -> tuple[int, list[str]]:
     """Preflight, then :func:`backfill`; returns (exit code, lines to print)."""
     from loaders.locks import LockTimeout
@@ -139,7 +101,7 @@ def run(datasets: list[str], first: dt.date, last: dt.date, facilities: list[str
     except (MissingKeyError, SchemaError, LockTimeout) as exc:
         return EXIT_CANNOT_RUN, [f"error: {exc}"]
     except sa.exc.DBAPIError as exc:  # the store went away during the run
-        return EXIT_CANNOT_RUN, [f"error: {_unreachable(settings, exc)}"]
+        return EXIT_CANNOT_RUN, [f"error: {unreachable(settings, exc)}"]
     return (EXIT_ATTENTION if problems else EXIT_OK), [f"needs attention: {line}" for line in problems]
 
 

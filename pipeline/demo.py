@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks: not news on the console
-    from pipeline.backfill import EXIT_ATTENTION, EXIT_CANNOT_RUN, EXIT_OK, CannotRun, preflight
+    from pipeline.preflight import EXIT_ATTENTION, EXIT_CANNOT_RUN, EXIT_OK, CannotRun, preflight
 
     try:
         settings = load_settings()
