@@ -171,6 +171,32 @@ def _file_lock(engine: Engine) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _sqlite_transactional_ddl(conn: Connection) -> Iterator[None]:
+    """Make the migration one SQLite transaction, DDL included.
+
+    Python's ``sqlite3`` opens transactions only before INSERT/UPDATE/DELETE, so each ``CREATE
+    TABLE`` of a migration committed on its own: a process killed half-way through the first
+    migration left a store with some of revision 0001's tables and an empty ``alembic_version``,
+    which nothing could adopt any more (found by ``tools/chaos.py``). SQLite's DDL is
+    transactional: with the driver's implicit handling off and an explicit ``BEGIN``, the whole
+    upgrade commits or vanishes. The connection gets the driver's default handling back after.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    dbapi = conn.connection.dbapi_connection
+    saved = dbapi.isolation_level  # type: ignore[union-attr]
+    conn.commit()
+    dbapi.isolation_level = None  # type: ignore[union-attr]
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now: no upgrade from a reader's snapshot
+    try:
+        yield
+    finally:
+        conn.rollback()  # after the caller's commit: nothing to undo
+        dbapi.isolation_level = saved  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
 def migration_lock(engine: Engine) -> Iterator[Connection]:
     """A connection holding the database's migration lock (one migrator at a time).
 
@@ -181,13 +207,14 @@ def migration_lock(engine: Engine) -> Iterator[Connection]:
     the same ``lock_timeout`` (a reader's long open transaction on a staging table would otherwise
     make ``ALTER TABLE`` wait for ever, and every load queue behind it). A wait that runs out
     raises :class:`loaders.locks.LockTimeout` naming what it waited for. SQLite: an ``flock`` on
-    ``<database>.migrate.lock``. Other dialects: an in-process lock only.
+    ``<database>.migrate.lock``, and the migration runs as one transaction, DDL included
+    (:func:`_sqlite_transactional_ddl`). Other dialects: an in-process lock only.
     """
     from loaders import locks
 
     with engine.connect() as conn:
         if conn.dialect.name != "postgresql":
-            with _LOCAL_LOCK, _file_lock(engine):
+            with _LOCAL_LOCK, _file_lock(engine), _sqlite_transactional_ddl(conn):
                 yield conn
             return
         timeout = locks.timeout_for(locks.MIGRATIONS)

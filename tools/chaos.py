@@ -81,10 +81,15 @@ class RunResult:
 # --------------------------------------------------------------------------- state snapshot
 
 
-def _rows(conn: Any, sql: str) -> list[str]:
+def _rows(conn: Any, sql: str) -> list[str] | str:
+    """The rows as sorted reprs, or what went wrong (a kill may leave a store without a table)."""
     import sqlalchemy as sa
 
-    return sorted(repr(tuple(r)) for r in conn.execute(sa.text(sql)))
+    try:
+        return sorted(repr(tuple(r)) for r in conn.execute(sa.text(sql)))
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        return f"unreadable ({type(exc.orig).__name__})"
 
 
 def snapshot(data_root: Path, staging_url: str) -> dict[str, Any]:
@@ -131,6 +136,9 @@ def compare(reference: dict[str, Any], got: dict[str, Any]) -> list[str]:
             continue
         if a is None or b is None:
             out.append(f"{key}: {'missing' if b is None else 'unexpected'}")
+            continue
+        if isinstance(a, str) or isinstance(b, str):
+            out.append(f"{key}: {b if isinstance(b, str) else 'readable'} (clean run: {a if isinstance(a, str) else 'readable'})")
             continue
         ca, cb = Counter(a), Counter(b)
         out.append(f"{key}: {sum((ca - cb).values())} missing, {sum((cb - ca).values())} extra of {len(a)}")

@@ -70,3 +70,18 @@ def test_killed_nights_rerun_to_the_clean_runs_state(dialect, tmp_path):
     [facts] = report["facts"]
     assert facts["reference_exit"] in (0, 1) and facts["points"]["sql"] > 50 and facts["points"]["commit"] > 5
     assert facts["reference_rows"]["change feed"] > 0 and facts["reference_rows"]["curated files"] > 0
+
+
+def test_a_store_a_kill_left_without_tables_is_a_difference_not_a_crash(tmp_path):
+    good = f"sqlite:///{tmp_path / 'good.db'}"
+    engine = staging.make_engine(good)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    engine.dispose()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    bad = staging.make_engine(f"sqlite:///{broken / 'staging.db'}")
+    with bad.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE batch_ledger (batch_id TEXT)")
+    bad.dispose()
+    diff = chaos.compare(chaos.snapshot(tmp_path, good), chaos.snapshot(broken, f"sqlite:///{broken / 'staging.db'}"))
+    assert "change feed: unreadable (OperationalError) (clean run: readable)" in diff
