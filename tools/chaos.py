@@ -20,8 +20,8 @@ Kill points (``--mode points``, the default) are named places hooked from outsid
 ``tools.chaos_child`` — before an SQL statement, at a COMMIT, before a file swap — and one is
 drawn uniformly among all the passages the clean run made (``S06_CHAOS_KILL=<point>:<n>``). A
 random *delay* (``--mode delay``: SIGKILL after U(0, clean-run time) seconds) is also available;
-it spends most kills in interpreter start-up and imports, where nothing is at stake, which is why
-the points are the default.
+it spreads kills over wall-clock time, so they land mostly where the process is slow rather than
+where state changes, and cannot be replayed — which is why the points are the default.
 
 Compared (personal data is compared inside this process and never printed):
 
