@@ -211,8 +211,6 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
 PART_RE = re.compile(r"^part-(\d{4}-\d{2}-\d{2})(?:_(\d{4}-\d{2}-\d{2}))?\.parquet$")
 #: Night of rows whose batch id does not end in a date (rows loaded outside the pipeline).
 NO_NIGHT = "0000-00-00"
-#: Advisory-lock space of the curated month locks (PostgreSQL).
-MONTH_LOCK_SPACE = 60603
 
 
 def part_name(first: str, last: str | None = None) -> str:
@@ -531,20 +529,20 @@ def publish_partitions(
 def month_lock(engine: Engine, contract: DatasetContract, year: int, month: int, root: Path) -> Iterator[None]:
     """Exclusive lock on one curated month (read staging, then swap files, under it).
 
-    PostgreSQL staging: a session advisory lock in the staging database (works for workers on
-    any number of hosts, no shared POSIX file system needed). SQLite staging (one host): an
-    ``flock`` on a file under ``<data root>/locks/``, outside the analysts' tree.
+    PostgreSQL staging: a ``pipeline_locks`` row in the staging database (works for workers on any
+    number of hosts, no shared POSIX file system needed; reader logins cannot take it). SQLite
+    staging (one host): an ``flock`` on a file under ``<data root>/locks/``, outside the analysts'
+    tree (the database lock would make loads wait for the rebuild).
     """
-    name = f"curated:{contract.dataset}:{year:04d}-{month:02d}"
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
-                conn.commit()
+        from loaders import locks
+
+        # A row of pipeline_locks that reader logins cannot lock; the wait is bounded
+        # (S06_CURATED_LOCK_TIMEOUT_S) and a timeout names the lock.
+        with locks.holding(engine, locks.curated(contract.dataset, year, month)):
+            yield
         return
+    name = f"curated:{contract.dataset}:{year:04d}-{month:02d}"
     lock_dir = Path(os.environ.get("S06_LOCK_DIR") or Path(root).parent / "locks")
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"{name.replace(':', '_')}.lock", "a+b") as fh:
