@@ -98,13 +98,13 @@ def snapshot(data_root: Path, staging_url: str) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from loaders.schema import dataset_tables
-    from pipeline.datasets import DATASETS
+    from config.contracts import available_datasets
 
     state: dict[str, Any] = {}
     engine = sa.create_engine(staging_url)
     try:
         with engine.connect() as conn:
-            for ds in sorted(DATASETS):
+            for ds in available_datasets():
                 for table in dataset_tables(ds):
                     cols = ", ".join(f'"{c.name}"' for c in table.columns)
                     state[f"staging {table.name}"] = _rows(conn, f'SELECT {cols} FROM "{table.name}"')
