@@ -97,8 +97,8 @@ def snapshot(data_root: Path, staging_url: str) -> dict[str, Any]:
     import pyarrow.parquet as pq
     import sqlalchemy as sa
 
-    from loaders.schema import dataset_tables
     from config.contracts import available_datasets
+    from loaders.schema import dataset_tables
 
     state: dict[str, Any] = {}
     engine = sa.create_engine(staging_url)

@@ -31,10 +31,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from config.contracts import load_contract
+from config.contracts import available_datasets, load_contract
 from loaders.curated import curated_schema
 from loaders.schema import dataset_tables
-from config.contracts import available_datasets
 from pipeline.secrets import pseudonym_key
 from tests.e2e.conftest import select
 from transforms.pseudonymize import pseudonymize
