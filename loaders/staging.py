@@ -615,6 +615,8 @@ def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     old: list[dict[str, Any]] = []
     for row in rows:
         payload = dict(row)
+        if not payload.get("night"):  # the night is the batch id's last part (dataset/facility/night)
+            payload["night"] = str(row["batch_id"]).rsplit("/", 1)[-1]
         for key in ("partitions", "timings", "source_facts"):
             if key in payload and not isinstance(payload[key], str):
                 payload[key] = json.dumps(payload[key], sort_keys=True)

@@ -119,11 +119,15 @@ def snapshot(data_root: Path, staging_url: str) -> dict[str, Any]:
     finally:
         engine.dispose()
     curated = data_root / "curated"
-    files = sorted(p for p in curated.rglob("data.parquet")) if curated.exists() else []
+    files = sorted(p for p in curated.rglob("part-*.parquet")) if curated.exists() else []
     state["curated files"] = [str(p.relative_to(curated)) for p in files]
-    for path in files:
+    months: dict[str, list[str]] = {}
+    for path in files:  # a month is the union of its parts (one per night, weekly compacted parts)
         table = pq.read_table(path, partitioning=None)
-        state[f"curated {path.relative_to(curated)}"] = sorted(repr(tuple(r.values())) for r in table.to_pylist())
+        months.setdefault(str(path.parent.relative_to(curated)), []).extend(
+            repr(tuple(r.values())) for r in table.to_pylist())
+    for month, rows in months.items():
+        state[f"curated {month}"] = sorted(rows)
     return state
 
 

@@ -60,7 +60,7 @@ def _parts(value: str) -> list[str]:
 def _curated(settings, dataset: str) -> pa.Table:
     contract = load_contract(dataset)
     ycol, mcol = contract.partition_by
-    files = sorted((settings.curated_root / dataset).glob(f"{ycol}=*/{mcol}=*/data.parquet"))
+    files = sorted((settings.curated_root / dataset).glob(f"{ycol}=*/{mcol}=*/part-*.parquet"))
     assert files, f"{dataset}: no curated partitions"
     return pa.concat_tables([pq.read_table(f, partitioning=None) for f in files])
 
