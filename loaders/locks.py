@@ -242,11 +242,20 @@ def ensure_table(conn: Connection) -> None:
     for _attempt in range(3):
         try:
             limit_waits(conn, timeout_for(MIGRATIONS))
+            # CREATE ... IF NOT EXISTS is not atomic against a concurrent creator (the row type
+            # or the index name may collide): creators queue on a transaction advisory lock.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": TABLE})
             conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL PRIMARY KEY)")
             conn.commit()
             return
-        except sa.exc.IntegrityError:  # two creators at once: the other one's table is there now
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
+            # a creator that did not take the advisory lock (an older release) won the race
             conn.rollback()
+            if conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": TABLE}).scalar():
+                conn.commit()
+                return
+            if not isinstance(exc, sa.exc.IntegrityError):
+                raise
         except sa.exc.DBAPIError as exc:
             conn.rollback()
             if is_lock_timeout(exc):
