@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt | md5sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
 # Everything lives under the repository's working folder, never in the user's home.
 export PYTHONPATH := $(CURDIR)
@@ -13,6 +13,9 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.db
 export S06_DATA_ROOT ?= $(CURDIR)/.work/data
+# The development environment runs against the sample facility systems: their registry is generated
+# (sample_data/facilities.yaml). config/facilities.yaml is the hand-edited production registry.
+export S06_FACILITIES_FILE ?= $(CURDIR)/sample_data/facilities.yaml
 # Dev/test-only pseudonymization key (a dummy, like the dev connections of mozilla/telemetry-airflow).
 # Production sets AIRFLOW_CONN_S06_PSEUDONYM_KEY or S06_PSEUDONYM_KEY from its secrets backend.
 export AIRFLOW_CONN_S06_PSEUDONYM_KEY ?= $(shell cat $(CURDIR)/config/dev_connections/s06_pseudonym_key.json)
@@ -22,17 +25,18 @@ NIGHTS ?= 3
 # Slots of the Airflow pool s06_facility_sources (concurrent calls into facility systems): make up, demo.
 export S06_POOL_SLOTS ?= 8
 
-.PHONY: help install demo test lint fix airflow-init sample bench clean run-night up down status trigger \
-	test-celery screenshots system-deps fuzz
+.PHONY: help install demo test lint typecheck fix airflow-init sample bench clean run-night up down status trigger \
+	test-celery screenshots system-deps fuzz chaos
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .   # the `s06` command
 	@rm -f $(VENV)/.installed-*; touch $@
 
-install: $(STAMP)  ## Create .venv and install the pinned requirements (only when they changed)
+install: $(STAMP)  ## Create .venv, install the pinned requirements and the `s06` command (only when they changed)
 
 airflow-init: install  ## Initialise Airflow's embedded SQLite metadata DB under .work/airflow
 	@mkdir -p $(AIRFLOW_HOME)
@@ -42,13 +46,14 @@ sample: install  ## Generate the synthetic sample data into $$S06_DATA_ROOT
 	$(BIN)/python -m sample_data.generator --out $(S06_DATA_ROOT) --start $(START) --nights $(NIGHTS)
 
 demo: airflow-init  ## MAIN JOB: sample data, then the nightly DAGs for $$NIGHTS nights, then a summary
-	$(BIN)/python -m pipeline.demo --start $(START) --nights $(NIGHTS)
+	$(BIN)/s06 demo --start $(START) --nights $(NIGHTS)
 
-run-night: airflow-init  ## One dataset, one night: make run-night DATASET=birth_certificates DATE=2026-11-21
-	$(BIN)/python -m pipeline.demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate
+run-night: airflow-init  ## One dataset, one night (exit code as the backfill's): make run-night DATASET=birth_certificates DATE=2026-11-21
+	$(BIN)/s06 demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate --strict
 
-test: airflow-init system-deps  ## TEST COMMAND: lint, then the whole suite (starts its own PostgreSQL, Redis, Airflow)
+test: airflow-init system-deps  ## TEST COMMAND: lint, type-check, then the whole suite (starts its own PostgreSQL, Redis, Airflow)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 system-deps:  ## Debian packages the tests use (redis-server for the Celery test), installed when missing
@@ -79,12 +84,18 @@ fuzz: install  ## Long fuzz run of every reader and of whole batches (FUZZ_EXAMP
 lint: install  ## ruff
 	$(BIN)/ruff check .
 
+typecheck: install  ## mypy on the product packages (disallow_untyped_defs; tests excluded)
+	$(BIN)/mypy
+
 fix: install  ## ruff --fix and format
 	$(BIN)/ruff check --fix . ; $(BIN)/ruff format .
 
 bench: install  ## Benchmark every dataset through every stage, then the PostgreSQL staging load (ROWS=..., default 1,000,000)
 	$(BIN)/python -m bench.bench_pipeline --dataset all --rows $${ROWS:-1000000}
 	$(BIN)/python -m bench.bench_pg_load --rows $${ROWS:-1000000}
+
+chaos: install  ## SIGKILL the backfill at random kill points, re-run, compare with a clean run, SQLite + PostgreSQL: make chaos N=30
+	$(BIN)/python -m tools.chaos --runs $(or $(N),10) --nights $(NIGHTS) $(if $(DIALECT),--dialect $(DIALECT)) $(if $(SEED),--seed $(SEED))
 
 clean:  ## Remove the working folder (data zones, Airflow home); keeps .venv
 	rm -rf .work

@@ -38,9 +38,10 @@ from zoneinfo import ZoneInfo
 
 from bench import national
 from bench.bench_pipeline import machine_facts as machine
+from config.contracts import available_datasets
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DATASETS = ["birth_certificates", "death_notices", "driver_health_checks", "health_workforce"]
+DATASETS = available_datasets()
 KEY = "benchmark-only-key-0123456789abcdef"
 CHILD_TIMEOUT_S = 7200
 

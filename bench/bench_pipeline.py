@@ -40,39 +40,36 @@ NIGHT = dt.date(2026, 12, 31)
 
 @dataclass(frozen=True)
 class BenchDataset:
-    """How the bench generates one dataset: the writer and the facility it writes rows for.
-
-    The facility code must be the one the writer embeds in the rows (the birth and death
-    codes carry it, and B1/D1-like rules compare it with the batch's facility), so it is the
-    writer's own default ``facility_code``.
+    """How the bench generates one dataset: the dataset's generator module (found through the
+    registry) writes clean rows for the facility code it embeds in them (the birth and death
+    codes carry it, and B1/D1-like rules compare it with the batch's facility).
     """
 
     dataset: str
-    writer: str  # name in sample_data.generator
     facility: str
     file_name: str
-    #: Default generator seed. health_workforce uses 8: with seed 6 its CSV's first MiB ends inside
-    #: a two-byte UTF-8 character, and extractors.formats.read_csv decodes that whole 1 MiB sniff
-    #: block strictly, so it rejects the file ("CSV header is not valid utf-8") - a reader bug
-    #: (any UTF-8 CSV over 1 MiB can hit it), reported, not the bench's to fix.
     seed: int = 6
 
     def write(self, path: Path, rows: int, seed: int | None = None) -> int:
-        import sample_data.generator as gen
+        from sample_data.generator import generator_for
 
         seed = self.seed if seed is None else seed
-        return int(getattr(gen, self.writer)(path, rows, seed=seed, facility_code=self.facility))
+        return int(generator_for(self.dataset).write_bench_csv(path, rows, seed=seed, facility_code=self.facility))
 
 
-DATASETS: dict[str, BenchDataset] = {
-    d.dataset: d
-    for d in (
-        BenchDataset("birth_certificates", "write_births_csv", "31011", "giay_chung_sinh_bench.csv"),
-        BenchDataset("death_notices", "write_deaths_csv", "79011", "giay_bao_tu_bench.csv"),
-        BenchDataset("driver_health_checks", "write_drivers_csv", "37012", "gksk_lai_xe_bench.csv"),
-        BenchDataset("health_workforce", "write_workforce_csv", "46001", "nhan_luc_y_te_bench.csv", seed=8),
-    )
-}
+def _bench_datasets() -> dict[str, BenchDataset]:
+    """Every registered dataset, as its generator module declares it (``BENCH_*``)."""
+    from config.contracts import available_datasets
+    from sample_data.generator import generator_for
+
+    out = {}
+    for ds in available_datasets():
+        gen = generator_for(ds)
+        out[ds] = BenchDataset(ds, gen.BENCH_FACILITY, gen.BENCH_FILE, gen.BENCH_SEED)
+    return out
+
+
+DATASETS: dict[str, BenchDataset] = _bench_datasets()
 
 
 def registry_yaml(ds: BenchDataset) -> str:

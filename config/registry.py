@@ -40,7 +40,11 @@ class FacilityDataset:
 
     format: str
     encoding: str = "auto"
+    #: source fields (rest_api ``path``; sql ``table``, ``cursor_column``, ``key_column``)
     options: dict[str, Any] = field(default_factory=dict)
+    #: overrides of the dataset contract's rule options for this facility's data (validated
+    #: against the contract: an unknown option or a bad value fails the registry)
+    rule_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,10 @@ def parse_registry(raw: Any, where: str = "facilities.yaml") -> list[Facility]:
             encoding = str(spec.get("encoding", "auto"))
             if encoding not in ENCODINGS:
                 raise RegistryError(f"{label}: field 'datasets.{ds}.encoding' must be one of {sorted(ENCODINGS)}")
-            options = {k: v for k, v in spec.items() if k not in ("format", "encoding")}
-            datasets[str(ds)] = FacilityDataset(format=str(spec["format"]), encoding=encoding, options=options)
+            options = {k: v for k, v in spec.items() if k not in ("format", "encoding", "rule_options")}
+            rule_options = _rule_options(label, str(ds), spec.get("rule_options"))
+            datasets[str(ds)] = FacilityDataset(format=str(spec["format"]), encoding=encoding, options=options,
+                                                rule_options=rule_options)
         conn_id = entry.get("conn_id")
         options = entry.get("options") or {}
         if not isinstance(options, dict):
@@ -127,6 +133,28 @@ def parse_registry(raw: Any, where: str = "facilities.yaml") -> list[Facility]:
             )
         )
     return out
+
+
+def _rule_options(label: str, dataset: str, raw: Any) -> dict[str, Any]:
+    """A facility's overrides of a dataset's rule options, checked against the dataset contract."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{label}: field 'datasets.{dataset}.rule_options' must be a mapping")
+    if not raw:
+        return {}
+    from config.contracts import ContractError, load_contract
+
+    try:
+        contract = load_contract(dataset)
+        contract.resolve_options(raw)
+    except ContractError as exc:
+        raise RegistryError(f"{label}: field 'datasets.{dataset}.rule_options': {exc}") from None
+    fixed = sorted(k for k in raw if contract.options[k].scope != "rules")
+    if fixed:
+        raise RegistryError(f"{label}: field 'datasets.{dataset}.rule_options': {fixed} are derivation options of "
+                            f"{dataset}, set in its contract for every facility")
+    return dict(raw)
 
 
 def _check_options(label: str, kind: str, options: dict[str, Any], datasets: dict[str, FacilityDataset]) -> None:

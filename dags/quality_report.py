@@ -30,11 +30,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from config.contracts import available_datasets
 from pipeline.dag_factory import OWNER, TIMEZONE, staging_asset
-from pipeline.datasets import DATASETS
 
 #: The Assets the dataset DAGs' load emits (one per dataset).
-STAGING_ASSET_URIS = [f"s06://staging/{ds}" for ds in sorted(DATASETS)]
+STAGING_ASSET_URIS = [f"s06://staging/{ds}" for ds in available_datasets()]
 #: The fallback time (local) when not every dataset emitted its Asset.
 FALLBACK_CRON = "0 6 * * *"
 
@@ -48,7 +48,7 @@ def _build() -> Any:
         schedule=AssetOrTimeSchedule(
             timetable=CronTriggerTimetable(FALLBACK_CRON, timezone=TIMEZONE),
             # The very Asset objects the dataset DAGs emit (same name and URI, one definition).
-            assets=AssetAll(*[staging_asset(ds) for ds in sorted(DATASETS)]),
+            assets=AssetAll(*[staging_asset(ds) for ds in available_datasets()]),
         ),
         start_date=dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=7))),
         catchup=False,
@@ -83,7 +83,7 @@ def _build() -> Any:
 
             return data_docs_task(dt.date.fromisoformat(refreshed["night"]))
 
-        refreshed = refresh()
+        refreshed: Any = refresh()  # an XComArg at parse time, the task's dict at run time
         report(refreshed)
         feedback(refreshed)
         data_docs(refreshed)

@@ -1,20 +1,23 @@
-"""Row-level data-quality rules (Great Expectations suites) for the pipeline's datasets.
+"""Row-level data-quality rules: suites compiled from the contracts' rules, and the runner.
 
 Public API::
 
-    from expectations import Finding, build_suite, validate_frame, DEFAULT_OPTIONS
+    from expectations import Finding, build_suite, validate_frame
 
-    findings, summary = validate_frame(validation_frame)             # birth_certificates
+    findings, summary = validate_frame(validation_frame, "death_notices", options)
     errors = {f.row for f in findings if f.severity == "error"}       # rows to quarantine
 
-Importing this package does **not** import Great Expectations (that takes seconds and DAG files
-import this package at parse time); GX is imported on the first ``build_suite`` or
-``validate_frame`` call. See ``expectations/README.md`` for how to read and add a rule.
+The rules are declared in ``config/datasets/<dataset>.yaml`` (``rules``, ``options``) and
+compiled by :mod:`expectations.compile`. Importing this package does **not** import Great
+Expectations or pandas (DAG files import it at parse time); GX is imported on the first
+``build_suite`` or ``validate_frame`` call. ``DEFAULT_OPTIONS``, ``REQUIRED_COLUMNS`` and
+``SUITE_NAME`` are the birth-certificate suite's (kept for existing callers).
 """
 
 from __future__ import annotations
 
-from expectations.birth_certificates import DEFAULT_OPTIONS, REQUIRED_COLUMNS, SUITE_NAME
+from typing import Any
+
 from expectations.runner import (
     RESULT_FORMAT,
     Finding,
@@ -33,3 +36,12 @@ __all__ = [
     "build_suite",
     "validate_frame",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``DEFAULT_OPTIONS``, ``REQUIRED_COLUMNS``, ``SUITE_NAME`` of ``birth_certificates``, on demand."""
+    if name in ("DEFAULT_OPTIONS", "REQUIRED_COLUMNS", "SUITE_NAME"):
+        from expectations.compile import compiled
+
+        return getattr(compiled("birth_certificates"), name)
+    raise AttributeError(f"module 'expectations' has no attribute {name!r}")

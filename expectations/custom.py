@@ -11,6 +11,8 @@ Expectations defined here:
   known three-digit province prefix. NULLs are ignored, as for every column map expectation.
 * ``expect_column_pair_values_a_to_be_at_most_unless_b`` — rule B2's first-issue delay: column A
   at most ``max_value`` on every row where column B is not True (B = "exempt", e.g. re-issue).
+* ``expect_column_pair_values_a_to_be_within_bounds_for_b`` — ``range_by`` rules (K2-K4): column
+  A within the bounds that the row's column B value selects.
 
 Both metrics treat NULLs inside the row function instead of letting GX drop them first: GX drops
 NULL rows by copying the *whole* batch frame once per metric (three times per expectation),
@@ -31,7 +33,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
-from expectations.reference import cccd_province_prefixes, personal_id_is_valid
+from expectations.reference import cccd_province_prefixes, personal_id_is_valid, within_bounds_for
 
 
 class ColumnValuesValidPersonalId(ColumnMapMetricProvider):
@@ -123,5 +125,54 @@ class ExpectColumnPairValuesAToBeAtMostUnlessB(ColumnPairMapExpectation):
     library_metadata: ClassVar[dict[str, object]] = {
         "maturity": "experimental",
         "tags": ["pipeline", "DOMAIN 3.4 B2"],
+        "contributors": ["pipeline team"],
+    }
+
+
+class ColumnPairValuesAWithinBoundsForB(ColumnPairMapMetricProvider):
+    """Row-level metric: A within ``bounds[B]``; NULLs and unbounded B pass."""
+
+    condition_metric_name = "column_pair_values.a_within_bounds_for_b"
+    condition_domain_keys = (
+        "batch_id",
+        "table",
+        "column_A",
+        "column_B",
+        "row_condition",
+        "condition_parser",
+        "ignore_row_if",
+    )
+    condition_value_keys = ("bounds",)
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_A: pd.Series, column_B: pd.Series, bounds: dict, **kwargs: object) -> pd.Series:
+        return pd.Series(within_bounds_for(column_A, column_B, bounds), index=column_A.index)
+
+
+class ExpectColumnPairValuesAToBeWithinBoundsForB(ColumnPairMapExpectation):
+    """Expect column A within the ``[min, max]`` bounds that the row's column B value selects.
+
+    Rows with A NULL, B NULL or a B value without bounds pass. One kind carries K2 (age at least
+    the class minimum), K3 (a drug test for group-3 classes: ``drug_tested`` >= 1) and K4 (a fit
+    conclusion needs a negative test: ``drug_test_positive`` <= 0).
+
+    Args:
+        column_A: The numeric value column.
+        column_B: The selector column (e.g. a licence class).
+        bounds: B value -> ``[min, max]`` (inclusive; ``None`` = open end).
+        ignore_row_if: keep ``"neither"`` (NULLs are handled by the metric).
+        mostly: Share of rows that must pass (default 1.0).
+    """
+
+    bounds: dict[str, list[float | None]]
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "neither"
+
+    map_metric: ClassVar[str] = "column_pair_values.a_within_bounds_for_b"
+    success_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "ignore_row_if", "bounds", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "bounds")
+
+    library_metadata: ClassVar[dict[str, object]] = {
+        "maturity": "experimental",
+        "tags": ["pipeline", "DOMAIN 5.5 K2 K3 K4"],
         "contributors": ["pipeline team"],
     }

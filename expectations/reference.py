@@ -7,8 +7,8 @@ and the standard library.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from transforms.reference import CCCD_PROVINCE_PREFIXES
 
@@ -54,3 +54,32 @@ def personal_id_is_valid(values: pd.Series, prefixes: Iterable[str]) -> pd.Serie
     well_formed = text.str.fullmatch(PERSONAL_ID_PATTERN).fillna(False).astype(bool)
     known_prefix = text.str.slice(0, 3).isin(list(prefixes)).fillna(False).astype(bool)
     return well_formed & known_prefix
+
+
+def within_bounds_for(values: Any, selectors: Any, bounds: Mapping[str, Any]) -> Any:
+    """Row logic of ``range_by`` rules: A within the ``(min, max)`` bounds that B selects.
+
+    Vectorised (plain pandas/NumPy, no GX). Rows with A NULL, B NULL or a B value without bounds
+    pass.
+
+    Args:
+        values: column A (numeric; NULL passes).
+        selectors: column B (NULL or a value without bounds passes).
+        bounds: B value -> ``(min, max)``, either ``None`` (open), both inclusive.
+
+    Returns:
+        A NumPy ``bool`` array, True where the row passes.
+    """
+    import numpy as np
+    import pandas as pd
+
+    keys = pd.Series(selectors).astype(object)
+    lows = {k: b[0] for k, b in bounds.items() if b[0] is not None}
+    highs = {k: b[1] for k, b in bounds.items() if b[1] is not None}
+    low = pd.to_numeric(keys.map(lows), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    high = pd.to_numeric(keys.map(highs), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    a = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        too_low = ~np.isnan(low) & (a < low)
+        too_high = ~np.isnan(high) & (a > high)
+    return np.isnan(a) | ~(too_low | too_high)

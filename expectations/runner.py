@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import json
 import os
 import re
@@ -36,22 +35,12 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import great_expectations as gx
     import pandas as pd
     from great_expectations.core.batch_definition import BatchDefinition
-
-#: Dataset name → module defining ``SUITE_NAME``, ``DEFAULT_OPTIONS``, ``resolve_options``,
-#: ``build_suite`` and ``COLUMN_KINDS``.
-DATASET_MODULES: dict[str, str] = {
-    "birth_certificates": "expectations.birth_certificates",
-    "death_notices": "expectations.death_notices",
-    "driver_health_checks": "expectations.driver_health_checks",
-    "health_workforce": "expectations.health_workforce",
-}
 
 #: The cheapest result format that still returns every failing row position. ``COMPLETE`` is the
 #: only format whose ``unexpected_index_list`` is not cut to ``partial_unexpected_count``
@@ -130,22 +119,20 @@ class _PreparedSuite:
     plan: FramePlan
 
 
-def dataset_module(dataset: str) -> ModuleType:
-    """Return the suite module of a dataset.
+def dataset_module(dataset: str) -> Any:
+    """Return the compiled suite of a dataset (``SUITE_NAME``, ``resolve_options``, ``build_suite``,
+    ``COLUMN_KINDS``), found through the dataset registry (``config/datasets/*.yaml``).
 
     Args:
         dataset: Dataset name, e.g. ``"birth_certificates"``.
 
-    Returns:
-        The imported module.
-
     Raises:
-        ValueError: If no suite is registered for the dataset.
+        ValueError: If no contract declares the dataset.
     """
-    try:
-        return importlib.import_module(DATASET_MODULES[dataset])
-    except KeyError:
-        raise ValueError(f"no expectation suite for dataset {dataset!r}") from None
+    # integration(datasets): suites are compiled from the contracts' rules (no module per dataset)
+    from expectations.compile import compiled
+
+    return compiled(dataset)
 
 
 def build_suite(dataset: str = "birth_certificates", options: Mapping[str, Any] | None = None) -> gx.ExpectationSuite:
@@ -694,11 +681,13 @@ def build_data_docs(night: dt.date | str, datasets: list[str] | None = None) -> 
     )
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    from config.contracts import available_datasets
+
     night_text = night.isoformat() if isinstance(night, dt.date) else str(night)
-    names = datasets or sorted(DATASET_MODULES)
+    names = datasets or available_datasets()
     # Build every dataset's suite first: that registers the custom expectations the stored
     # suites refer to, before the context reads any of them.
-    suites = {ds: build_suite(ds) for ds in sorted(DATASET_MODULES)}
+    suites = {ds: build_suite(ds) for ds in available_datasets()}
     context = _file_context()
     configs: dict[str, dict[tuple[str, ...], Any]] = {}
     for ds in names:

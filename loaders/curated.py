@@ -225,8 +225,6 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
 PART_RE = re.compile(r"^part-(\d{4}-\d{2}-\d{2})(?:_(\d{4}-\d{2}-\d{2}))?\.parquet$")
 #: Night of rows whose batch id does not end in a date (rows loaded outside the pipeline).
 NO_NIGHT = "0000-00-00"
-#: Advisory-lock space of the curated month locks (PostgreSQL).
-MONTH_LOCK_SPACE = 60603
 
 
 def part_name(first: str, last: str | None = None) -> str:
@@ -313,7 +311,7 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int, month: i
         if conn.dialect.name == "sqlite":
             positional = [v.strftime("%Y-%m-%d %H:%M:%S.000000") if isinstance(v, dt.datetime)
                           else v.isoformat() if isinstance(v, dt.date) else v for v in positional]
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open connection
         cursor.execute(str(compiled), positional)
         while rows := cursor.fetchmany(chunk_rows):
             columns = list(zip(*rows, strict=True))
@@ -477,10 +475,10 @@ def compact(engine: Engine, contract: DatasetContract, root: Path | Zone, key: b
             if a == NO_NIGHT:
                 continue
             day = dt.date.fromisoformat(a)
-            monday = day - dt.timedelta(days=day.weekday())
-            sunday = monday + dt.timedelta(days=6)
-            if b <= sunday.isoformat() and sunday.isoformat() < before:
-                weeks.setdefault(monday.isoformat(), []).append(name)
+            week_start = day - dt.timedelta(days=day.weekday())
+            week_end = week_start + dt.timedelta(days=6)
+            if b <= week_end.isoformat() and week_end.isoformat() < before:
+                weeks.setdefault(week_start.isoformat(), []).append(name)
         for monday, names in sorted(weeks.items()):
             if len(names) < min_parts:
                 continue
@@ -552,23 +550,23 @@ def month_lock(engine: Engine, contract: DatasetContract, year: int, month: int,
     """Exclusive lock on one curated month (read staging, then swap files, under it).
 
     The one place the curated locks are taken (so the lock mechanism can be swapped here alone).
-    PostgreSQL staging: a session advisory lock in the staging database (works for workers on
-    any number of hosts, no shared POSIX file system needed; object storage needs nothing
-    else). SQLite staging (one host): an ``flock`` on a file under ``S06_LOCK_DIR``, default
-    ``<data root>/locks/`` (outside the analysts' tree) — or, when the curated zone is on object
-    storage, ``locks/`` beside the SQLite database file: every process that can open that
-    database shares its disk, so the lock is exactly as shared as the staging store.
+    PostgreSQL staging: a ``pipeline_locks`` row in the staging database (works for workers on any
+    number of hosts, no shared POSIX file system needed, object storage needs nothing else; reader
+    logins cannot take it). SQLite staging (one host): an ``flock`` on a file under
+    ``S06_LOCK_DIR``, default ``<data root>/locks/`` (outside the analysts' tree; the database lock
+    would make loads wait for the rebuild) — or, when the curated zone is on object storage,
+    ``locks/`` beside the SQLite database file: every process that can open that database shares
+    its disk, so the lock is exactly as shared as the staging store.
     """
-    name = f"curated:{contract.dataset}:{year:04d}-{month:02d}"
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
-                conn.commit()
+        from loaders import locks
+
+        # A row of pipeline_locks that reader logins cannot lock; the wait is bounded
+        # (S06_CURATED_LOCK_TIMEOUT_S) and a timeout names the lock.
+        with locks.holding(engine, locks.curated(contract.dataset, year, month)):
+            yield
         return
+    name = f"curated:{contract.dataset}:{year:04d}-{month:02d}"
     lock_dir = _lock_dir(engine, root)
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"{name.replace(':', '_')}.lock", "a+b") as fh:

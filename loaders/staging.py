@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from config.contracts import DatasetContract
+from loaders import locks
+from loaders.engine import engine_for, make_engine  # noqa: F401 - re-exported
 from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, quarantine
 
 
@@ -42,41 +44,13 @@ class UpsertCounts:
     replaced_months: frozenset[tuple[int, int]] = field(default=frozenset(), compare=False)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for bulk upserts
-            cur.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-_ENGINES: dict[str, Engine] = {}
-
-
-def engine_for(url: str) -> Engine:
-    """The process's engine for ``url`` (created once: engines hold the connection pool)."""
-    engine = _ENGINES.get(url)
-    if engine is None:
-        engine = _ENGINES[url] = make_engine(url)
-    return engine
-
-
 def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
     """Bring the store to the newest migration and check it serves ``datasets`` (idempotent).
 
     Runs ``upgrade head`` through :mod:`loaders.migrate` — only when the store is behind. A store
     already at head costs one SELECT of ``alembic_version`` (compared with the newest revision
-    file, without importing Alembic); concurrent callers are serialized by the migration lock
-    (``pg_advisory_lock`` on PostgreSQL). A store created before migrations existed is adopted.
+    file, without importing Alembic); concurrent callers are serialized by the migration lock (a
+    ``pipeline_locks`` row on PostgreSQL). A store created before migrations existed is adopted.
     Every dataset with a revision gets its tables, whichever ``datasets`` are named.
 
     Raises:
@@ -188,7 +162,7 @@ def _create_temp(conn: Connection, name: str, like: sa.Table, names: list[str]) 
 def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable[pa.Table]) -> int:
     """Insert Arrow chunks into table ``name`` (COPY on PostgreSQL); returns rows inserted."""
     total = 0
-    dbapi = conn.connection.dbapi_connection
+    dbapi: Any = conn.connection.dbapi_connection  # open inside the transaction (typed Optional)
     quoted = ", ".join(f'"{n}"' for n in names)
     if conn.dialect.name == "postgresql":
         # Arrow writes the CSV (vectorized); COPY reads it. Unquoted empty fields are NULL in
@@ -223,7 +197,10 @@ def _as_source(chunks: ChunkSource | Iterable[pa.Table]) -> ChunkSource:
     if callable(chunks):
         return chunks
     tables = list(chunks)
-    return lambda cols=None: (t.select(cols) if cols else t for t in tables)
+    def source(cols: list[str] | None = None) -> Iterable[pa.Table]:
+        return (t.select(cols) if cols else t for t in tables)
+
+    return source
 
 
 def load_rows(conn: Connection, contract: DatasetContract, chunks: ChunkSource | Iterable[pa.Table],
@@ -273,8 +250,7 @@ def load_batches(conn: Connection, contract: DatasetContract, chunks: ChunkSourc
     # replaced versions, upsert) is serialised per dataset until commit. Without it, a version
     # committed by another batch between our classification and our upsert could be overwritten
     # without reaching the versions table. Different datasets do not wait for each other.
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:ds))"),
-                 {"space": DATASET_LOCK_SPACE, "ds": contract.dataset})
+    locks.hold(conn, locks.dataset(contract.dataset))  # integration(hardening): was pg_advisory_xact_lock
     return _load_set_based(conn, contract, source, unique_keys)
 
 
@@ -383,12 +359,6 @@ def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> 
     return {k: frozenset(v) for k, v in out.items()}
 
 
-#: Any constant: PostgreSQL advisory-lock key serialising change-feed appends (see _append_feed).
-FEED_LOCK_KEY = 60601
-#: First key of the two-key advisory locks serialising the upsert step per dataset (load_rows).
-DATASET_LOCK_SPACE = 60602
-
-
 def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> None:
     """Remember, before the upsert, which keys will get a new current version and how."""
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
@@ -408,13 +378,13 @@ def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> Non
 def _append_feed(conn: Connection, contract: DatasetContract) -> None:
     """Append the staged changes to ``change_feed`` - the last write of the batch transaction.
 
-    On PostgreSQL a transaction-scoped advisory lock is taken first and held until commit, so
+    On PostgreSQL the change-feed lock (:mod:`loaders.locks`) is taken first and held until commit, so
     feed sequence numbers are drawn in commit order: a reader that saw ``seq`` N can never later
     find a committed row below N (a plain sequence would let a slow transaction commit a lower
     number after a faster one). SQLite has a single writer anyway.
     """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FEED_LOCK_KEY})")
+        locks.hold(conn, locks.FEED)  # integration(hardening): was pg_advisory_xact_lock(FEED_LOCK_KEY)
     conn.execute(
         sa.text(
             "INSERT INTO change_feed (dataset, natural_key, operation, version_key, record_hash, batch_id) "
@@ -453,7 +423,7 @@ def _load_sqlite(conn: Connection, contract: DatasetContract, source: ChunkSourc
     if ins or upd:
         _stage_feed(conn, contract, newest)
     placeholders = ", ".join("?" for _ in names)
-    dbapi = conn.connection.dbapi_connection.cursor()
+    dbapi: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open in the transaction
     if ins or upd:
         # Which rows to write: all of them on a plain first load (no list to hold in memory),
         # otherwise the newest version of each key that is new or changed.
@@ -617,6 +587,22 @@ def write_ledger(conn: Connection, row: dict[str, Any]) -> None:
     write_ledger_rows(conn, [row])
 
 
+def recorded_partitions(conn: Connection, batch_id: str) -> set[tuple[int, int]]:
+    """(year, month) partitions an earlier attempt of this batch recorded as loaded.
+
+    A re-run of a batch that had committed finds its rows already current: it replaces nothing, so
+    it no longer knows the months a re-issue moved records out of. If the earlier attempt was
+    killed between its commit and the curated publish, those months must still be rebuilt: the
+    re-run publishes the union (rebuilding a month is idempotent). Found by ``tools/chaos.py``.
+    """
+    row = conn.execute(
+        sa.select(batch_ledger.c.status, batch_ledger.c.partitions).where(batch_ledger.c.batch_id == batch_id)
+    ).first()
+    if row is None or row.status not in ("loaded", "partial") or not row.partitions:
+        return set()
+    return {(int(ym[:4]), int(ym[5:7])) for ym in json.loads(row.partitions)}
+
+
 def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert or replace the ledger rows of many batches, counting attempts (bulk statements)."""
     if not rows:
@@ -629,6 +615,8 @@ def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     old: list[dict[str, Any]] = []
     for row in rows:
         payload = dict(row)
+        if not payload.get("night"):  # the night is the batch id's last part (dataset/facility/night)
+            payload["night"] = str(row["batch_id"]).rsplit("/", 1)[-1]
         for key in ("partitions", "timings", "source_facts"):
             if key in payload and not isinstance(payload[key], str):
                 payload[key] = json.dumps(payload[key], sort_keys=True)
@@ -645,7 +633,7 @@ def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     for r in old:
         by_shape.setdefault(tuple(sorted(r)), []).append(r)
     for shape, group in by_shape.items():
-        values = {k: sa.bindparam(f"v_{k}") for k in shape if k != "batch_id"}
+        values: dict[str, Any] = {k: sa.bindparam(f"v_{k}") for k in shape if k != "batch_id"}
         stmt = sa.update(batch_ledger).where(batch_ledger.c.batch_id == sa.bindparam("v_batch_id")).values(**values)
         conn.execute(stmt, [{f"v_{k}": v for k, v in r.items()} for r in group])
 

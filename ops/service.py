@@ -36,8 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config.contracts import available_datasets
+
 REPO = Path(__file__).resolve().parent.parent
-DATASETS = ("birth_certificates", "death_notices", "driver_health_checks", "health_workforce")
+#: The nightly dataset DAGs (one per contract in config/datasets/).
+DATASETS = tuple(available_datasets())
 ADMIN_USER = "admin"
 PREFLIGHT_USER = "s06_preflight"
 

@@ -13,13 +13,12 @@ import logging
 import os
 from typing import Any
 
-from config.contracts import load_contract
+from config.contracts import available_datasets, load_contract
 
 OWNER = "scheme06-data-engineering"
-#: Closed set of tags (enforced by tests/dags): the dataset id plus these.
-ALLOWED_TAGS = frozenset({"scheme06", "nightly", "birth_certificates", "death_notices",
-                          "driver_health_checks", "health_workforce",
-                          "quality"})  # integration(quality): the quality_report DAG's tag
+#: Closed set of tags (enforced by tests/dags): these plus the dataset ids of the registry
+#: ("quality": the quality_report DAG).
+ALLOWED_TAGS = frozenset({"scheme06", "nightly", "quality", *available_datasets()})
 START_DATE = dt.datetime(2025, 1, 1)
 TIMEZONE = "Asia/Ho_Chi_Minh"
 #: Airflow pool bounding concurrent calls into facility systems (APIs, databases, drop mounts)
@@ -51,7 +50,7 @@ national population database, and publish pseudonymized curated Parquet for anal
   `<drop>/<facility>/{dataset}/<YYYY-MM-DD>/` of that day; REST API facilities: records updated in
   the interval; SQL facilities: rows whose cursor column falls in the interval. Calls into
   facility systems share the `{SOURCE_POOL}` pool.
-* **Tasks**: `plan_shards` lists the facilities from `config/facilities.yaml`;
+* **Tasks**: `plan_shards` lists the facilities from the registry (`S06_FACILITIES_FILE`);
   `process_facilities` runs one mapped task per shard (a failed facility fails only its task);
   `publish_curated` rebuilds the month partitions touched; `reconcile` checks
   `received = loaded + quarantined + superseded + held` for every batch and fails the run,
@@ -62,7 +61,7 @@ national population database, and publish pseudonymized curated Parquet for anal
 * **Safe to clear?** Yes: every task is idempotent (batches are keyed by dataset/facility/night,
   staging upserts only newer versions, partitions are replaced atomically).
 * **Expected runtime**: seconds per facility for sample volumes; about 30 s per million rows.
-* **Contract**: `config/datasets/{dataset}.yaml` (columns, types, personal-data class, mappings).
+* **Contract**: `config/datasets/{dataset}.yaml` (columns, types, personal-data class, mappings, rules).
 * **Params**: `night` (YYYY-MM-DD, local) and `facilities` (codes) name the run explicitly; a run
   id `night_<date>__manual__<time>` names the night (`python -m ops.trigger`). Mapped facility
   tasks are labelled by facility code; a facility task's last log line and its `summary` XCom give
@@ -143,7 +142,7 @@ def build_dag(dataset: str) -> Any:
     Returns:
         The ``airflow.sdk.DAG``.
     """
-    from airflow.sdk import (
+    from airflow.sdk import (  # type: ignore[attr-defined]  # deadline API: re-exported at run time, not in the stubs
         DAG,
         AsyncCallback,
         CronDataIntervalTimetable,
@@ -162,7 +161,7 @@ def build_dag(dataset: str) -> Any:
     contract = load_contract(dataset)
     shard_size = int(os.environ.get("S06_FACILITIES_PER_TASK", "0") or 0)  # 0: the default size
     retry_policy = ExceptionRetryPolicy(
-        rules=[RetryRule(exception="pipeline.errors.TransportError", action=RetryAction.RETRY,
+        rules=[RetryRule(exception="config.errors.TransportError", action=RetryAction.RETRY,
                          reason="facility data unreachable; retrying with backoff")],
         default=RetryAction.FAIL,
     )

@@ -33,12 +33,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from config.contracts import available_datasets
 from config.rule_descriptions import describe
 from config.settings import Settings, load_settings
 from loaders import staging
 from loaders.quality import night_batches
 from loaders.schema import dq_warnings, ingested_files, quarantine
-from pipeline.datasets import DATASETS
 
 #: Column key -> (Vietnamese header, English header).
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -186,7 +186,7 @@ def write_feedback(night: dt.date, settings: Settings | None = None, datasets: l
     from config.registry import load_registry
 
     settings = settings or load_settings()
-    datasets = datasets or sorted(DATASETS)
+    datasets = datasets or available_datasets()
     engine = engine or staging.make_engine(settings.staging_url)
     names = {f.code: f.name for f in load_registry(settings.facilities_file)}
     root = feedback_root(settings)

@@ -161,7 +161,8 @@ class StagingLookups:
                 )
                 for pid, code, death in rows:
                     day = death.date() if isinstance(death, dt.datetime) else death
-                    if pid not in found or (day and (found[pid][1] is None or day < found[pid][1])):
+                    earliest = found[pid][1] if pid in found else None
+                    if pid not in found or (day and (earliest is None or day < earliest)):
                         found[pid] = (code, day)
         return found
 

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config.contracts import available_datasets
 from config.quality import QualityConfig, load_quality_config
 from config.registry import load_registry
 from config.rule_descriptions import describe
 from config.settings import Settings, load_settings
 from loaders import staging
 from loaders.quality import ledger_nights, read_mart, refresh_night, refreshed_nights
-from pipeline.datasets import DATASETS
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def compute_tables(facility_rows: list[dict[str, Any]], rule_rows: list[dict[str
             "trend": arrow, "validity_change": change,
         })
 
-    received_tonight = defaultdict(int)
+    received_tonight: defaultdict[str, int] = defaultdict(int)
     for r in tonight:
         received_tonight[r["dataset"]] += r["received"]
     rule_totals: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -299,7 +299,7 @@ def draw_charts(tables: dict[str, list[dict[str, Any]]], nights: list[dt.date]) 
         vi, en = DATASET_TITLES.get(ds, (ds, ds))
         ax.set_title(f"{vi} / {en}", loc="left", fontsize=10)
         handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-        fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=5, fontsize=7,
+        fig.legend(handles, [str(h.get_label()) for h in handles], loc="lower center", ncol=5, fontsize=7,
                    frameon=False, bbox_to_anchor=(0.5, -0.08))
         charts[f"dataset_{ds}"] = _svg(fig, f"s06-{ds}")
     provinces = sorted({r["province_code"] for r in tables["series_province"]})
@@ -312,8 +312,8 @@ def draw_charts(tables: dict[str, list[dict[str, Any]]], nights: list[dt.date]) 
             data = [[grid.get((p, n)) for n in nights] for p in provinces]
             values = [[float("nan") if v is None else float(v) for v in row] for row in data]
             fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.28 * len(provinces)))
-            kwargs = {"vmin": 0.5, "vmax": 1.0} if metric == "validity" else {}
-            image = ax.imshow(values, aspect="auto", cmap=cmap, **kwargs)
+            low, high = (0.5, 1.0) if metric == "validity" else (None, None)
+            image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=low, vmax=high)
             ax.set_yticks(range(len(provinces)), provinces)
             step = max(1, len(x) // 10)
             ax.set_xticks(x[::step], labels[::step])
@@ -576,7 +576,7 @@ def build_report(night: dt.date, days: int = 30, settings: Settings | None = Non
 
     settings = settings or load_settings()
     cfg = load_quality_config()
-    datasets = datasets or sorted(DATASETS)
+    datasets = datasets or available_datasets()
     engine = staging.make_engine(settings.staging_url)
     staging.ensure_schema(engine, datasets)
     if refresh:
@@ -637,7 +637,7 @@ def night_for_run(run_after: dt.datetime | None, requested: str | None = None, s
 def refresh_task(night: dt.date, days: int = REPORT_DAYS) -> dict[str, Any]:
     """Refresh the mart for the night (and missing nights of the window)."""
     settings = load_settings()
-    datasets = sorted(DATASETS)
+    datasets = available_datasets()
     engine = staging.make_engine(settings.staging_url)
     staging.ensure_schema(engine, datasets)
     done = refresh_window(engine, night, days, settings, load_quality_config(), datasets)
@@ -664,7 +664,7 @@ def data_docs_task(night: dt.date) -> dict[str, Any]:
     """Store the night's GX statistics as validation results and rebuild Data Docs."""
     from expectations.runner import build_data_docs
 
-    return {"night": night.isoformat(), "data_docs": str(build_data_docs(night, sorted(DATASETS)))}
+    return {"night": night.isoformat(), "data_docs": str(build_data_docs(night, available_datasets()))}
 
 
 def default_night(settings: Settings | None = None) -> dt.date:

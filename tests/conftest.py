@@ -32,6 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("S06_DATA_ROOT", str(root / "data"))
     os.environ["S06_DATA_ROOT"] = str(root / "data")
     os.environ.pop("S06_STAGING_URL", None)
+    # The tests run against the sample facility systems (config/facilities.yaml is production's).
+    os.environ.setdefault("S06_FACILITIES_FILE", str(REPO / "sample_data" / "facilities.yaml"))
     os.environ.setdefault("AIRFLOW_HOME", str(root / "airflow"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))

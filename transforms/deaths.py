@@ -123,39 +123,3 @@ def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cu
         "death_not_recorded": not_recorded,
     }
     return set_columns(table, extra)
-
-
-#: Columns of the validation frame handed to the ``death_notices.conformed`` suite.
-VALIDATION_COLUMNS: tuple[str, ...] = (
-    "notice_code",
-    "code_facility",
-    "code_year",
-    "facility_code",
-    "issue_year_2d",
-    "issuing_facility_code",
-    "deceased_full_name",
-    "deceased_birth_year",
-    "deceased_sex",
-    "deceased_ethnicity_code",
-    "id_document_type",
-    "admission_datetime",
-    "death_datetime",
-    "issue_date",
-    "batch_cutoff",
-    "is_reissue",
-    "date_chain_ok",
-    "issue_lag_days",
-    "deceased_cccd",
-    "deceased_cccd_sex_ok",
-    "deceased_cccd_year_ok",
-    "identity_known",
-    "commune_in_province",
-    "icd10_valid",
-    "icd10_usable",
-    "icd10_sex_ok",
-    "duplicate_first_issue",
-    "death_not_recorded",
-)
-
-#: Boolean column whose False marks a re-issue: the same notice code may repeat with new content.
-FIRST_ISSUE_COLUMN = "first_issue"

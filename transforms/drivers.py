@@ -5,9 +5,10 @@ Turns the canonical table (``config/datasets/driver_health_checks.yaml``) into t
 staging table keeps: ``licence_class_mapped`` (K1) and ``valid_until`` (K5). Pure Arrow/NumPy
 compute, vectorised over the chunk (no per-row Python loop).
 
-Facts that DOMAIN.md tags [U] are module defaults that a caller can override by keyword
-(``legacy_class_map``, the validity periods); the thresholds and code lists the *checks* use
-(class sets, minimum ages, group-3 classes) are options of the expectation suite.
+Facts that DOMAIN.md tags [U] are contract options: the derivation's own (``legacy_class_map``,
+the validity periods; ``scope: derivation``) are passed to :func:`derive_validation_columns` by
+keyword, the thresholds and code lists the *checks* use (class sets, minimum ages, group-3
+classes) parameterise the compiled suite.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from config.contracts import load_contract
 from transforms.identity import effective_id_type
 from transforms.records import facility_column, natural_key_array, set_columns
 
@@ -29,30 +31,19 @@ if TYPE_CHECKING:  # pragma: no cover
 DATASET = "driver_health_checks"
 NATURAL_KEY = ("certificate_number", "licence_class")
 
+#: The [U] facts and code lists live in the contract (``config/datasets/driver_health_checks.yaml``
+#: ``options``); these module values are the contract's, for callers that pass none.
+_OPTIONS = load_contract(DATASET).default_options
 #: Licence classes of the Road Traffic Order & Safety Law 2024 (DOMAIN §5.1 [C]).
-NEW_CLASSES: tuple[str, ...] = (
-    "A1", "A", "B1", "B", "C1", "C", "D1", "D2", "D", "BE", "C1E", "CE", "D1E", "D2E", "DE",
-)  # fmt: skip
+NEW_CLASSES: tuple[str, ...] = tuple(_OPTIONS["new_classes"])
 #: Pre-2025 classes still seen in legacy data (DOMAIN §5.1; old C and D coincide with new codes).
-LEGACY_CLASSES: tuple[str, ...] = ("A2", "A3", "A4", "B2", "E", "F", "FB2", "FC", "FD", "FE")
-#: Legacy class -> class of the 2024 system it is exchanged for. [U] recollection of the 2024
-#: law's transition article (DOMAIN §5.1, §15): verify before relying on it. A4 (tractors) has
-#: no driving-licence successor and bare F is a family, not a class: both map to NULL.
-LEGACY_CLASS_MAP: dict[str, str] = {
-    "A2": "A",
-    "A3": "B1",
-    "B2": "B",
-    "E": "D",
-    "FB2": "BE",
-    "FC": "CE",
-    "FD": "D2E",
-    "FE": "DE",
-}
-#: K5: a certificate is valid 12 months from its conclusion date; 6 months for certificates
-#: concluded under TTLT 24/2015, i.e. before TT 36/2024 took effect (DOMAIN §5.1 [C] S15).
-VALIDITY_MONTHS = 12
-LEGACY_VALIDITY_MONTHS = 6
-VALIDITY_CHANGE_DATE = dt.date(2025, 1, 1)
+LEGACY_CLASSES: tuple[str, ...] = tuple(_OPTIONS["legacy_classes"])
+#: Legacy class -> class of the 2024 system it is exchanged for ([U], contract option).
+LEGACY_CLASS_MAP: dict[str, str] = dict(_OPTIONS["legacy_class_map"])
+#: K5: validity months after the conclusion date, before/after the change date (contract options).
+VALIDITY_MONTHS: int = _OPTIONS["validity_months"]
+LEGACY_VALIDITY_MONTHS: int = _OPTIONS["legacy_validity_months"]
+VALIDITY_CHANGE_DATE: dt.date = _OPTIONS["validity_change_date"]
 
 STATE_ADD, STATE_EDIT = "ADD", "EDIT"
 #: Withdrawal of a certificate (a tombstone; not in the observed gksk payloads - DOMAIN §5.3 lists
@@ -182,7 +173,7 @@ def edit_unmatched(keys: pa.Array, state: pa.Array, context: LookupContext | Non
     unmatched = pc.invert(known)
     # An EDIT without a key (SO or class missing) is REQ's finding, not K7's: NULL.
     keyed = pa.array(is_edit & _bool_np(pc.is_valid(keys)))
-    return pc.if_else(keyed, unmatched, pa.array(np.where(is_edit, None, False), pa.bool_()))
+    return pc.if_else(keyed, unmatched, pa.array([None if e else False for e in is_edit], pa.bool_()))
 
 
 def derive_validation_columns(
@@ -264,30 +255,6 @@ def derive_validation_columns(
     }
     return set_columns(table, extra)
 
-
-#: Columns of the validation frame handed to the ``driver_health_checks.conformed`` suite.
-VALIDATION_COLUMNS: tuple[str, ...] = (
-    "certificate_number",
-    "full_name",
-    "birth_date",
-    "id_number",
-    "conclusion_date",
-    "conclusion_code",
-    "licence_class",
-    "state",
-    "sex",
-    "drug_test_result",
-    "drug_tested",
-    "drug_test_positive",
-    "exam_date",
-    "batch_cutoff",
-    "licence_class_mapped",
-    "age_at_exam",
-    "personal_id",
-    "duplicate_first_issue",
-    "edit_unmatched",
-    "died_before_exam",
-)
 
 #: Boolean column whose False marks an EDIT (K7): the same key may repeat with new content.
 FIRST_ISSUE_COLUMN = "first_submission"

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from config.contracts import year_column
 from transforms.dates import parse_dates
 from transforms.text import clean_text, upper_vi, upper_vi_str
 
@@ -52,11 +53,6 @@ class Normalized:
 
     table: pa.Table
     failures: list[ParseFailure]
-
-
-def year_column(name: str) -> str:
-    """Name of the derived year column of a date column (``mother_birth_date`` -> ``mother_birth_year``)."""
-    return name[: -len("_date")] + "_year" if name.endswith("_date") else name + "_year"
 
 
 def not_measured_column(name: str) -> str:
@@ -99,10 +95,10 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str) -> tu
         return {spec.name: upper_vi(text)}, no_failure
     if ctype in ("date", "datetime"):
         parsed = parse_dates(text, with_time=ctype == "datetime", year_only_allowed=spec.year_only_allowed)
-        out = {spec.name: parsed.values}
+        dates = {spec.name: parsed.values}
         if spec.year_only_allowed:
-            out[year_column(spec.name)] = parsed.year
-        return out, parsed.failed
+            dates[year_column(spec.name)] = parsed.year
+        return dates, parsed.failed
     upper = upper_vi(text)
     present = pc.is_valid(upper)
     if ctype == "bool":

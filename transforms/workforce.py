@@ -209,24 +209,6 @@ def derive_validation_columns(
     return set_columns(table, extra)
 
 
-#: Columns of the validation frame handed to the ``health_workforce.conformed`` suite.
-VALIDATION_COLUMNS: tuple[str, ...] = (
-    "personal_id",
-    "full_name",
-    "sex",
-    "title",
-    "title_key",
-    "licence_number",
-    "licence_issuer",
-    "practice_facility_code",
-    "period_start",
-    "period_end",
-    "last_change_date",
-    "batch_cutoff",
-    "overlapping_practice",
-    "in_registry",
-)
-
 #: A register export is a snapshot: any row may be a later version of a key already seen, so no
 #: row claims to be a first issue (the column is False on every row). An identical repeat is
 #: still superseded by the batch's duplicate check; a repeat with different content becomes a

@@ -458,7 +458,7 @@ def fetch_to_raw(
 
     Raises:
         ApiTransportError: retryable faults persisted through ``max_attempts`` (a
-            :class:`~pipeline.errors.TransportError`: the task may be retried).
+            :class:`~config.errors.TransportError`: the task may be retried).
         FetchFailed: the base of the non-retryable errors below.
         ApiAuthRejected: 401/403 (after one token refresh for bearer tokens).
         ApiRequestRejected: any other 4xx.

@@ -1,9 +1,9 @@
 """Exceptions of the REST API extractor, mapped onto the pipeline's retry behaviour.
 
-* :class:`ApiTransportError` (a :class:`~pipeline.errors.TransportError`): the facility's API could
+* :class:`ApiTransportError` (a :class:`~config.errors.TransportError`): the facility's API could
   not be reached or kept failing with a retryable fault (connection error, timeout, HTTP 429/5xx,
   truncated body) after every attempt. The task may be retried later.
-* :class:`FetchFailed` (a :class:`~pipeline.errors.BatchFailed`) and its subclasses
+* :class:`FetchFailed` (a :class:`~config.errors.BatchFailed`) and its subclasses
   :class:`ApiRequestRejected` / :class:`ApiAuthRejected` / :class:`ApiProtocolError`: retrying will
   not help (bad request, credentials rejected, a server repeating pages); someone has to look.
 
@@ -13,7 +13,7 @@ They never quote a response body (it may hold personal data), a credential or a 
 
 from __future__ import annotations
 
-from pipeline.errors import BatchFailed, TransportError
+from config.errors import BatchFailed, TransportError
 
 
 class ApiTransportError(TransportError):

@@ -12,7 +12,7 @@ Safety:
   must belong to the reflected table, and the statement is built with SQLAlchemy Core, which
   quotes identifiers. Window bounds are bound parameters.
 * Error messages name the table and the error *type* only: no URL, password or row data.
-  Unreachable database -> :class:`pipeline.errors.TransportError` (Airflow retries); anything
+  Unreachable database -> :class:`config.errors.TransportError` (Airflow retries); anything
   else (missing table/column, unsupported cursor type, SQL errors) -> :class:`SqlSourceError`.
 
 Cursor comparison - the window is given as timezone-aware datetimes and compared according to
@@ -55,9 +55,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from config.errors import TransportError
 from extractors.file_drop.helpers import LandedFile, write_manifest
 from extractors.sql.jsonl import REF_KEY, RESERVED_KEYS
-from pipeline.errors import TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def window_bounds(kind: str, dialect: str, start: dt.datetime, end: dt.datetime,
 
 def _statement(
     tbl: sa.Table, cursor: sa.Column[Any], key: sa.Column[Any] | None, kind: str, bounds: tuple[Any, Any]
-) -> sa.Select[Any]:
+) -> sa.Select[*tuple[Any, ...]]:
     # Raw DBAPI values (NullType: no SQLAlchemy result processing), so SQLite text comes back
     # exactly as stored and an odd value cannot break a type converter.
     columns = [sa.type_coerce(c, sa.types.NullType()).label(c.name) for c in tbl.c]

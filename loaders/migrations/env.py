@@ -54,9 +54,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from loaders import migrate, staging
+    from loaders import migrate
+    from loaders.engine import make_engine
 
-    engine = staging.make_engine(_url())
+    engine = make_engine(_url())
     try:
         with migrate.migration_lock(engine) as conn:
             _run(conn)

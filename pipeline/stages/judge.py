@@ -84,10 +84,50 @@ def validation_frame(table: pa.Table, columns: tuple[str, ...], flag_columns: se
     return narrow.to_pandas(types_mapper=mapping.get)
 
 
+def batch_options(batch: Batch, dataset: str, base: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The rule options a batch is judged with: the run's ``base`` overridden by the facility's
+    ``rule_options`` in the registry (the contract's defaults fill the rest)."""
+    facility = batch.facility
+    feed = facility.datasets.get(dataset) if facility is not None else None
+    if feed is None or not feed.rule_options:
+        return base
+    return {**(base or {}), **feed.rule_options}
+
+
+def validate_by_options(frame: Any, dataset: str, batch_index: np.ndarray, batches: list[Batch],
+                        base: dict[str, Any] | None) -> list[Any]:
+    """GX findings for a chunk whose rows may come from facilities with different rule options:
+    one validation call per distinct option set (one call when they all agree), rows reported by
+    their position in ``frame``."""
+    import dataclasses
+    import json
+
+    from expectations import validate_frame
+
+    present = [int(bi) for bi in np.unique(batch_index)] if len(batch_index) else []
+    groups: dict[str, tuple[dict[str, Any] | None, list[int]]] = {}
+    for bi in present:
+        opts = batch_options(batches[bi], dataset, base)
+        key = json.dumps(opts, sort_keys=True, default=str)
+        groups.setdefault(key, (opts, []))[1].append(bi)
+    if len(groups) <= 1:
+        opts = next(iter(groups.values()))[0] if groups else base
+        return validate_frame(frame, dataset, opts)[0]
+    found: list[Any] = []
+    for opts, members in groups.values():
+        rows = np.flatnonzero(np.isin(batch_index, members))
+        sub = frame.iloc[rows].reset_index(drop=True)
+        for f in validate_frame(sub, dataset, opts)[0]:
+            found.append(dataclasses.replace(f, row=int(rows[f.row])))
+    found.sort(key=lambda f: f.row)  # stable: a row's findings keep their suite order
+    return found
+
+
 def judge(chunks: list[Conformed], contract: DatasetContract, hooks: DatasetHooks, batches: list[Batch],
           stored: list[str], options: dict[str, Any] | None) -> Judged:
-    """Judge conformed chunks together (one GX call) and split the results per batch."""
-    from expectations import validate_frame
+    """Judge conformed chunks together (one GX call per distinct rule-option set, usually one)
+    and split the results per batch. ``options`` are the run's; a facility's ``rule_options``
+    in the registry override them for its rows."""
 
     table = pa.concat_tables([c.table for c in chunks], promote_options="default") if len(chunks) > 1 else chunks[0].table
     n = table.num_rows
@@ -113,7 +153,7 @@ def judge(chunks: list[Conformed], contract: DatasetContract, hooks: DatasetHook
                 failed_cols.setdefault(row, set()).update({failure.column, year_column(failure.column)})
     flags = {name for name, col in contract.columns.items() if col.type == "bool" and col.sources}
     frame = validation_frame(table, hooks.validation_columns, flags)
-    gx_findings, _summary = validate_frame(frame, contract.dataset, options)
+    gx_findings = validate_by_options(frame, contract.dataset, batch_index, batches, options)
     for f in gx_findings:
         if f.rule_id == "REQ" and f.column in failed_cols.get(f.row, set()):
             continue  # present but unparseable: already reported with its own rule
@@ -158,8 +198,8 @@ def judge(chunks: list[Conformed], contract: DatasetContract, hooks: DatasetHook
     for name, mask in (("received", np.ones(n, bool)), ("superseded", exact), ("quarantined", errors),
                        ("flagged", warned & valid)):
         counts = np.bincount(batch_index[mask], minlength=nb)
-        for bi in np.flatnonzero(counts):
-            out.counts.setdefault(int(bi), Counter())[name] += int(counts[bi])
+        for at in np.flatnonzero(counts):
+            out.counts.setdefault(int(at), Counter())[name] += int(counts[at])
 
     # ---- the held-back rows, as received, per batch
     if errors.any():

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent.parent
 #: Code whose change may change a batch's outcome: part of every input fingerprint.
 _CODE_PATHS = ("transforms", "expectations", "pipeline/stages", "extractors/formats.py", "config/contracts.py",
-               "loaders/staging.py")
+               "loaders/staging.py", "config/datasets")  # integration(datasets): the rules live in the contracts
 #: Bound parameters per ``IN`` query.
 IN_BATCH = 2000
 
@@ -88,7 +88,7 @@ def code_version() -> str:
     digest = hashlib.sha256()
     for rel in _CODE_PATHS:
         path = REPO / rel
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        files = sorted([*path.rglob("*.py"), *path.glob("*.yaml")]) if path.is_dir() else [path]
         for f in files:
             digest.update(f.relative_to(REPO).as_posix().encode())
             digest.update(f.read_bytes())
@@ -134,7 +134,8 @@ def fingerprint(batch: Batch, context: str) -> str:
         "context": context,
         "batch": batch.batch_id,
         "interval": [batch.spec.interval_start.isoformat(), batch.spec.interval_end.isoformat()],
-        "source": [facility.source_kind, feed.format, feed.encoding, feed.options, facility.options],
+        "source": [facility.source_kind, feed.format, feed.encoding, feed.options, facility.options,
+                   feed.rule_options],  # integration(datasets): per-facility rule options
         "files": sorted((f.name, f.sha256, f.format, f.encoding) for f in batch.landed),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -200,8 +201,9 @@ def mark_duplicates_and_unknown(shard: Shard, engine: Engine, dataset: str) -> N
                 elsewhere[(b.spec.facility, f.sha256)] = min(others)
     for b in batches:
         for f in b.landed:
-            if getattr(f, "refused", None):  # a drop entry refused unread (link, FIFO, dot-file, ...)
-                reject(b, f, f.refused)
+            refused = getattr(f, "refused", None)
+            if refused:  # a drop entry refused unread (link, FIFO, dot-file, ...)
+                reject(b, f, refused)
                 continue
             other = elsewhere.get((b.spec.facility, f.sha256))
             if other:

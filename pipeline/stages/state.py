@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,7 +130,7 @@ class Shard:
     dataset: str
     batches: list[Batch]
     work_dir: Path
-    timings: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     #: restricted work files holding the valid rows of every batch (with ``batch_id``)
     spills: list[Path] = field(default_factory=list)
     #: positions of the batches that have rows in the work files

@@ -327,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
                 next_cursor: str | None = query.get("cursor")
             else:
                 next_cursor = _encode_cursor(end_offset, served_page + 1) if end_offset < len(records) else None
-            tail = {"next_cursor": next_cursor}
+            tail: dict[str, Any] = {"next_cursor": next_cursor}
         else:
             tail = {
                 "page": page,

@@ -3,7 +3,7 @@
 Examples (from the repository root)::
 
     python -m sample_data.generator --out .work/sample --start 2026-11-21 --nights 3 --seed 6
-    python -m sample_data.generator --out .work/sample --registry-out config/facilities.yaml
+    python -m sample_data.generator --out .work/sample --registry-out sample_data/facilities.yaml
     python -m sample_data.generator --counts .work/sample
     python -m sample_data.generator --bench-csv .work/bench/births_1m.csv --rows 1000000
     python -m sample_data.generator --bench-csv .work/bench/deaths_1m.csv --dataset death_notices
@@ -20,9 +20,13 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from sample_data.generator import ground_truth
-from sample_data.generator.bench import write_births_csv
-from sample_data.generator.bench_datasets import write_deaths_csv, write_drivers_csv, write_workforce_csv
+from sample_data.generator import (
+    ground_truth,
+    write_births_csv,
+    write_deaths_csv,
+    write_drivers_csv,
+    write_workforce_csv,
+)
 from sample_data.generator.run import OutputDirError, catalogues, facility_formats, generate
 
 BENCH_WRITERS = {
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--defect-rate", type=float, default=0.12, help="share of records with a record-level defect (default 0.12)"
     )
     parser.add_argument(
-        "--registry-out", type=Path, help="also write the facility registry YAML there (e.g. config/facilities.yaml)"
+        "--registry-out", type=Path, help="also write the facility registry YAML there (e.g. sample_data/facilities.yaml)"
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for --bench-csv (default 1,000,000)")
     parser.add_argument(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sample_data.generator.defects import ACTIONS, CATALOGUE
+from sample_data.generator.records import ACTIONS, Output, Rec
+from sample_data.generator.writers import write_bytes
 
 COLUMNS = (
     "facility_code",
@@ -147,12 +148,12 @@ def format_counts_table(rows: list[dict[str, str]], formats: dict[str, str] | No
 VERSIONING_KINDS = frozenset({"reissue", "edit", "new_version"})
 
 
-def format_defect_table(rows: list[dict[str, str]], catalogue: Mapping[str, Any] | None = None) -> str:
+def format_defect_table(rows: list[dict[str, str]], catalogue: Mapping[str, Any]) -> str:
     """A Markdown table of a defect catalogue with the count and share of each defect.
 
     Args:
         rows: ground-truth rows.
-        catalogue: defect name -> spec with ``rule``, ``action``, ``formats`` (default: births).
+        catalogue: defect name -> spec with ``rule``, ``action``, ``formats`` (the dataset's ``CATALOGUE``).
 
     Returns:
         The table text (share = count / records in the ground truth).
@@ -161,7 +162,7 @@ def format_defect_table(rows: list[dict[str, str]], catalogue: Mapping[str, Any]
     total = len(rows) or 1
     head = ["defect", "expected_rule", "expected_action", "formats", "count", "share"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for name, spec in (CATALOGUE if catalogue is None else catalogue).items():
+    for name, spec in catalogue.items():
         action = "load / supersede (original)" if name in VERSIONING_KINDS else spec.action
         n = counts.get(name, 0)
         lines.append(
@@ -170,3 +171,24 @@ def format_defect_table(rows: list[dict[str, str]], catalogue: Mapping[str, Any]
     clean = counts.get("", 0)
     lines.append(f"| (clean) | (none) | load / supersede | all | {clean} | {100 * clean / total:.1f} % |")
     return "\n".join(lines) + "\n"
+
+
+def write_outputs(out_dir: Path, outputs: list[Output], key: Callable[[Rec], str], rows: list[TruthRow]) -> int:
+    """Write the files of a string-field dataset and append their ground truth; returns files written."""
+    for output in outputs:
+        write_bytes(out_dir / output.path, output.data)
+        for record, source_ref, order in output.placements:
+            rows.append(
+                TruthRow(
+                    facility_code=record.facility_code,
+                    night=record.night.isoformat(),
+                    source_file=output.source_file,
+                    source_ref=source_ref,
+                    record_key=key(record),
+                    defect=record.defect,
+                    expected_rule=record.expected_rule,
+                    expected_action=record.expected_action,
+                    order=(order,),
+                )
+            )
+    return len(outputs)

@@ -6,10 +6,13 @@ its codes are integers, zero-padded here to the 2- and 5-digit strings the files
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from functools import lru_cache
 
 from vietnam_provinces import Province, ProvinceCode, Ward
+
+from sample_data.generator import reference as ref
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,19 @@ def communes_of(province_code: str) -> tuple[Commune, ...]:
     wards = Ward.iter_by_province(ProvinceCode(int(province_code)))
     units = [Commune(code=f"{int(w.code.value):05d}", name=str(w.name), province_code=province_code) for w in wards]
     return tuple(sorted(units, key=lambda c: c.code))
+
+
+def address(rng: random.Random, commune_name: str, province_code: str) -> str:
+    """A residence text: house number and street/hamlet, commune, province.
+
+    Args:
+        rng: the stream to draw from.
+        commune_name: commune name.
+        province_code: 2-digit province.
+
+    Returns:
+        E.g. "Số 17, Đường Lê Lợi, Phường Hoàn Kiếm, Thành phố Hà Nội".
+    """
+    street = rng.choice(ref.STREET_PARTS)
+    number = f"Số {1 + rng.randrange(199)}, " if rng.random() < 0.7 else ""
+    return f"{number}{street}, {commune_name}, {province_name(province_code)}"

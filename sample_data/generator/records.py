@@ -24,6 +24,8 @@ from sample_data.generator.rng import derive_rng
 
 LOAD, FLAG, QUARANTINE, SUPERSEDE, REJECT_FILE = "load", "flag", "quarantine", "supersede", "reject_file"
 ACTIONS = (LOAD, FLAG, QUARANTINE, SUPERSEDE, REJECT_FILE)
+#: Births per facility-night = per_night * U(1 - spread, 1 + spread) (also sizes the population).
+PER_NIGHT_SPREAD = 0.30
 VOLUME_SHARE = 0.5  # records per facility-night of a new dataset = per_night * share, ±30 %
 VOLUME_SPREAD = 0.30
 

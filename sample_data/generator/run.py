@@ -5,30 +5,18 @@ from __future__ import annotations
 import math
 import shutil
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sample_data.generator import (
-    births,
-    deaths,
-    defects,
-    defects_deaths,
-    defects_drivers,
-    defects_workforce,
-    drivers,
-    ground_truth,
-    sql_births,
-    workforce,
-)
-from sample_data.generator.births import NightBatch, RunContext
-from sample_data.generator.records import Counters, Output, PersonPool, Rec
+from sample_data.generator import ground_truth
+from sample_data.generator.datasets import generators
+from sample_data.generator.protocol import RunInputs
+from sample_data.generator.records import ACTIONS, PER_NIGHT_SPREAD, PersonPool
 from sample_data.generator.registry import (
     DEFAULT_CITIZENS,
-    ExtraPopulation,
-    Facility,
     build_citizens,
     build_extra_citizens,
     build_facilities,
@@ -41,7 +29,6 @@ from sample_data.generator.writers import write_bytes
 
 # What generate() owns under --out (and may replace on a re-run).
 OWNED_NAMES = frozenset({"drop", "api", "facility_db", "reference", "ground_truth", "ground_truth.csv"})
-DATASETS = ("birth_certificates", "death_notices", "driver_health_checks", "health_workforce")
 
 
 class OutputDirError(RuntimeError):
@@ -105,7 +92,7 @@ def citizen_count(n_facilities: int, nights: int, per_night: int) -> int:
     Returns:
         At least :data:`~sample_data.generator.registry.DEFAULT_CITIZENS`.
     """
-    episodes = n_facilities * nights * per_night * (1 + births.PER_NIGHT_SPREAD)
+    episodes = n_facilities * nights * per_night * (1 + PER_NIGHT_SPREAD)
     return max(DEFAULT_CITIZENS, math.ceil(episodes * 1.6 / 0.72 / 100) * 100)
 
 
@@ -153,107 +140,32 @@ def generate(
     night_list = [start + timedelta(days=k) for k in range(nights)]
 
     facilities = build_facilities(seed)
-    birth_drops = [f for f in facilities if f.sends(births.DATASET) and f.source_kind == "file_drop"]
+    birth_drops = [f for f in facilities if f.sends("birth_certificates") and f.source_kind == "file_drop"]
     citizens = build_citizens(seed, start, citizen_count(len(birth_drops), nights, per_night))
     per_role = math.ceil(3 * nights * per_night * 0.7) + 60
     extra = build_extra_citizens(
         seed, start, {c.personal_id for c in citizens}, per_role, math.ceil(nights * per_night * 1.5) + 20
     )
-    registry_dead = PersonPool(extra.registry_dead, derive_rng(seed, "pool", "registry-dead"))
-    truth: dict[str, list[ground_truth.TruthRow]] = {name: [] for name in DATASETS}
+    run = RunInputs(
+        out_dir=out_dir, seed=seed, start=start, nights=night_list, per_night=per_night, defect_rate=defect_rate,
+        facilities=facilities, citizens=citizens, extra=extra,
+        registry_dead=PersonPool(extra.registry_dead, derive_rng(seed, "pool", "registry-dead")),
+    )
+    # One module per dataset, in registry order (they draw from the shared registry_dead pool).
+    truth: dict[str, list[ground_truth.TruthRow]] = {}
     files = 0
-
-    # Births, file drops: exactly as before the other datasets existed (same streams, same bytes).
-    ctx = RunContext(seed=seed, start=start, per_night=per_night, mothers=births.MotherPool(citizens, seed))
-    batches: list[NightBatch] = []
-    for night in night_list:
-        for facility in birth_drops:
-            batches.append(NightBatch(facility=facility, night=night, units=births.plan_night(ctx, facility, night)))
-    defects.inject(batches, seed, defect_rate)
-    versions: dict[str, dict[str, int]] = {}
-    for batch in batches:
-        for rendered in births.render_batch(batch, versions.setdefault(batch.facility.code, {}), seed):
-            write_bytes(out_dir / "drop" / rendered.rel_path, rendered.data)
-            files += 1
-            for record, placement in rendered.placements:
-                assert isinstance(record, births.BirthRecord)
-                truth[births.DATASET].append(
-                    ground_truth.TruthRow(
-                        facility_code=batch.facility.code,
-                        night=batch.night.isoformat(),
-                        source_file=rendered.rel_path,
-                        source_ref=placement.source_ref,
-                        record_key=record.certificate_code,
-                        defect=record.defect,
-                        expected_rule=record.expected_rule,
-                        expected_action=record.expected_action,
-                        order=placement.order,
-                    )
-                )
-    legacy_births = list(truth[births.DATASET])
-
-    # Births, SQL source: its own mothers, the XML9 columns in a database table.
-    for facility in (f for f in facilities if f.sends(births.DATASET) and f.source_kind == "sql"):
-        files += _sql_births(out_dir, facility, night_list, seed, per_night, extra, registry_dead, truth)
-
-    # Death notices.
-    death_ctx = deaths.DeathContext(
-        seed=seed,
-        deceased=PersonPool(extra.deceased, derive_rng(seed, "pool", "deceased")),
-        counters=Counters(seed, start, deaths.DATASET, max(1, per_night // 2)),
-    )
-    death_batches = [
-        deaths.plan_night(death_ctx, f, night, per_night)
-        for night in night_list
-        for f in facilities
-        if f.sends(deaths.DATASET)
-    ]
-    defects_deaths.inject(death_batches, death_ctx, registry_dead)
-    death_versions: dict[str, dict[str, int]] = {}
-    outputs = [
-        o for b in death_batches for o in deaths.render_batch(b, death_versions.setdefault(b.facility.code, {}), seed)
-    ]
-    files += _write(out_dir, outputs, deaths.record_key, truth[deaths.DATASET])
-
-    # Driver health checks.
-    driver_ctx = drivers.DriverContext(
-        seed=seed,
-        drivers=PersonPool(extra.drivers, derive_rng(seed, "pool", "drivers")),
-        counters=Counters(seed, start, drivers.DATASET, max(1, per_night // 2)),
-    )
-    driver_batches = [
-        drivers.plan_night(driver_ctx, f, night, per_night)
-        for night in night_list
-        for f in facilities
-        if f.sends(drivers.DATASET)
-    ]
-    defects_drivers.inject(driver_batches, driver_ctx, registry_dead)
-    outputs = [o for b in driver_batches for o in drivers.render_batch(b, seed)]
-    files += _write(out_dir, outputs, drivers.record_key, truth[drivers.DATASET])
-
-    # Health workforce.
-    work_ctx = workforce.WorkforceContext(
-        seed=seed,
-        practitioners=PersonPool(extra.practitioners, derive_rng(seed, "pool", "practitioners")),
-        licences=set(),
-    )
-    work_batches = [
-        workforce.plan_night(work_ctx, f, night, per_night)
-        for night in night_list
-        for f in facilities
-        if f.sends(workforce.DATASET)
-    ]
-    registry_ids = {c.personal_id for c in citizens} | {c.personal_id for c in extra.all()}
-    defects_workforce.inject(work_batches, work_ctx, registry_ids)
-    outputs = [o for b in work_batches for o in workforce.render_batch(b, seed)]
-    files += _write(out_dir, outputs, workforce.record_key, truth[workforce.DATASET])
+    for gen in generators():
+        made = gen.generate(run)
+        truth[gen.DATASET] = made.truth
+        files += made.files
+        for rel, data in made.extra_files.items():
+            write_bytes(out_dir / rel, data)
 
     everyone = citizens + extra.all()
     write_bytes(out_dir / "reference" / "citizen_registry.csv", citizens_csv(everyone).encode("utf-8"))
     write_bytes(out_dir / "reference" / "facilities.csv", facilities_csv(facilities).encode("utf-8"))
     for name, rows in truth.items():
         write_bytes(out_dir / "ground_truth" / f"{name}.csv", ground_truth.render_csv(rows).encode("utf-8"))
-    write_bytes(out_dir / "ground_truth.csv", ground_truth.render_csv(legacy_births, legacy=True).encode("utf-8"))
     if registry_out is not None:
         write_bytes(Path(registry_out), registry_yaml(facilities).encode("utf-8"))
 
@@ -269,66 +181,10 @@ def generate(
         facilities=len(facilities),
         files=files,
         records=len(all_rows),
-        by_action={a: by_action.get(a, 0) for a in defects.ACTIONS},
+        by_action={a: by_action.get(a, 0) for a in ACTIONS},
         by_defect=dict(sorted(by_defect.items())),
         by_dataset={name: len(rows) for name, rows in truth.items()},
     )
-
-
-def _write(out_dir: Path, outputs: list[Output], key: Callable[[Rec], str], rows: list[ground_truth.TruthRow]) -> int:
-    """Write files of a string-field dataset and append their ground truth; returns files written."""
-    for output in outputs:
-        write_bytes(out_dir / output.path, output.data)
-        for record, source_ref, order in output.placements:
-            rows.append(
-                ground_truth.TruthRow(
-                    facility_code=record.facility_code,
-                    night=record.night.isoformat(),
-                    source_file=output.source_file,
-                    source_ref=source_ref,
-                    record_key=key(record),
-                    defect=record.defect,
-                    expected_rule=record.expected_rule,
-                    expected_action=record.expected_action,
-                    order=(order,),
-                )
-            )
-    return len(outputs)
-
-
-def _sql_births(
-    out_dir: Path,
-    facility: Facility,
-    nights: list[date],
-    seed: int,
-    per_night: int,
-    extra: ExtraPopulation,
-    registry_dead: PersonPool,
-    truth: dict[str, list[ground_truth.TruthRow]],
-) -> int:
-    """Generate the SQL facility's birth table and its ground truth; returns files written (1)."""
-    ctx = RunContext(seed=seed, start=nights[0], per_night=per_night, mothers=births.MotherPool(extra.mothers, seed))
-    male = PersonPool(extra.male_in_registry, derive_rng(seed, "pool", "male-in-registry"))
-    batches = sql_births.plan(ctx, facility, nights, registry_dead, male)
-    rows = sql_births.table_rows_of(batches, seed)
-    sql_births.write_sqlite(out_dir / "facility_db" / f"{facility.code}.sqlite", rows)
-    source = f"sql/{facility.code}/{sql_births.TABLE}"
-    for row in rows:
-        r = row.record
-        truth[births.DATASET].append(
-            ground_truth.TruthRow(
-                facility_code=facility.code,
-                night=row.night.isoformat(),
-                source_file=source,
-                source_ref=f"{sql_births.KEY_COLUMN}={row.row_id}",
-                record_key=r.certificate_code,
-                defect=r.defect,
-                expected_rule=r.expected_rule,
-                expected_action=r.expected_action,
-                order=(row.row_id,),
-            )
-        )
-    return 1
 
 
 def facility_formats(seed: int = 6) -> dict[str, str]:
@@ -337,10 +193,5 @@ def facility_formats(seed: int = 6) -> dict[str, str]:
 
 
 def catalogues() -> dict[str, Mapping[str, Any]]:
-    """Dataset -> its defect catalogue(s) (births: file-drop catalogue plus the SQL source's)."""
-    return {
-        births.DATASET: {**defects.CATALOGUE, **sql_births.SPECS},
-        deaths.DATASET: defects_deaths.SPECS,
-        drivers.DATASET: defects_drivers.SPECS,
-        workforce.DATASET: defects_workforce.SPECS,
-    }
+    """Dataset -> its defect catalogue (births: file-drop catalogue plus the SQL source's)."""
+    return {gen.DATASET: gen.CATALOGUE for gen in generators()}

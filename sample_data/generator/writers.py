@@ -321,7 +321,7 @@ class RenderedFile:
 # --------------------------------------------------------------------------- CSV
 
 
-def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def csv_text(header: Sequence[str], rows: Sequence[Sequence[str | None]]) -> str:
     """RFC-4180 CSV text: comma separated, minimal quoting, CRLF line ends.
 
     Args:
@@ -338,7 +338,7 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(header)
     for row in rows:
-        if any("\n" in v or "\r" in v for v in row):
+        if any(v is not None and ("\n" in v or "\r" in v) for v in row):
             raise ValueError("CSV values must not contain line breaks")
         writer.writerow(row)
     return buf.getvalue()

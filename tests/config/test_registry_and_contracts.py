@@ -61,3 +61,53 @@ def test_rendered_data_dictionary_is_current():
             "regenerate: python -m loaders.dictionary"
         )
         assert render_dictionary(load_contract(ds)).endswith(staging_mapping(load_contract(ds)))
+
+
+def _with_rule(**rule):
+    raw = {"dataset": "x", "event_date": "d", "natural_key": ["a"], "source_formats": {},
+           "columns": {"a": {"type": "code", "pii": "none", "curated": "keep"},
+                       "d": {"type": "date", "pii": "none", "curated": "keep"}},
+           "options": {"codes": {"type": "list", "default": ["1"]}, "low": {"type": "int", "default": 1}},
+           "rules": [{"id": "R1", "severity": "error", "category": "conformance", "message": "m", **rule}]}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        pytest.param({"kind": "teleport", "column": "a"}, "kind 'teleport' not one of", id="unknown-kind"),
+        pytest.param({"kind": "in_set", "column": "b", "values": [1]}, "column 'b' is neither", id="unknown-column"),
+        pytest.param({"kind": "in_set", "column": "a"}, r"needs \['values'\].*missing \['values'\]", id="missing-param"),
+        pytest.param({"kind": "in_set", "column": "a", "values": {"option": "nope"}}, "unknown option 'nope'",
+                     id="unknown-option"),
+        pytest.param({"kind": "range", "column": "a"}, "needs 'min' or 'max'", id="empty-range"),
+        pytest.param({"kind": "pair", "columns": ["a"], "op": "equal"}, "checks 2 column", id="pair-one-column"),
+        pytest.param({"kind": "regex", "column": "a", "pattern": "x", "message": "{missing}"}, "may name options only",
+                     id="message-names-data"),
+        pytest.param({"kind": "regex", "column": "a", "pattern": "x", "normalize": "upper_vi"}, "normalize",
+                     id="normalize-on-regex"),
+    ],
+)
+def test_contract_rules_are_checked_when_the_contract_loads(rule, message):
+    with pytest.raises(ContractError, match=message):
+        parse_contract(_with_rule(**rule))
+
+
+def test_contract_option_defaults_are_checked():
+    raw = _with_rule(kind="in_set", column="a", values={"option": "codes"})
+    raw["options"]["low"] = {"type": "int", "default": "one"}
+    with pytest.raises(ContractError, match=r"option defaults are inconsistent.*low.*integer"):
+        parse_contract(raw)
+
+
+def test_required_year_only_date_is_checked_on_its_year():
+    raw = _with_rule(kind="in_set", column="a", values={"option": "codes"})
+    raw["columns"]["birth_date"] = {"type": "date", "pii": "quasi", "curated": "year", "required": True,
+                                    "year_only_allowed": True}
+    with pytest.raises(ContractError, match="birth_year"):
+        parse_contract(raw)  # the year column must be declared as a derived frame column
+    raw["derived"] = {"birth_year": "integer"}
+    contract = parse_contract(raw)
+    assert contract.required_columns == ("birth_year",)
+    assert contract.all_rules()[0].columns == ("birth_year",) and contract.all_rules()[0].id == "REQ"
+    assert contract.column_kinds == {"birth_year": "integer", "a": "string"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from config.contracts import available_datasets
 from pipeline.dag_factory import ALLOWED_TAGS
-from pipeline.datasets import DATASETS
 
 DAG_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p.name for p in DAG_DIR.glob("*.py"))
@@ -27,7 +27,7 @@ def test_no_import_errors(dagbag, filename):
 
 
 def test_one_dag_per_dataset_and_the_quality_report(dagbag):
-    assert sorted(dagbag.dag_ids) == sorted([*DATASETS, "quality_report"])
+    assert sorted(dagbag.dag_ids) == sorted([*available_datasets(), "quality_report"])
 
 
 def test_parse_is_fast_and_touches_no_database_or_connection(monkeypatch):
@@ -68,7 +68,7 @@ def test_parse_does_not_import_heavy_libraries(filename):
     assert out.stdout.strip().splitlines()[-1:] in ([""], []), out.stdout
 
 
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("dataset", available_datasets())
 def test_policy(dagbag, dataset):
     dag = dagbag.dags[dataset]
     assert dag.doc_md and dataset in dag.doc_md
@@ -81,7 +81,7 @@ def test_policy(dagbag, dataset):
     assert process.retries >= 1 and process.retry_policy is not None
 
 
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("dataset", available_datasets())
 def test_graph_snapshot(dagbag, dataset):
     dag = dagbag.dags[dataset]
     edges = sorted((t.task_id, d) for t in dag.tasks for d in sorted(t.downstream_task_ids))
@@ -103,7 +103,7 @@ def test_quality_report_policy_schedule_and_graph(dagbag):
     assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
     condition = dag.timetable.asset_condition
     assert type(condition).__name__ == "AssetAll"  # every dataset, not any one of them
-    assert {a.uri for a in condition.objects} == {f"s06://staging/{ds}" for ds in DATASETS}
+    assert {a.uri for a in condition.objects} == {f"s06://staging/{ds}" for ds in available_datasets()}
     for t in dag.tasks:
         assert t.owner == "scheme06-data-engineering" and t.retries >= 1
     edges = sorted((t.task_id, d) for t in dag.tasks for d in sorted(t.downstream_task_ids))
@@ -114,7 +114,7 @@ def test_quality_report_policy_schedule_and_graph(dagbag):
     ]
 
 
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("dataset", available_datasets())
 def test_service_policy(dagbag, dataset):
     """Params name the night, facility tasks are labelled, alerts/deadline/timeout/assets are wired."""
     from pipeline.dag_factory import MAP_INDEX_TEMPLATE, SOURCE_POOL

@@ -70,8 +70,8 @@ def sample_systems():
 
 @pytest.fixture(scope="session")
 def all_datasets_run(sample_systems):
+    from config.contracts import available_datasets
     from loaders import staging
-    from pipeline.datasets import DATASETS
 
     settings, _server = sample_systems
     runs = {}
@@ -82,7 +82,7 @@ def all_datasets_run(sample_systems):
     os.environ["S06_FACILITIES_PER_TASK"] = "3"
     try:
         for night in NIGHTS:
-            for ds in sorted(DATASETS):
+            for ds in available_datasets():
                 runs[(ds, night)] = outcome(run_night(ds, night))
     finally:
         if previous is None:

@@ -16,10 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from config.contracts import load_contract
+from config.contracts import available_datasets, load_contract
 from loaders.curated import curated_schema
 from loaders.schema import batch_ledger, change_feed, dataset_tables, dq_warnings, quarantine
-from pipeline.datasets import DATASETS
 from tests.e2e.conftest import NIGHTS, run_night, select
 
 pytestmark = pytest.mark.integration
@@ -55,7 +54,7 @@ def _lookup(row: dict[str, str], by_ref: dict, by_key: dict) -> set[str]:
     return by_key[(row["source_file"], row["record_key"])]
 
 
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("dataset", available_datasets())
 def test_ledger_counts_match_ground_truth(all_datasets_run, dataset):
     from loaders import staging
 
@@ -78,7 +77,7 @@ def test_ledger_counts_match_ground_truth(all_datasets_run, dataset):
             assert (row["loaded"], row["held"], row["flagged"]) == (valid, 0, exp["flag"]), key
 
 
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("dataset", available_datasets())
 def test_every_defect_caught_with_its_rule_and_no_clean_row_touched(all_datasets_run, dataset):
     settings, engine, _runs = all_datasets_run
     truth = _truth(settings, dataset)
@@ -102,7 +101,7 @@ def test_every_defect_caught_with_its_rule_and_no_clean_row_touched(all_datasets
             assert not w, (row["source_file"], row["source_ref"], w)
 
 
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("dataset", available_datasets())
 def test_curated_parquet_matches_staging_and_carries_no_direct_identifier(all_datasets_run, dataset):
     settings, engine, _runs = all_datasets_run
     contract = load_contract(dataset)
@@ -143,7 +142,7 @@ def test_remote_sources_were_really_used(all_datasets_run):
 
 def _snapshot(settings, engine):
     tables = {}
-    for ds in sorted(DATASETS):
+    for ds in available_datasets():
         for t in dataset_tables(ds):
             tables[t.name] = sorted(repr(sorted(r.items())) for r in select(engine, t))
     for t in (quarantine, dq_warnings, change_feed):
@@ -164,7 +163,7 @@ def test_rerunning_every_interval_changes_nothing(all_datasets_run, monkeypatch,
     counted = ("status", "received", "loaded", "quarantined", "superseded", "held", "flagged", "files_rejected")
     ledger_before = {r["batch_id"]: {k: r[k] for k in counted} for r in select(engine, batch_ledger)}
     for night in NIGHTS:
-        for ds in sorted(DATASETS):
+        for ds in available_datasets():
             run_night(ds, night)
     after = _snapshot(settings, engine)
     assert {r["batch_id"]: {k: r[k] for k in counted} for r in select(engine, batch_ledger)} == ledger_before

@@ -21,16 +21,16 @@ import pandas as pd
 import pytest
 
 from expectations import Finding, validate_frame
-from expectations.driver_health_checks import (
-    COLUMN_KINDS,
-    DEFAULT_OPTIONS,
-    REQUIRED_COLUMNS,
-    SUITE_NAME,
-    build_suite,
-    resolve_options,
-    within_bounds_for,
-)
-from expectations.reference import cccd_province_prefixes
+from expectations.compile import compiled
+from expectations.reference import cccd_province_prefixes, within_bounds_for
+
+_SUITE = compiled("driver_health_checks")
+COLUMN_KINDS = _SUITE.COLUMN_KINDS
+DEFAULT_OPTIONS = _SUITE.DEFAULT_OPTIONS
+REQUIRED_COLUMNS = _SUITE.REQUIRED_COLUMNS
+SUITE_NAME = _SUITE.SUITE_NAME
+build_suite = _SUITE.build_suite
+resolve_options = _SUITE.resolve_options
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATASET = "driver_health_checks"
@@ -388,13 +388,9 @@ def test_bad_options_are_rejected(options) -> None:
 
 
 def test_defaults_are_documented_and_not_mutated() -> None:
-    source = (PROJECT_ROOT / "expectations" / "driver_health_checks.py").read_text("utf-8")
-    start = source.index("DEFAULT_OPTIONS: dict")
-    lines = source[start : source.index("\n}\n", start)].splitlines()[1:]
-    for key in DEFAULT_OPTIONS:
-        at = next(n for n, line in enumerate(lines) if line.strip().startswith(f'"{key}"'))
-        above = lines[at - 1].strip()
-        assert above.startswith("#"), f"option {key} has no comment"
+    from tests.expectations.contract_options import assert_options_documented
+
+    assert_options_documented(DATASET)
     resolve_options({"min_age_by_class": {"B": 30}})
     assert DEFAULT_OPTIONS["min_age_by_class"]["B"] == 18
     assert DEFAULT_OPTIONS["cccd_province_prefixes"] is None
@@ -425,13 +421,13 @@ def test_within_bounds_function() -> None:
 def test_bounds_expectation_alone_and_on_categoricals() -> None:
     import great_expectations as gx
 
-    from expectations.driver_health_checks import bounds_expectation
+    from expectations.custom import ExpectColumnPairValuesAToBeWithinBoundsForB as Bounds
     from expectations.runner import validate_with_suite
 
     suite = gx.ExpectationSuite(
         name="test.bounds",
         expectations=[
-            bounds_expectation()(
+            Bounds(
                 column_A="a",
                 column_B="b",
                 bounds={"x": [1, 2]},
@@ -442,7 +438,6 @@ def test_bounds_expectation_alone_and_on_categoricals() -> None:
     frame = pd.DataFrame({"a": [0.0, 1.0, 3.0, np.nan, 9.0], "b": pd.Categorical(["x", "x", "x", "x", None])})
     findings, _ = validate_with_suite(frame, suite, dataset="test_bounds")
     assert [f.row for f in findings] == [0, 2]
-    assert bounds_expectation() is bounds_expectation()  # defined (and registered) once
 
 
 # ------------------------------------------------------------------------------ privacy, laziness
@@ -470,9 +465,9 @@ def test_no_data_value_leaves_the_runner(caplog, capsys) -> None:
             assert needle not in text
 
 
-def test_importing_the_suite_module_does_not_import_gx() -> None:
+def test_importing_the_suite_compiler_does_not_import_gx() -> None:
     code = (
-        "import sys, expectations.driver_health_checks as m; "
+        "import sys, expectations.compile as m; m.compiled('driver_health_checks').COLUMN_KINDS; "
         "print('great_expectations' in sys.modules, 'pandas' in sys.modules)"
     )
     out = subprocess.run(
@@ -487,7 +482,7 @@ def test_derived_frame_end_to_end() -> None:
 
     from config.contracts import load_contract
     from pipeline.stages.judge import validation_frame as _validation_frame
-    from transforms.drivers import VALIDATION_COLUMNS, derive_validation_columns
+    from transforms.drivers import derive_validation_columns
     from transforms.normalize import normalize
 
     good = {
@@ -531,7 +526,7 @@ def test_derived_frame_end_to_end() -> None:
         normalize(raw, contract, "gksk_jsonl").table, "24009", dt.datetime(2026, 1, 6), Ctx()
     )
     table = table.append_column("duplicate_first_issue", pa.array([False] * len(rows)))
-    frame = _validation_frame(table, VALIDATION_COLUMNS, {n for n, c in contract.columns.items() if c.type == "bool"})
+    frame = _validation_frame(table, contract.validation_columns, {n for n, c in contract.columns.items() if c.type == "bool"})
     findings, _ = validate_frame(frame, DATASET)
     assert sorted((f.row, f.rule_id, f.severity) for f in findings) == [
         (1, "K1", "warning"),

@@ -6,10 +6,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from cli.consumer import consume
 from config.contracts import load_contract
 from loaders import staging
 from loaders.schema import acknowledgements, change_feed, dataset_tables
-from pipeline.consumer import consume
 from tests.loaders.test_staging import rec, rows
 
 CONTRACT = load_contract("birth_certificates")

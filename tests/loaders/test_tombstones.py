@@ -45,7 +45,7 @@ def test_a_cancellation_is_a_new_current_version_and_a_cancel_in_the_feed(stagin
     assert status == {"A": "cancelled", "B": None}  # B came from a writer that set no status: active
     assert kept == [("A", "1")], "the withdrawn record's earlier version is kept"
     assert feed[-1] == ("A", "cancel", "b2")
-    from pipeline.consumer import consume
+    from cli.consumer import consume
 
     acks = consume(engine, "birth_certificates", "population_db", {"001190012345"})
     assert (acks["registered"], acks["withdrawn"]) == (2, 1)
@@ -114,7 +114,7 @@ def test_a_change_of_an_unknown_key_is_quarantined(state):
 
 def test_ledger_view_shows_acknowledgements(staging_engine):
     """``batch_ledger_acknowledged``: the ledger row and what the population database did with it."""
-    from pipeline.consumer import consume
+    from cli.consumer import consume
 
     engine = staging_engine
     _load(engine, rec("A", "1", 3000, "b1"), rec("B", "1", 3100, "b1") | {"mother_id_number": "079300000001"})

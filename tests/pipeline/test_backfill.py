@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from config.contracts import available_datasets
 from config.registry import load_registry
 from config.settings import REPO_ROOT, load_settings
 from loaders import staging
 from loaders.schema import batch_ledger, change_feed, dataset_tables
-from pipeline.datasets import DATASETS
 
 pytestmark = pytest.mark.integration
 START = dt.date(2026, 11, 21)
@@ -21,7 +21,7 @@ START = dt.date(2026, 11, 21)
 def _state(engine):
     out = {}
     with engine.connect() as conn:
-        for ds in sorted(DATASETS):
+        for ds in available_datasets():
             for t in dataset_tables(ds):
                 out[t.name] = sorted(map(repr, conn.execute(sa.select(t)).all()))
         out["feed"] = sorted(map(repr, conn.execute(sa.select(change_feed.c.natural_key, change_feed.c.version_key)).all()))
@@ -29,14 +29,14 @@ def _state(engine):
 
 
 def test_backfill_twice_loads_history_once(tmp_path, monkeypatch, capsys):
-    from pipeline.backfill import main
+    from cli.backfill import main
     from sample_data.generator import generate
     from sample_data.sources import sample_sources
 
     monkeypatch.setenv("S06_DATA_ROOT", str(tmp_path))
     generate(tmp_path, START, 3, per_night=10)
     settings = load_settings()
-    with sample_sources(tmp_path, load_registry(REPO_ROOT / "config" / "facilities.yaml")):
+    with sample_sources(tmp_path, load_registry(REPO_ROOT / "sample_data" / "facilities.yaml")):
         first = main(["--from", "2026-11-21", "--to", "2026-11-23"])
         engine = staging.make_engine(settings.staging_url)
         before = _state(engine)
@@ -50,12 +50,12 @@ def test_backfill_twice_loads_history_once(tmp_path, monkeypatch, capsys):
     assert _state(engine) == before
     with engine.connect() as conn:
         ledger = conn.execute(sa.select(batch_ledger)).mappings().all()
-    assert {r["dataset"] for r in ledger} == set(DATASETS)
+    assert {r["dataset"] for r in ledger} == set(available_datasets())
     assert all(r["attempts"] == 2 for r in ledger)
     # Nothing changed, so every batch was recognised as unchanged and skipped: its recorded outcome
     # (counts, status, reason) stands; only the attempt was counted.
     volatile = {"attempts", "started_at", "finished_at", "timings"}
     assert {r["batch_id"]: {k: v for k, v in r.items() if k not in volatile} for r in ledger} == {
         b: {k: v for k, v in r.items() if k not in volatile} for b, r in ledger_before.items()}
-    current_rows = sum(len(before[ds]) for ds in DATASETS)
+    current_rows = sum(len(before[ds]) for ds in available_datasets())
     assert current_rows > 100, "the range's history was loaded"

@@ -27,7 +27,7 @@ def test_logs_and_summaries_carry_no_names_or_ids(tmp_path, monkeypatch, caplog)
     generate(tmp_path, START, 3, per_night=15)
     caplog.set_level(logging.DEBUG)
     summaries = []
-    registry = load_registry(REPO_ROOT / "config" / "facilities.yaml")
+    registry = load_registry(REPO_ROOT / "sample_data" / "facilities.yaml")
     with sample_sources(tmp_path, registry):  # REST and SQL facilities too, every dataset
         for fac in registry:
             for dataset in fac.datasets:

@@ -87,7 +87,7 @@ def generated(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("objstore-sample")
     generate(root / "local", START, 3)
-    registry = yaml.safe_load((REPO_ROOT / "config" / "facilities.yaml").read_text(encoding="utf-8"))
+    registry = yaml.safe_load((REPO_ROOT / "sample_data" / "facilities.yaml").read_text(encoding="utf-8"))
     registry["facilities"] = [f for f in registry["facilities"]
                               if f["source_kind"] == "file_drop" and set(f["datasets"]) & set(DATASETS)]
     path = root / "facilities.yaml"
