@@ -26,7 +26,7 @@ NIGHTS ?= 3
 export S06_POOL_SLOTS ?= 8
 
 .PHONY: help install demo test lint typecheck fix airflow-init sample bench clean run-night up down status trigger \
-	test-celery screenshots system-deps fuzz
+	test-celery screenshots system-deps fuzz chaos
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
@@ -48,8 +48,8 @@ sample: install  ## Generate the synthetic sample data into $$S06_DATA_ROOT
 demo: airflow-init  ## MAIN JOB: sample data, then the nightly DAGs for $$NIGHTS nights, then a summary
 	$(BIN)/s06 demo --start $(START) --nights $(NIGHTS)
 
-run-night: airflow-init  ## One dataset, one night: make run-night DATASET=birth_certificates DATE=2026-11-21
-	$(BIN)/s06 demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate
+run-night: airflow-init  ## One dataset, one night (exit code as the backfill's): make run-night DATASET=birth_certificates DATE=2026-11-21
+	$(BIN)/s06 demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate --strict
 
 test: airflow-init system-deps  ## TEST COMMAND: lint, type-check, then the whole suite (starts its own PostgreSQL, Redis, Airflow)
 	$(BIN)/ruff check .
@@ -93,6 +93,9 @@ fix: install  ## ruff --fix and format
 bench: install  ## Benchmark every dataset through every stage, then the PostgreSQL staging load (ROWS=..., default 1,000,000)
 	$(BIN)/python -m bench.bench_pipeline --dataset all --rows $${ROWS:-1000000}
 	$(BIN)/python -m bench.bench_pg_load --rows $${ROWS:-1000000}
+
+chaos: install  ## SIGKILL the backfill at random kill points, re-run, compare with a clean run, SQLite + PostgreSQL: make chaos N=30
+	$(BIN)/python -m tools.chaos --runs $(or $(N),10) --nights $(NIGHTS) $(if $(DIALECT),--dialect $(DIALECT)) $(if $(SEED),--seed $(SEED))
 
 clean:  ## Remove the working folder (data zones, Airflow home); keeps .venv
 	rm -rf .work

@@ -11,8 +11,16 @@ Safe to run beside the nightly runs and to run again: a batch is keyed by datase
 (a re-run replaces its own findings and ledger row), staging takes only newer, different versions
 (serialised per dataset on PostgreSQL), curated months are rebuilt under a per-month lock, and a
 night that was already loaded is a no-op. With a scheduler, ``airflow backfill create --dag-id
-<dataset> --from-date ... --to-date ...`` does the same through Airflow. Exit code 1 when any
-night needs attention (a failed, held or partial facility, or an imbalance), after all nights ran.
+<dataset> --from-date ... --to-date ...`` does the same through Airflow.
+
+Exit codes (``make run-night`` gives the same for the same outcome):
+
+* **0** every night of the range reconciled cleanly;
+* **1** some night needs attention (a failed, held or partial facility, an imbalance, a curated
+  publish that failed), reported after all nights ran, one ``needs attention:`` line each;
+* **2** the backfill cannot run or could not finish — the staging store is unreachable (or went
+  away), the pseudonymization key is missing, a setting is invalid, a lock wait ran out — one
+  ``error:`` line, no traceback. A data root that does not exist yet is created.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ import logging
 import sys
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
+from cli.preflight import EXIT_ATTENTION, EXIT_CANNOT_RUN, EXIT_OK, CannotRun, preflight, unreachable
 from config.contracts import available_datasets
 from config.errors import BatchFailed, BatchHeldBack, ReconciliationError, StepFailed, TransportError
 from config.registry import facilities_for, load_registry
@@ -39,6 +50,7 @@ def backfill(datasets: list[str], first: dt.date, last: dt.date, facilities: lis
     """
     settings = load_settings()
     tz = ZoneInfo(settings.timezone)
+    from pipeline.secrets import MissingKeyError
     from pipeline.tasks import process_shard, publish_curated, reconcile_interval
 
     registry = load_registry(settings.facilities_file)
@@ -57,7 +69,12 @@ def backfill(datasets: list[str], first: dt.date, last: dt.date, facilities: lis
                 # Recorded per facility in the ledger (reconcile reports it below); the other
                 # facilities of the night were loaded and are published.
                 log.warning("%s %s: %s", dataset, night, exc)
-            publish_curated(dataset, start, settings)
+            try:
+                publish_curated(dataset, start, settings)
+            except (StepFailed, BatchFailed) as exc:
+                if isinstance(exc, MissingKeyError):
+                    raise
+                problems.append(f"{dataset} {night}: curated publish failed: {exc}")
             try:
                 totals = reconcile_interval(dataset, start, settings)
                 print(f"{dataset} {night}: {totals}", flush=True)
@@ -67,8 +84,29 @@ def backfill(datasets: list[str], first: dt.date, last: dt.date, facilities: lis
     return problems
 
 
+def run(datasets: list[str], first: dt.date, last: dt.date, facilities: list[str] | None = None) -> tuple[int, list[str]]:
+    """Preflight, then :func:`backfill`; returns (exit code, lines to print)."""
+    from loaders.locks import LockTimeout
+    from loaders.migrate import SchemaError
+    from pipeline.secrets import MissingKeyError
+
+    try:
+        settings = load_settings()
+        preflight(settings)
+        problems = backfill(datasets, first, last, facilities)
+    except CannotRun as exc:
+        return EXIT_CANNOT_RUN, [f"error: {exc}"]
+    except ValueError as exc:  # an invalid setting (load_settings, lock timeouts)
+        return EXIT_CANNOT_RUN, [f"error: invalid setting: {exc}"]
+    except (MissingKeyError, SchemaError, LockTimeout) as exc:
+        return EXIT_CANNOT_RUN, [f"error: {exc}"]
+    except sa.exc.DBAPIError as exc:  # the store went away during the run
+        return EXIT_CANNOT_RUN, [f"error: {unreachable(settings, exc)}"]
+    return (EXIT_ATTENTION if problems else EXIT_OK), [f"needs attention: {line}" for line in problems]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+    """Command-line entry point; returns the exit code (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", action="append", choices=available_datasets(), help="dataset(s); default: all")
     p.add_argument("--from", dest="first", type=dt.date.fromisoformat, required=True, help="first night (local date)")
@@ -78,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.last < args.first:
         p.error("--to is before --from")
     logging.basicConfig(level=logging.WARNING)
-    problems = backfill(args.dataset or available_datasets(), args.first, args.last, args.facility)
-    for line in problems:
-        print(f"needs attention: {line}")
-    return 1 if problems else 0
+    code, lines = run(args.dataset or available_datasets(), args.first, args.last, args.facility)
+    for line in lines:
+        print(line, file=sys.stderr if code == EXIT_CANNOT_RUN else sys.stdout)
+    return code
 
 
 if __name__ == "__main__":

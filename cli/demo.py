@@ -6,7 +6,14 @@ row is safe: the second run re-processes the same intervals and changes nothing.
 
 Usage::
 
-    s06 demo [...]    # or: python -m cli.demo [--start 2026-11-21] [--nights 3] [--dataset birth_certificates] [--no-generate]
+    s06 demo [...]    # or: python -m cli.demo [--start 2026-11-21] [--nights 3] [--dataset birth_certificates] [--no-generate] [--strict]
+
+Exit codes: ``make demo`` exits 0 when the nights ran, even if the sample data's planted defects
+hold batches back (that is the demo working). With ``--strict`` (what ``make run-night`` passes)
+the exit code is the backfill's for the same outcome: 1 when a night needs attention (a DAG run
+failed, or a batch of the night was failed, held or partial, or did not balance), else 0. Both
+exit 2 with one ``error:`` line when they cannot run (staging store unreachable, no
+pseudonymization key, invalid setting); a data root that does not exist yet is created.
 """
 
 from __future__ import annotations
@@ -37,7 +44,36 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-generate", action="store_true", help="use the data already in the drop zone")
     p.add_argument("--seed", type=int, default=6, help="sample-data seed")
     p.add_argument("--verbose", action="store_true", help="show Airflow's task logs on the console")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a night needs attention, as the backfill does (make run-night)")
     return p.parse_args(argv)
+
+
+def needs_attention(datasets: list[str], nights: list[dt.date], states: dict[tuple[str, dt.date], str]) -> list[str]:
+    """The backfill's verdict on the nights just run: a failed DAG run, or what reconcile reports."""
+    from loaders import staging
+    from pipeline.errors import ReconciliationError, StepFailed
+    from pipeline.tasks import reconcile_interval
+
+    settings = load_settings()
+    engine = staging.make_engine(settings.staging_url)
+    tz = ZoneInfo(settings.timezone)
+    problems = []
+    for ds in datasets:
+        for night in nights:
+            local = dt.datetime(night.year, night.month, night.day, tzinfo=tz)
+            # The ledger keys a night by its interval start as the runner saw it: UTC from a DAG
+            # run, local time from the backfill (the batch id is the same).
+            start = next((s for s in (local.astimezone(dt.UTC), local)
+                          if staging.ledger_rows(engine, ds, s.isoformat())), local)
+            try:
+                reconcile_interval(ds, start, settings)
+            except (ReconciliationError, StepFailed) as exc:
+                problems.append(f"{ds} {night}: {exc}")
+                continue
+            if states.get((ds, night), "success") != "success":
+                problems.append(f"{ds} {night}: DAG run {states[(ds, night)]} (see the task logs)")
+    return problems
 
 
 @contextlib.contextmanager
@@ -119,12 +155,19 @@ def _ensure_pool() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code (0 even when batches were held: that is data)."""
+    """Entry point; returns the process exit code (module docstring)."""
     args = _args(argv)
     os.environ.setdefault("S06_FACILITIES_FILE", str(SAMPLE_REGISTRY))
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # schema checks: not news on the console
-    settings = load_settings()
+    from cli.preflight import EXIT_ATTENTION, EXIT_CANNOT_RUN, EXIT_OK, CannotRun, preflight
+
+    try:
+        settings = load_settings()
+        preflight(settings)  # the backfill's: data root created, key and staging store checked
+    except (CannotRun, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     datasets = args.dataset or available_datasets()
     nights = [args.start + dt.timedelta(days=i) for i in range(args.nights)]
     if not args.no_generate:
@@ -162,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  tables (CSV, Parquet)          {report.folder / 'tables'}")
     print(f"  facility feedback (restricted) {settings.data_root / 'feedback'} ({len(report.feedback)} file(s))")
     print(f"  Great Expectations Data Docs   {report.data_docs}")
-    return 0
+    if not args.strict:
+        return EXIT_OK
+    problems = needs_attention(datasets, nights, states)
+    for line in problems:
+        print(f"needs attention: {line}")
+    return EXIT_ATTENTION if problems else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@ the README's "Environment variables" table.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from config.storage import Zone, is_remote, local_path, zone
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,31 +71,67 @@ class Settings:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
     max_columns: int = DEFAULT_MAX_COLUMNS
+    #: ``S06_DATA_ROOT`` when it is object storage (``s3://bucket/prefix``), else None. With a
+    #: remote root, ``data_root`` is the local folder for what stays local (``S06_WORK_DIR``).
+    data_url: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether the data zones live on object storage (docs/deployment.md)."""
+        return self.data_url is not None
+
+    @property
+    def work_dir(self) -> Path:
+        """Local scratch (spill files, readers' inputs, uploads in preparation): ``S06_WORK_DIR``,
+        default ``<data root>/work`` for a local root, the local root itself for a remote one."""
+        explicit = os.environ.get("S06_WORK_DIR")
+        if explicit:
+            return Path(explicit)
+        return self.data_root if self.remote else self.data_root / "work"
+
+    def zone(self, name: str) -> Zone:
+        """The data zone ``name`` (drop, raw, quarantine, curated, reference), local or remote.
+
+        ``S06_DROP_ROOT`` and ``S06_REFERENCE_ROOT`` may each name a folder or a URL of their own.
+        """
+        explicit = {"drop": "S06_DROP_ROOT", "reference": "S06_REFERENCE_ROOT"}.get(name)
+        if name not in ("drop", "raw", "quarantine", "curated", "reference"):
+            raise ValueError(f"unknown data zone {name!r}")
+        location = os.environ.get(explicit, "") if explicit else ""
+        if not location:
+            location = f"{self.data_url}/{name}" if self.data_url else str(self.data_root / name)
+        return zone(location, self.work_dir)
+
+    def _local_zone(self, name: str) -> Path:
+        z = self.zone(name)
+        if z.remote:
+            raise ValueError(f"the {name} zone is on object storage ({z}): use Settings.zone({name!r})")
+        return Path(z.location())
 
     @property
     def drop_root(self) -> Path:
-        """Where facilities deliver files: ``<drop>/<facility>/<dataset>/<YYYY-MM-DD>/``."""
-        return Path(os.environ.get("S06_DROP_ROOT", str(self.data_root / "drop")))
+        """Where facilities deliver files: ``<drop>/<facility>/<dataset>/<YYYY-MM-DD>/`` (local)."""
+        return self._local_zone("drop")
 
     @property
     def raw_root(self) -> Path:
-        """Bytes exactly as received, per batch, with a manifest."""
-        return self.data_root / "raw"
+        """Bytes exactly as received, per batch, with a manifest (local)."""
+        return self._local_zone("raw")
 
     @property
     def curated_root(self) -> Path:
-        """Analyst-safe, pseudonymized, hive-partitioned Parquet."""
-        return self.data_root / "curated"
+        """Analyst-safe, pseudonymized, hive-partitioned Parquet (local)."""
+        return self._local_zone("curated")
 
     @property
     def quarantine_root(self) -> Path:
-        """Restricted zone: the held-back rows themselves (full identity), per batch."""
-        return self.data_root / "quarantine"
+        """Restricted zone: the held-back rows themselves (full identity), per batch (local)."""
+        return self._local_zone("quarantine")
 
     @property
     def reference_root(self) -> Path:
-        """Reference data (citizen-registry snapshot, facilities)."""
-        return Path(os.environ.get("S06_REFERENCE_ROOT", str(self.data_root / "reference")))
+        """Reference data (citizen-registry snapshot, facilities) (local)."""
+        return self._local_zone("reference")
 
 
 def load_settings() -> Settings:
@@ -104,7 +143,18 @@ def load_settings() -> Settings:
     Raises:
         ValueError: if a numeric variable does not parse or is out of range.
     """
-    data_root = Path(os.environ.get("S06_DATA_ROOT", str(DEFAULT_DATA_ROOT))).resolve()
+    location = os.environ.get("S06_DATA_ROOT", "").strip() or str(DEFAULT_DATA_ROOT)
+    data_url: str | None = None
+    if is_remote(location):
+        # The zones live on object storage; what stays local (scratch, the outputs not uploaded)
+        # goes to S06_WORK_DIR. The staging database cannot live in a bucket.
+        data_url = location.rstrip("/")
+        data_root = Path(os.environ.get("S06_WORK_DIR") or Path(tempfile.gettempdir()) / "s06-work").resolve()
+        if not os.environ.get("S06_STAGING_URL"):
+            raise ValueError("S06_DATA_ROOT is object storage: set S06_STAGING_URL (the staging database, "
+                             "which also holds the locks, cannot live in a bucket)")
+    else:
+        data_root = local_path(location).resolve()
     staging_url = os.environ.get("S06_STAGING_URL") or f"sqlite:///{data_root / 'staging.db'}"
     facilities = Path(
         os.environ.get("S06_FACILITIES_FILE", str(REPO_ROOT / "config" / "facilities.yaml"))
@@ -130,4 +180,5 @@ def load_settings() -> Settings:
         max_file_bytes=_positive_int("S06_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
         max_value_chars=_positive_int("S06_MAX_VALUE_CHARS", DEFAULT_MAX_VALUE_CHARS),
         max_columns=_positive_int("S06_MAX_COLUMNS", DEFAULT_MAX_COLUMNS),
+        data_url=data_url,
     )

@@ -80,7 +80,15 @@ class ReaderLimits:
 
 
 def current_limits() -> ReaderLimits:
-    """The limits from the environment (cheap: read on every file)."""
+    """The limits from the environment (read on every file; parsed once per distinct setting)."""
+    import os
+
+    return _limits(os.environ.get("S06_MAX_FILE_BYTES"), os.environ.get("S06_MAX_VALUE_CHARS"),
+                   os.environ.get("S06_MAX_COLUMNS"))
+
+
+@functools.lru_cache(maxsize=8)
+def _limits(_file: str | None, _value: str | None, _columns: str | None) -> ReaderLimits:
     from config.settings import load_settings
 
     s = load_settings()
@@ -214,10 +222,14 @@ def _binary_reason(head: bytes) -> str | None:
 
 
 _C0_BYTES = bytes(b for b in range(32) if b not in (9, 10, 13))
+_C0_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def check_file(path: Path, limits: ReaderLimits | None = None) -> None:
+def check_file(path: Path, limits: ReaderLimits | None = None) -> bytes | None:
     """Reject what no reader should parse: empty, too large, or binary files.
+
+    Returns:
+        The whole file when it is small enough to have been read entirely (else None).
 
     Raises:
         FileRejected: ``empty file`` (no bytes, or only whitespace), over ``S06_MAX_FILE_BYTES``,
@@ -242,6 +254,7 @@ def check_file(path: Path, limits: ReaderLimits | None = None) -> None:
     reason = _binary_reason(head)
     if reason:
         raise FileRejected(reason)
+    return head if size <= BINARY_SNIFF_BYTES else None
 
 
 def _control_rows(col: pa.ChunkedArray) -> pa.Array | None:
@@ -315,24 +328,36 @@ def guard_chunk(table: pa.Table, limits: ReaderLimits) -> pa.Table:
     return table.append_column("_reader_error", err)
 
 
-def guarded(func: Callable[..., Iterator[pa.Table]]) -> Callable[..., Iterator[pa.Table]]:
+def guarded(func: Callable[..., Iterator[pa.Table]] | None = None, *,
+            escape_free: bool = False) -> Any:
     """Wrap a reader: :func:`check_file` first, then :func:`guard_chunk` on every chunk.
+
+    ``escape_free`` formats (CSV; XML 1.0, where a character reference to a C0 control is not
+    well-formed) cannot produce a control character or a value longer than the file from clean
+    bytes: a small file whose bytes hold no C0 control (other than tab, CR, LF) and that is
+    shorter than ``S06_MAX_VALUE_CHARS`` skips the per-column guard (a measured ~1 ms per small
+    file). JSON is not escape-free (``"\u0000"``).
 
     Any exception other than :class:`FileRejected` escaping a reader is a bug; as a last wall it
     is turned into a rejection naming only the exception type (the fuzz tests keep the list of
     such bugs empty).
     """
+    if func is None:
+        return lambda f: guarded(f, escape_free=escape_free)
     if getattr(func, "__s06_guarded__", False):
         return func
+    inner = func
 
-    @functools.wraps(func)
+    @functools.wraps(inner)
     def wrapper(path: Path, chunk_rows: int, *args: Any, **kwargs: Any) -> Iterator[pa.Table]:
         limits = current_limits()
         path = Path(path)
-        check_file(path, limits)
+        whole = check_file(path, limits)
+        clean = (escape_free and whole is not None and len(whole) <= limits.max_value_chars
+                 and _C0_RE.search(whole) is None)
         try:
-            for chunk in func(path, chunk_rows, *args, **kwargs):
-                yield guard_chunk(chunk, limits)
+            for chunk in inner(path, chunk_rows, *args, **kwargs):
+                yield chunk if clean else guard_chunk(chunk, limits)
         except FileRejected:
             raise
         except (MemoryError, RecursionError):
@@ -694,7 +719,7 @@ def parse_inner_document(data: bytes) -> Any:
     return StdET.fromstring(data)
 
 
-@guarded
+@guarded(escape_free=True)
 def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
     """Read the XML9 birth table inside a ``GIAMDINHHS`` claim envelope (DOMAIN §2.1, §3.2).
 
@@ -748,7 +773,7 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
         yield rows.table()
 
 
-@guarded
+@guarded(escape_free=True)
 def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", element: str = "GIAYCHUNGSINH") -> Iterator[pa.Table]:
     """Read a flat 2025 e-document (``HSDLGCS``/``HSDLGBT``): data elements under the root."""
     limits = current_limits()
@@ -815,7 +840,7 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
     return names
 
 
-@guarded
+@guarded(escape_free=True)
 def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
     """Stream a CSV export: every column as a string, bounded memory, ``row N`` references.
 

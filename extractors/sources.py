@@ -6,6 +6,8 @@ runner reads those files with the contract's readers and never talks to a facili
 itself, so a facility's kind changes nothing downstream.
 
 * ``file_drop`` - copy ``<drop>/<facility>/<dataset>/<night>/*`` (see ``extractors.file_drop``);
+  a drop on object storage is first downloaded to local scratch (same rules, see
+  :func:`~extractors.file_drop.fetch_remote_drop`);
 * ``rest_api`` - page through the facility API over the data interval (``extractors.rest_api``);
 * ``sql`` - read the facility table/view by its cursor column over the interval
   (``extractors.sql``), in chunks.
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from extractors.file_drop import LandedFile, discover, land_files
+from config.storage import LocalZone, Zone
+from extractors.file_drop import LandedFile, discover, fetch_remote_drop, land_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from config.contracts import DatasetContract
@@ -71,8 +74,12 @@ def get_connection(conn_id: str) -> Any:
 
 
 def acquire(facility: Facility, dataset: str, contract: DatasetContract, interval_start: dt.datetime,
-            interval_end: dt.datetime, night: dt.date, drop_root: Path, raw_dir: Path) -> Acquired:
+            interval_end: dt.datetime, night: dt.date, drop_root: Path | Zone, raw_dir: Path,
+            scratch: Path | None = None) -> Acquired:
     """Land one batch's input in ``raw_dir``.
+
+    ``drop_root`` is a local folder or a zone; a drop on object storage is downloaded under
+    ``scratch`` first (required then).
 
     Raises:
         TransportError: the source could not be reached (after the extractor's own retries).
@@ -81,7 +88,17 @@ def acquire(facility: Facility, dataset: str, contract: DatasetContract, interva
     """
     feed = facility.datasets[dataset]
     if facility.source_kind == "file_drop":
+        refused: list[LandedFile] = []
+        if isinstance(drop_root, LocalZone):
+            drop_root = drop_root.path()
+        elif isinstance(drop_root, Zone):
+            if scratch is None:
+                raise ValueError("a drop on object storage needs a local scratch folder")
+            refused = fetch_remote_drop(drop_root, facility.code, dataset, night, scratch)
+            drop_root = scratch
         found = discover(drop_root, facility.code, dataset, night)
+        if refused:
+            found.refused = sorted(found.refused + refused, key=lambda f: f.name)
         if not found.files and not found.refused:  # a silent facility: nothing to land, no raw folder
             return Acquired([], {"source_kind": "file_drop"})
         # The batch runner writes the manifest once, with each file's outcome.

@@ -19,6 +19,10 @@ that every Parquet reader ignores. While a night is being published (seconds), a
 night re-issued can briefly be in both its old and its new part; query after the DAG's publish
 task (its Asset event). Each month is published under a lock (in the staging database on
 PostgreSQL), so a nightly run and a backfill never swap an older file in last.
+
+The zone may be a local folder or object storage (:mod:`config.storage`): on object storage a
+part is prepared on local disk and uploaded as one object (readers see the old object or the new
+one), listings and removals go through fsspec, and the layout is the same.
 :func:`compact` merges the parts of past weeks (fewer, larger files); :func:`publish_partitions`
 rebuilds whole months (repairs, tests).
 """
@@ -32,7 +36,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from config.storage import LocalZone, Zone
 from loaders.schema import data_columns, dataset_tables
 from transforms.icd10_chapters import CHAPTERS, first_chapter, split_list
 from transforms.normalize import ARROW_TYPES, not_measured_column, year_column
@@ -66,8 +70,18 @@ _SA_TO_ARROW = {
 
 def partition_dir(root: Path, contract: DatasetContract, year: int, month: int) -> Path:
     """Folder of one month partition."""
+    return root / month_rel(contract, year, month)
+
+
+def month_rel(contract: DatasetContract, year: int, month: int) -> str:
+    """A month partition's folder relative to the curated zone: ``<dataset>/<y>=YYYY/<m>=MM``."""
     ycol, mcol = contract.partition_by
-    return root / contract.dataset / f"{ycol}={year:04d}" / f"{mcol}={month:02d}"
+    return f"{contract.dataset}/{ycol}={year:04d}/{mcol}={month:02d}"
+
+
+def as_zone(root: Path | Zone) -> Zone:
+    """The curated zone: a :class:`~config.storage.Zone`, or a local folder."""
+    return root if isinstance(root, Zone) else LocalZone(root)
 
 
 #: The pipeline-added (lineage) columns, documented like contract columns: (Vietnamese, English).
@@ -211,8 +225,6 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
 PART_RE = re.compile(r"^part-(\d{4}-\d{2}-\d{2})(?:_(\d{4}-\d{2}-\d{2}))?\.parquet$")
 #: Night of rows whose batch id does not end in a date (rows loaded outside the pipeline).
 NO_NIGHT = "0000-00-00"
-#: Advisory-lock space of the curated month locks (PostgreSQL).
-MONTH_LOCK_SPACE = 60603
 
 
 def part_name(first: str, last: str | None = None) -> str:
@@ -228,8 +240,10 @@ def parse_part(name: str) -> tuple[str, str] | None:
     return m.group(1), m.group(2) or m.group(1)
 
 
-def parts(folder: Path) -> dict[str, tuple[str, str]]:
-    """The part files of a month folder and their night ranges."""
+def parts(folder: Path | Zone, rel: str = "") -> dict[str, tuple[str, str]]:
+    """The part files of a month folder (a local folder, or ``rel`` in a zone) and their night ranges."""
+    if isinstance(folder, Zone):
+        return {e.name: rng for e in folder.list(rel) if not e.is_dir and (rng := parse_part(e.name)) is not None}
     if not folder.is_dir():
         return {}
     found = {}
@@ -321,11 +335,10 @@ def _to_arrow(values: tuple[Any, ...], arrow_type: pa.DataType) -> pa.Array:
     return pa.array(values, type=arrow_type)
 
 
-def _stage_file(chunks: Iterator[pa.Table], folder: Path, name: str, schema: pa.Schema) -> Path | None:
-    """Stream chunks into a hidden temp file beside ``name``; None (and no file) when empty."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+def _stage_file(chunks: Iterator[pa.Table], zone: Zone, folder: str, name: str, schema: pa.Schema) -> Path | None:
+    """Stream chunks into a temp file for ``folder/name`` (a hidden sibling locally, a local file
+    to upload for object storage); None (and no file) when empty."""
+    tmp = zone.temp_for(f"{folder}/{name}")
     rows = 0
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
@@ -333,24 +346,24 @@ def _stage_file(chunks: Iterator[pa.Table], folder: Path, name: str, schema: pa.
                 writer.write_table(chunk, row_group_size=256_000)
                 rows += chunk.num_rows
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        zone.discard(tmp)
         raise
     if rows == 0:
-        Path(tmp).unlink()
+        zone.discard(tmp)
         return None
-    return Path(tmp)
+    return tmp
 
 
-def _commit_files(folder: Path, staged: dict[str, Path | None]) -> list[str]:
-    """Rename the staged files into place (or remove the parts that became empty)."""
+def _commit_files(zone: Zone, folder: str, staged: dict[str, Path | None]) -> list[str]:
+    """Put the staged files in place (rename, or one upload each), or remove the parts that became empty."""
     written = []
     for name, tmp in staged.items():
-        target = folder / name
+        rel = f"{folder}/{name}"
         if tmp is None:
-            target.unlink(missing_ok=True)
+            zone.remove(rel)
         else:
-            os.replace(tmp, target)
-            written.append(str(target))
+            zone.commit(tmp, rel)
+            written.append(zone.location(rel))
     return written
 
 
@@ -405,7 +418,7 @@ def previous_parts(engine: Engine, contract: DatasetContract, night: str) -> set
 
 
 def publish_night(engine: Engine, contract: DatasetContract, night: str, months: set[tuple[int, int]],
-                  root: Path, key: bytes) -> list[str]:
+                  root: Path | Zone, key: bytes) -> list[str]:
     """Publish what night ``night`` changed: its own parts, and the parts it made stale.
 
     Args:
@@ -413,34 +426,36 @@ def publish_night(engine: Engine, contract: DatasetContract, night: str, months:
         contract: dataset contract.
         night: the night (``YYYY-MM-DD``) whose loaded batches are published.
         months: ``(year, month)`` the night's batches touched (ledger ``partitions``).
-        root: the curated zone root.
+        root: the curated zone (a local folder or a zone on object storage).
         key: the pseudonymization key.
 
     Returns:
-        Paths of the files written.
+        Paths (URLs on object storage) of the files written.
     """
     schema = curated_schema(contract)
+    zone = as_zone(root)
     todo: dict[tuple[int, int], set[str]] = {ym: {night} for ym in months}
     for other, year, month in previous_parts(engine, contract, night):
         todo.setdefault((year, month), set()).add(other)
     written: list[str] = []
     for (year, month), nights in sorted(todo.items()):
-        folder = partition_dir(root, contract, year, month)
-        with month_lock(engine, contract, year, month, root):
-            existing = parts(folder)
+        folder = month_rel(contract, year, month)
+        with month_lock(engine, contract, year, month, zone):
+            existing = parts(zone, folder)
             targets: dict[str, tuple[str, str]] = {}
             for n in sorted(nights):
                 holder = next((name for name, (a, b) in existing.items() if a <= n <= b), None)
                 if holder is None and n != night:
                     continue  # that night's part is already gone: nothing to drop
                 targets[holder or part_name(n)] = existing.get(holder or "", (n, n))
-            staged = {name: _stage_file(_chunks_for(engine, contract, key, year, month, rng, True), folder, name, schema)
+            staged = {name: _stage_file(_chunks_for(engine, contract, key, year, month, rng, True), zone, folder, name,
+                                        schema)
                       for name, rng in sorted(targets.items())}
-            written += _commit_files(folder, staged)
+            written += _commit_files(zone, folder, staged)
     return written
 
 
-def compact(engine: Engine, contract: DatasetContract, root: Path, key: bytes, before: str,
+def compact(engine: Engine, contract: DatasetContract, root: Path | Zone, key: bytes, before: str,
             min_parts: int = 2) -> list[str]:
     """Merge the single-night parts of complete weeks before ``before`` into one part per week.
 
@@ -449,13 +464,14 @@ def compact(engine: Engine, contract: DatasetContract, root: Path, key: bytes, b
     """
     schema = curated_schema(contract)
     written: list[str] = []
-    base = root / contract.dataset
-    if not base.is_dir():
-        return written
-    for folder in sorted(p for p in base.glob("*=*/*=*") if p.is_dir()):
-        year, month = (int(part.split("=", 1)[1]) for part in folder.parts[-2:])
+    zone = as_zone(root)
+    base = contract.dataset
+    months = [f"{base}/{y.name}/{m.name}" for y in zone.list(base) if y.is_dir and "=" in y.name
+              for m in zone.list(f"{base}/{y.name}") if m.is_dir and "=" in m.name]
+    for folder in sorted(months):
+        year, month = (int(part.split("=", 1)[1]) for part in folder.split("/")[-2:])
         weeks: dict[str, list[str]] = {}
-        for name, (a, b) in parts(folder).items():
+        for name, (a, b) in parts(zone, folder).items():
             if a == NO_NIGHT:
                 continue
             day = dt.date.fromisoformat(a)
@@ -467,19 +483,19 @@ def compact(engine: Engine, contract: DatasetContract, root: Path, key: bytes, b
             if len(names) < min_parts:
                 continue
             sunday = (dt.date.fromisoformat(monday) + dt.timedelta(days=6)).isoformat()
-            with month_lock(engine, contract, year, month, root):
+            with month_lock(engine, contract, year, month, zone):
                 name = part_name(monday, sunday)
                 tmp = _stage_file(_chunks_for(engine, contract, key, year, month, (monday, sunday), False),
-                                  folder, name, schema)
-                written += _commit_files(folder, {name: tmp})
+                                  zone, folder, name, schema)
+                written += _commit_files(zone, folder, {name: tmp})
                 for old in names:
                     if old != name:
-                        (folder / old).unlink(missing_ok=True)
+                        zone.remove(f"{folder}/{old}")
     return written
 
 
 def publish_partitions(
-    engine: Engine, contract: DatasetContract, partitions: set[tuple[int, int]], root: Path, key: bytes
+    engine: Engine, contract: DatasetContract, partitions: set[tuple[int, int]], root: Path | Zone, key: bytes
 ) -> list[str]:
     """Rebuild whole months from current staging rows, one part per night (repairs, tests).
 
@@ -487,18 +503,21 @@ def publish_partitions(
         engine: the staging store.
         contract: dataset contract.
         partitions: ``(year, month)`` pairs to rebuild.
-        root: the curated zone root.
+        root: the curated zone (a local folder or a zone on object storage).
         key: the pseudonymization key.
 
     Returns:
-        Paths of the files written (a month with no rows any more is left without files).
+        Paths (URLs on object storage) of the files written (a month with no rows any more is
+        left without files).
     """
     written: list[str] = []
     schema = curated_schema(contract)
+    zone = as_zone(root)
     for year, month in sorted(partitions):
-        folder = partition_dir(root, contract, year, month)
-        with month_lock(engine, contract, year, month, root):
-            folder.mkdir(parents=True, exist_ok=True)
+        folder = month_rel(contract, year, month)
+        with month_lock(engine, contract, year, month, zone):
+            if isinstance(zone, LocalZone):
+                zone.path(folder).mkdir(parents=True, exist_ok=True)
             writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
             try:
                 for chunk in _month_chunks(engine, contract, year, month):
@@ -507,9 +526,8 @@ def publish_partitions(
                     nights = pc.if_else(pc.match_substring_regex(tails, r"^\d{4}-\d{2}-\d{2}$"), tails, NO_NIGHT)
                     for night in pc.unique(nights).to_pylist():
                         if night not in writers:
-                            fd, tmp_name = tempfile.mkstemp(prefix=f".{part_name(night)}.", suffix=".tmp", dir=folder)
-                            os.close(fd)
-                            writers[night] = (pq.ParquetWriter(tmp_name, schema, compression="zstd"), Path(tmp_name))
+                            tmp = zone.temp_for(f"{folder}/{part_name(night)}")
+                            writers[night] = (pq.ParquetWriter(tmp, schema, compression="zstd"), tmp)
                         writers[night][0].write_table(table.filter(pc.equal(nights, night)), row_group_size=256_000)
                 staged: dict[str, Path | None] = {}
                 for night, (writer, tmp) in writers.items():
@@ -519,33 +537,37 @@ def publish_partitions(
                 for writer, tmp in writers.values():
                     with contextlib.suppress(Exception):
                         writer.close()
-                    tmp.unlink(missing_ok=True)
+                    zone.discard(tmp)
                 raise
-            for old in parts(folder):
+            for old in parts(zone, folder):
                 staged.setdefault(old, None)
-            written += _commit_files(folder, dict(sorted(staged.items())))
+            written += _commit_files(zone, folder, dict(sorted(staged.items())))
     return written
 
 
 @contextlib.contextmanager
-def month_lock(engine: Engine, contract: DatasetContract, year: int, month: int, root: Path) -> Iterator[None]:
+def month_lock(engine: Engine, contract: DatasetContract, year: int, month: int, root: Path | Zone) -> Iterator[None]:
     """Exclusive lock on one curated month (read staging, then swap files, under it).
 
-    PostgreSQL staging: a session advisory lock in the staging database (works for workers on
-    any number of hosts, no shared POSIX file system needed). SQLite staging (one host): an
-    ``flock`` on a file under ``<data root>/locks/``, outside the analysts' tree.
+    The one place the curated locks are taken (so the lock mechanism can be swapped here alone).
+    PostgreSQL staging: a ``pipeline_locks`` row in the staging database (works for workers on any
+    number of hosts, no shared POSIX file system needed, object storage needs nothing else; reader
+    logins cannot take it). SQLite staging (one host): an ``flock`` on a file under
+    ``S06_LOCK_DIR``, default ``<data root>/locks/`` (outside the analysts' tree; the database lock
+    would make loads wait for the rebuild) — or, when the curated zone is on object storage,
+    ``locks/`` beside the SQLite database file: every process that can open that database shares
+    its disk, so the lock is exactly as shared as the staging store.
     """
-    name = f"curated:{contract.dataset}:{year:04d}-{month:02d}"
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:s, hashtext(:n))"), {"s": MONTH_LOCK_SPACE, "n": name})
-                conn.commit()
+        from loaders import locks
+
+        # A row of pipeline_locks that reader logins cannot lock; the wait is bounded
+        # (S06_CURATED_LOCK_TIMEOUT_S) and a timeout names the lock.
+        with locks.holding(engine, locks.curated(contract.dataset, year, month)):
+            yield
         return
-    lock_dir = Path(os.environ.get("S06_LOCK_DIR") or Path(root).parent / "locks")
+    name = f"curated:{contract.dataset}:{year:04d}-{month:02d}"
+    lock_dir = _lock_dir(engine, root)
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"{name.replace(':', '_')}.lock", "a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -555,5 +577,20 @@ def month_lock(engine: Engine, contract: DatasetContract, year: int, month: int,
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-__all__ = ["LINEAGE_DOCS", "compact", "curated_fields", "curated_schema", "partition_dir", "parts", "publish_night",
-           "publish_partitions", "to_curated"]
+def _lock_dir(engine: Engine, root: Path | Zone) -> Path:
+    """Where the SQLite-staging month locks live (see :func:`month_lock`)."""
+    explicit = os.environ.get("S06_LOCK_DIR")
+    if explicit:
+        return Path(explicit)
+    if isinstance(root, Zone) and root.remote:
+        db = engine.url.database
+        if not db or db == ":memory:" or db.startswith("file:"):
+            raise ValueError("a curated zone on object storage with this staging store needs S06_LOCK_DIR "
+                             "(or PostgreSQL staging, where the locks live in the database)")
+        return Path(db).resolve().parent / "locks"
+    local = root.path() if isinstance(root, LocalZone) else Path(root)  # type: ignore[arg-type]
+    return local.parent / "locks"
+
+
+__all__ = ["LINEAGE_DOCS", "as_zone", "compact", "curated_fields", "curated_schema", "month_lock", "month_rel",
+           "partition_dir", "parts", "publish_night", "publish_partitions", "to_curated"]

@@ -24,8 +24,9 @@ never printed)::
     python -m loaders.migrate new-dataset DATASET [--replace]
     python -m loaders.migrate autogenerate "MESSAGE"
 
-Concurrency: one migrator per database at a time — ``pg_advisory_lock`` on PostgreSQL, a lock file
-beside the database file on SQLite. Callers that find the store already at head take no lock.
+Concurrency: one migrator per database at a time — the ``migrations`` row of ``pipeline_locks`` on
+PostgreSQL (``loaders.locks``: readers cannot take it, waits end), a lock file beside the database
+file on SQLite. Callers that find the store already at head take no lock.
 """
 
 from __future__ import annotations
@@ -60,9 +61,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"
-
-#: ``pg_advisory_lock`` key of the migration lock (advisory locks are per database).
-LOCK_KEY = 5_306_000_001
 
 _LOCAL_LOCK = threading.Lock()
 
@@ -173,26 +171,69 @@ def _file_lock(engine: Engine) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _sqlite_transactional_ddl(conn: Connection) -> Iterator[None]:
+    """Make the migration one SQLite transaction, DDL included.
+
+    Python's ``sqlite3`` opens transactions only before INSERT/UPDATE/DELETE, so each ``CREATE
+    TABLE`` of a migration committed on its own: a process killed half-way through the first
+    migration left a store with some of revision 0001's tables and an empty ``alembic_version``,
+    which nothing could adopt any more (found by ``tools/chaos.py``). SQLite's DDL is
+    transactional: with the driver's implicit handling off and an explicit ``BEGIN``, the whole
+    upgrade commits or vanishes. The connection gets the driver's default handling back after.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    dbapi = conn.connection.dbapi_connection
+    saved = dbapi.isolation_level  # type: ignore[union-attr]
+    conn.commit()
+    dbapi.isolation_level = None  # type: ignore[union-attr]
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now: no upgrade from a reader's snapshot
+    try:
+        yield
+    finally:
+        conn.rollback()  # after the caller's commit: nothing to undo
+        dbapi.isolation_level = saved  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
 def migration_lock(engine: Engine) -> Iterator[Connection]:
     """A connection holding the database's migration lock (one migrator at a time).
 
-    PostgreSQL: a session-level ``pg_advisory_lock`` (other databases are not blocked). SQLite: an
-    ``flock`` on ``<database>.migrate.lock``. Other dialects: an in-process lock only.
+    PostgreSQL: the ``migrations`` row of ``pipeline_locks`` (:mod:`loaders.locks`; the table is
+    created first if the store predates it), held by the connection's transaction — the one the
+    migration runs in, so the lock is released when the migration commits or rolls back. Waits
+    end: for the lock after ``S06_MIGRATION_LOCK_TIMEOUT_S``, and every DDL statement runs under
+    the same ``lock_timeout`` (a reader's long open transaction on a staging table would otherwise
+    make ``ALTER TABLE`` wait for ever, and every load queue behind it). A wait that runs out
+    raises :class:`loaders.locks.LockTimeout` naming what it waited for. SQLite: an ``flock`` on
+    ``<database>.migrate.lock``, and the migration runs as one transaction, DDL included
+    (:func:`_sqlite_transactional_ddl`). Other dialects: an in-process lock only.
     """
+    from loaders import locks
+
     with engine.connect() as conn:
         if conn.dialect.name != "postgresql":
-            with _LOCAL_LOCK, _file_lock(engine):
+            with _LOCAL_LOCK, _file_lock(engine), _sqlite_transactional_ddl(conn):
                 yield conn
             return
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
-        conn.commit()
+        timeout = locks.timeout_for(locks.MIGRATIONS)
+        locks.ensure_table(conn)
         try:
+            locks.hold(conn, locks.MIGRATIONS, timeout)
+            locks.limit_waits(conn, timeout)
             yield conn
+        except sa.exc.DBAPIError as exc:
+            if locks.is_lock_timeout(exc):
+                raise locks.LockTimeout(
+                    locks.MIGRATIONS, timeout,
+                    "a table lock during the schema migration (a session, e.g. a reader's open transaction, "
+                    "is using a staging table)",
+                ) from None
+            raise
         finally:
             try:
-                conn.rollback()
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-                conn.commit()
+                conn.rollback()  # after a commit: nothing to undo
             except sa.exc.DBAPIError:  # a broken session: closing it releases the lock
                 conn.invalidate()
 

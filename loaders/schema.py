@@ -150,6 +150,14 @@ acknowledgements = sa.Table(
     sa.Column("reason", sa.Text),
 )
 
+#: One row per pipeline lock (``loaders.locks``): a lock is ``SELECT … FOR UPDATE`` on its row, which
+#: only the writer role may do (readers have no privilege on this table).
+pipeline_locks = sa.Table(
+    "pipeline_locks",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+)
+
 #: Lineage and bookkeeping columns every dataset table carries after the contract columns.
 LINEAGE_COLUMNS: list[tuple[str, type[sa.types.TypeEngine]]] = [
     ("facility_code", sa.Text),

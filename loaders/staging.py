@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from config.contracts import DatasetContract
+from loaders import locks
 from loaders.engine import engine_for, make_engine  # noqa: F401 - re-exported
 from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, quarantine
 
@@ -48,8 +49,8 @@ def ensure_schema(engine: Engine, datasets: Iterable[str]) -> None:
 
     Runs ``upgrade head`` through :mod:`loaders.migrate` — only when the store is behind. A store
     already at head costs one SELECT of ``alembic_version`` (compared with the newest revision
-    file, without importing Alembic); concurrent callers are serialized by the migration lock
-    (``pg_advisory_lock`` on PostgreSQL). A store created before migrations existed is adopted.
+    file, without importing Alembic); concurrent callers are serialized by the migration lock (a
+    ``pipeline_locks`` row on PostgreSQL). A store created before migrations existed is adopted.
     Every dataset with a revision gets its tables, whichever ``datasets`` are named.
 
     Raises:
@@ -249,8 +250,7 @@ def load_batches(conn: Connection, contract: DatasetContract, chunks: ChunkSourc
     # replaced versions, upsert) is serialised per dataset until commit. Without it, a version
     # committed by another batch between our classification and our upsert could be overwritten
     # without reaching the versions table. Different datasets do not wait for each other.
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:ds))"),
-                 {"space": DATASET_LOCK_SPACE, "ds": contract.dataset})
+    locks.hold(conn, locks.dataset(contract.dataset))  # integration(hardening): was pg_advisory_xact_lock
     return _load_set_based(conn, contract, source, unique_keys)
 
 
@@ -359,12 +359,6 @@ def _keep_replaced(conn: Connection, contract: DatasetContract, newest: str) -> 
     return {k: frozenset(v) for k, v in out.items()}
 
 
-#: Any constant: PostgreSQL advisory-lock key serialising change-feed appends (see _append_feed).
-FEED_LOCK_KEY = 60601
-#: First key of the two-key advisory locks serialising the upsert step per dataset (load_rows).
-DATASET_LOCK_SPACE = 60602
-
-
 def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> None:
     """Remember, before the upsert, which keys will get a new current version and how."""
     on = " AND ".join(f'c."{k}" = n."{k}"' for k in contract.natural_key)
@@ -384,13 +378,13 @@ def _stage_feed(conn: Connection, contract: DatasetContract, newest: str) -> Non
 def _append_feed(conn: Connection, contract: DatasetContract) -> None:
     """Append the staged changes to ``change_feed`` - the last write of the batch transaction.
 
-    On PostgreSQL a transaction-scoped advisory lock is taken first and held until commit, so
+    On PostgreSQL the change-feed lock (:mod:`loaders.locks`) is taken first and held until commit, so
     feed sequence numbers are drawn in commit order: a reader that saw ``seq`` N can never later
     find a committed row below N (a plain sequence would let a slow transaction commit a lower
     number after a faster one). SQLite has a single writer anyway.
     """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FEED_LOCK_KEY})")
+        locks.hold(conn, locks.FEED)  # integration(hardening): was pg_advisory_xact_lock(FEED_LOCK_KEY)
     conn.execute(
         sa.text(
             "INSERT INTO change_feed (dataset, natural_key, operation, version_key, record_hash, batch_id) "
@@ -593,6 +587,22 @@ def write_ledger(conn: Connection, row: dict[str, Any]) -> None:
     write_ledger_rows(conn, [row])
 
 
+def recorded_partitions(conn: Connection, batch_id: str) -> set[tuple[int, int]]:
+    """(year, month) partitions an earlier attempt of this batch recorded as loaded.
+
+    A re-run of a batch that had committed finds its rows already current: it replaces nothing, so
+    it no longer knows the months a re-issue moved records out of. If the earlier attempt was
+    killed between its commit and the curated publish, those months must still be rebuilt: the
+    re-run publishes the union (rebuilding a month is idempotent). Found by ``tools/chaos.py``.
+    """
+    row = conn.execute(
+        sa.select(batch_ledger.c.status, batch_ledger.c.partitions).where(batch_ledger.c.batch_id == batch_id)
+    ).first()
+    if row is None or row.status not in ("loaded", "partial") or not row.partitions:
+        return set()
+    return {(int(ym[:4]), int(ym[5:7])) for ym in json.loads(row.partitions)}
+
+
 def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert or replace the ledger rows of many batches, counting attempts (bulk statements)."""
     if not rows:
@@ -605,6 +615,8 @@ def write_ledger_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     old: list[dict[str, Any]] = []
     for row in rows:
         payload = dict(row)
+        if not payload.get("night"):  # the night is the batch id's last part (dataset/facility/night)
+            payload["night"] = str(row["batch_id"]).rsplit("/", 1)[-1]
         for key in ("partitions", "timings", "source_facts"):
             if key in payload and not isinstance(payload[key], str):
                 payload[key] = json.dumps(payload[key], sort_keys=True)

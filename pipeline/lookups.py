@@ -9,14 +9,18 @@ answers those questions for one chunk at a time, with bounded ``IN`` queries on 
 The citizen registry is a reference snapshot (``S06_CITIZEN_REGISTRY``, default
 ``<reference root>/citizen_registry.csv``: ``personal_id, sex, death_date``; other columns are
 ignored). Without one, registry answers are NULL and the registry-based checks do not fire;
-the batch log says so once.
+the batch log says so once. The snapshot may be on object storage (a remote reference zone, or a
+URL in ``S06_CITIZEN_REGISTRY``): it is then downloaded once per process into the local work
+folder and downloaded again only when its ETag changes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +32,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from config.contracts import load_contract
+from config.storage import LocalZone, Zone, is_remote, zone
 from loaders.schema import dataset_tables
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,63 @@ def registry_path(reference_root: Path) -> Path:
     return Path(os.environ.get(REGISTRY_ENV) or reference_root / "citizen_registry.csv")
 
 
+def _registry_source(reference: Path | Zone) -> Path | tuple[Zone, str]:
+    """The snapshot's local path, or (zone, name) on object storage."""
+    explicit = os.environ.get(REGISTRY_ENV)
+    if explicit and is_remote(explicit):
+        parent, name = explicit.rstrip("/").rsplit("/", 1)
+        return zone(parent), name
+    if explicit:
+        return Path(explicit)
+    if isinstance(reference, Zone) and reference.remote:
+        return reference, "citizen_registry.csv"
+    root = reference.path() if isinstance(reference, LocalZone) else reference
+    return registry_path(root)  # type: ignore[arg-type]
+
+
+def registry_stamp(reference: Path | Zone) -> list[Any]:
+    """What identifies the snapshot's version (for input fingerprints): location, size, mtime/ETag."""
+    src = _registry_source(reference)
+    if isinstance(src, Path):
+        try:
+            st = os.stat(src)
+        except OSError:
+            return [str(src), None]
+        return [str(src), st.st_size, st.st_mtime_ns]
+    where, name = src
+    entry = where.info(name)
+    return [where.location(name), entry.size, entry.version] if entry else [where.location(name), None]
+
+
+#: location on object storage -> (ETag, local copy) of the snapshots this process downloaded
+_DOWNLOADED: dict[str, tuple[str | None, Path]] = {}
+
+
+def registry_file(reference: Path | Zone) -> Path | None:
+    """A local file holding the current snapshot (downloaded when remote and changed), or None."""
+    src = _registry_source(reference)
+    if isinstance(src, Path):
+        return src if src.is_file() else None
+    where, name = src
+    entry = where.info(name)
+    if entry is None:
+        return None
+    location = where.location(name)
+    cached = _DOWNLOADED.get(location)
+    if cached and cached[0] == entry.version and entry.version is not None and cached[1].is_file():
+        return cached[1]
+    folder = (getattr(where, "scratch", None) or Path(tempfile.gettempdir())) / "reference-cache"
+    digest = hashlib.sha256(f"{location}|{entry.version}".encode()).hexdigest()[:16]
+    local = folder / f"citizen_registry-{digest}.csv"
+    if not local.is_file():
+        where.download(name, local)
+        local.chmod(0o600)  # restricted: personal identifiers
+    if cached and cached[1] != local:
+        cached[1].unlink(missing_ok=True)
+    _DOWNLOADED[location] = (entry.version, local)
+    return local
+
+
 def _chunks(values: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(values), IN_BATCH):
         yield values[i: i + IN_BATCH]
@@ -62,10 +124,14 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 class StagingLookups:
     """Lookups against the staging store and the registry snapshot (one per batch)."""
 
-    def __init__(self, engine: Any, reference_root: Path) -> None:
+    def __init__(self, engine: Any, reference_root: Path | Zone) -> None:
         self.engine = engine
-        path = registry_path(reference_root)
-        self.registry = _registry(str(path), path.stat().st_mtime) if path.is_file() else None
+        if (isinstance(reference_root, Zone) and reference_root.remote) or is_remote(os.environ.get(REGISTRY_ENV, "")):
+            found = registry_file(reference_root)  # integration(objstore): snapshot on object storage
+            self.registry = _registry(str(found), found.stat().st_mtime) if found else None
+        else:
+            path = registry_path(reference_root if isinstance(reference_root, Path) else reference_root.path())
+            self.registry = _registry(str(path), path.stat().st_mtime) if path.is_file() else None
         if self.registry is None:
             log.info("no citizen registry snapshot at the configured path: registry checks skipped")
 

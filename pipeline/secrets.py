@@ -8,22 +8,33 @@ from __future__ import annotations
 
 import os
 
+from pipeline.errors import BatchFailed
+
 ENV_VAR = "S06_PSEUDONYM_KEY"
 CONN_ID = "s06_pseudonym_key"
+#: Shorter keys are refused (``transforms.pseudonymize`` needs a real secret).
+MIN_KEY_BYTES = 16
 
 
-class MissingKeyError(RuntimeError):
-    """No pseudonymization key is configured."""
+class MissingKeyError(BatchFailed):
+    """No usable pseudonymization key is configured.
+
+    A :class:`~pipeline.errors.BatchFailed` (not retried, message shown as is): the message names
+    the settings to fix and never the key.
+    """
 
 
 def pseudonym_key() -> bytes:
     """Return the key bytes.
 
     Raises:
-        MissingKeyError: if neither the environment nor an Airflow connection provides one.
+        MissingKeyError: if neither the environment nor an Airflow connection provides one, or
+            the key is shorter than 16 bytes.
     """
     value = os.environ.get(ENV_VAR)
+    source = ENV_VAR
     if not value:
+        source = f"the Airflow connection '{CONN_ID}'"
         try:
             from airflow.sdk import Connection
 
@@ -34,4 +45,10 @@ def pseudonym_key() -> bytes:
         raise MissingKeyError(
             f"no pseudonymization key: set {ENV_VAR} or the Airflow connection '{CONN_ID}' (password field)"
         )
-    return value.encode("utf-8")
+    key = value.encode("utf-8")
+    if len(key) < MIN_KEY_BYTES:
+        raise MissingKeyError(
+            f"the pseudonymization key from {source} is shorter than {MIN_KEY_BYTES} bytes: set a real secret in "
+            f"{ENV_VAR} or the Airflow connection '{CONN_ID}' (password field)"
+        )
+    return key

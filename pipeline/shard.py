@@ -39,6 +39,7 @@ from pipeline.stages import load as load_stage
 from pipeline.stages.conform import Conformed, ShardLookups, conform
 from pipeline.stages.judge import Judged, judge
 from pipeline.stages.read import Item, Unit, read_file, units
+from pipeline.stages.remote import RemoteZones
 from pipeline.stages.spill import SpillWriter, write_quarantine_zone
 from pipeline.stages.state import Batch, BatchSpec, Shard
 from transforms.dedup import SeenKeys
@@ -58,12 +59,17 @@ class ShardRunner:
         self.hooks: DatasetHooks = hooks_for(dataset)
         self.stored = [n for n, _ in data_columns(self.contract)]
         started = staging.utcnow()
+        # integration(objstore): zones on object storage are worked on through local copies
+        self.remote = RemoteZones.for_settings(self.settings, dataset)
+        raw_root = self.remote.raw_local if self.remote else self.settings.raw_root
+        quarantine_root = self.remote.quarantine_local if self.remote else self.settings.quarantine_root
         batches = []
         for i, code in enumerate(facilities):
             spec = BatchSpec(dataset, code, interval_start, interval_end, self.settings.timezone)
             rel = Path(dataset) / code / spec.night.isoformat()
-            batches.append(Batch(i, spec, self.settings.raw_root / rel, self.settings.quarantine_root / rel, started))
-        self.shard = Shard(dataset, batches, self.settings.data_root / "work")
+            batches.append(Batch(i, spec, raw_root / rel, quarantine_root / rel, started))
+        self.shard = Shard(dataset, batches, self.settings.work_dir,
+                           scratch=self.remote.scratch if self.remote else None)
         self.seen = SeenKeys()
         self._spill_no = 0
 
@@ -71,6 +77,13 @@ class ShardRunner:
 
     def run(self) -> list[Batch]:
         """Process every batch; returns them with their ledger rows (nothing raised per batch)."""
+        try:
+            return self._run()
+        finally:
+            if self.remote:
+                self.remote.cleanup()
+
+    def _run(self) -> list[Batch]:
         shard, contract = self.shard, self.contract
         t_all = time.perf_counter()
         index = facility_index(self.settings.facilities_file)
@@ -99,6 +112,8 @@ class ShardRunner:
         self.work = Path(tempfile.mkdtemp(prefix=f"{shard.dataset}-", dir=shard.work_dir))
         try:
             self._judge_all()
+            if self.remote:  # inputs and quarantine parts kept before anything is loaded
+                self.remote.upload_inputs(shard, active, previous)
             load_stage.gate(shard, self.settings.quarantine_threshold)
             load_stage.load(shard, self.engine, contract, self.settings.quarantine_threshold)
         finally:
@@ -106,6 +121,8 @@ class ShardRunner:
         for b in shard.batches:
             if b.ledger is not None and b.failure is None and b.landed:
                 self._final_manifest(b)
+                if self.remote:
+                    self.remote.upload_manifest(b)
         shard.timings["total"] = time.perf_counter() - t_all
         for b in shard.batches:
             if b.ledger is not None:
@@ -128,7 +145,7 @@ class ShardRunner:
             label = (shard.batches[0].batch_id if len(codes) == 1
                      else f"{shard.dataset}/{codes[0]}..{codes[-1]}x{len(codes)}/{shard.batches[0].spec.night}")
             begin_validation_run(label, shard.dataset, shard.batches[0].spec.night)
-        self.lookups = ShardLookups(StagingLookups(self.engine, self.settings.reference_root), self.seen)
+        self.lookups = ShardLookups(StagingLookups(self.engine, self.settings.zone("reference")), self.seen)
         self.spill = self._new_spill()
         self.pending: list[tuple[pa.Table, str, Conformed]] = []
         self.pending_rows = 0
@@ -316,7 +333,7 @@ class ShardRunner:
             "files_status": [{k: f[k] for k in ("file_name", "sha256", "status", "records", "reason")}
                              for f in batch.files],
         })
-        write_manifest(batch.raw_dir, batch.landed, extra)
+        write_manifest(batch.raw_dir, self.remote.published(batch, batch.landed) if self.remote else batch.landed, extra)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

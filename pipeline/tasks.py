@@ -115,10 +115,11 @@ def publish_curated(dataset: str, interval_start: dt.datetime, settings: Setting
     contract = load_contract(dataset)
     key = pseudonym_key()
     t0 = time.perf_counter()
-    written = publish_night(engine, contract, night.isoformat(), months, settings.curated_root, key)
+    curated = settings.zone("curated")  # integration(objstore): a local folder or object storage
+    written = publish_night(engine, contract, night.isoformat(), months, curated, key)
     publish_s = time.perf_counter() - t0
     before = (night - dt.timedelta(days=COMPACT_AFTER_NIGHTS)).isoformat()
-    compacted = compact(engine, contract, settings.curated_root, key, before)
+    compacted = compact(engine, contract, curated, key, before)
     log.info("published %d file(s) of %s for night %s in %.1f s (%d month(s)); compacted %d week file(s)",
              len(written), dataset, night, publish_s, len(months), len(compacted))
     return {"dataset": dataset, "night": night.isoformat(),

@@ -52,6 +52,31 @@ def pg_server() -> Iterator[PgServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1 for the session."""
+    from tests.s3_server import start_server as start_s3
+
+    server = start_s3()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch: pytest.MonkeyPatch):
+    """The standard AWS variables pointing at the loopback server, and a fresh bucket per test."""
+    import uuid
+
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("S06_STORAGE_OPTIONS", raising=False)
+    bucket = f"s06-{uuid.uuid4().hex[:12]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    return bucket
+
+
 @pytest.fixture
 def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
     """A fresh, empty database on the session server (one per test)."""

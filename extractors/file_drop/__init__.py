@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from extractors.file_drop.helpers import (
     Discovery,
+    DropUnreachable,
     LandedFile,
     Refused,
     discover,
     discover_files,
+    fetch_remote_drop,
     land_files,
     open_drop_file,
     safe_name,
     sniff_format,
 )
 
-__all__ = ["Discovery", "LandedFile", "Refused", "discover", "discover_files", "land_files", "open_drop_file",
-           "safe_name", "sniff_format"]
+__all__ = ["Discovery", "DropUnreachable", "LandedFile", "Refused", "discover", "discover_files",
+           "fetch_remote_drop", "land_files", "open_drop_file", "safe_name", "sniff_format"]

@@ -19,6 +19,12 @@ The drop folder is written by facilities and is **not trusted**:
 
 Names are recorded with :func:`safe_name` (control characters and undecodable bytes escaped as
 ``\\xNN``), so a newline in a file name cannot forge a line in a manifest, log or report.
+
+A drop on **object storage** (:func:`fetch_remote_drop`) has no links, FIFOs or hard links, but
+the same rules hold for what it can have: the night folder is listed once, objects whose names
+have control characters or start with a dot, "sub-directories" (common prefixes) and objects
+over the size limit (by the listing, and again while downloading) are refused with a reason,
+and the rest is downloaded to local scratch, where the local landing above runs on it unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from extractors.formats import current_limits, detect_encoding, xml_root_tag
 
 if TYPE_CHECKING:  # pragma: no cover
     from config.contracts import DatasetContract
+    from config.storage import Zone
 
 COPY_BLOCK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -224,6 +231,78 @@ def discover(drop_root: Path, facility: str, dataset: str, night: dt.date) -> Di
     except Refused as exc:
         found.refused.append(_refused(rel_dir, exc.reason))
     return found
+
+
+class DropUnreachable(OSError):
+    """The object store holding the drop did not answer usably (network, credentials, throttling)."""
+
+
+#: Longest file name most local file systems store (bytes).
+MAX_NAME_BYTES = 255
+
+
+def fetch_remote_drop(drop: Zone, facility: str, dataset: str, night: dt.date, local_root: Path) -> list[LandedFile]:
+    """Copy one facility's night folder from object storage to ``local_root`` (same layout).
+
+    The folder is listed once (a missing folder is a silent facility: nothing is copied, nothing
+    refused). Entries that are not delivered files are refused with a reason and not downloaded:
+    sub-folders (common prefixes), names with control characters or starting with a dot, names
+    too long for a local file system, objects over ``S06_MAX_FILE_BYTES`` (by the listing, and
+    again while downloading, should the object have been replaced). Each downloaded file keeps the
+    object's last-modified time, so ``received_at`` means what it means for a local drop.
+
+    Returns:
+        The refused entries (as :class:`LandedFile` with ``refused`` set); the files are under
+        ``local_root/<facility>/<dataset>/<night>/``, for :func:`discover` and :func:`land_files`.
+
+    Raises:
+        DropUnreachable: listing or downloading failed for another reason than a missing object.
+    """
+    parts = (facility, dataset, night.isoformat())
+    rel_dir = "/".join(parts)
+    try:
+        for part in parts:
+            _check_component(part)
+    except Refused as exc:
+        return [_refused(rel_dir, exc.reason)]
+    max_bytes = current_limits().max_file_bytes
+    refused: list[LandedFile] = []
+    try:
+        entries = drop.list(rel_dir)
+    except Exception as exc:  # a library error may quote the endpoint or a key: type only
+        raise DropUnreachable(errno.EIO, f"listing the drop failed: {type(exc).__name__}") from None
+    target = local_root.joinpath(*parts)
+    for entry in entries:
+        rel = f"{rel_dir}/{entry.name}"
+        if entry.is_dir:
+            refused.append(_refused(rel, "sub-directory (not descended into)"))
+            continue
+        problem = _name_problem(entry.name)
+        if problem is None and (len(entry.name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES
+                                or entry.name in (".", "..")):
+            problem = "file name is too long or not a plain name (not landed; name stored escaped)"
+        if problem:
+            refused.append(_refused(rel, problem, entry.size))
+            continue
+        if entry.size > max_bytes:
+            refused.append(_refused(rel, f"file is {entry.size} bytes, over the limit of {max_bytes} "
+                                         "(S06_MAX_FILE_BYTES)", entry.size))
+            continue
+        dest = target / entry.name
+        try:
+            drop.download(rel, dest, max_bytes)
+        except FileNotFoundError:
+            continue  # withdrawn between listing and download: never received
+        except OverflowError:
+            refused.append(_refused(rel, f"file is over the limit of {max_bytes} bytes (S06_MAX_FILE_BYTES)",
+                                    max_bytes + 1))
+            continue
+        except Exception as exc:
+            raise DropUnreachable(errno.EIO, f"downloading from the drop failed: {type(exc).__name__}") from None
+        if entry.modified is not None:
+            stamp = entry.modified.timestamp()
+            os.utime(dest, (stamp, stamp))
+    return refused
 
 
 def discover_files(drop_root: Path, facility: str, dataset: str, night: dt.date) -> list[Path]:

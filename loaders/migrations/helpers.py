@@ -15,6 +15,11 @@ Roles (PostgreSQL only; everything here is a no-op on SQLite, which has no roles
   ``dq_warnings``, ``ingested_files`` or the ``_versions`` tables (earlier versions are read through
   the ``_history`` view).
 
+Revision ``0011`` narrows both (see ``docs/staging_contract.md``): the writer loses UPDATE and DELETE
+on ``change_feed`` and every write on ``acknowledgements`` and ``feed_cursors``, and gains the
+``pipeline_locks`` table; readers write only their own acknowledgements and cursor (row-level
+security keyed on ``current_user``: one login per consumer).
+
 Both are ``NOLOGIN`` group roles, created if absent (creating them needs ``CREATEROLE``; a DBA may
 create them beforehand instead). Grant them to real login users
 (``GRANT s06_population_reader TO population_db_app``). The names are fixed: renaming them takes a

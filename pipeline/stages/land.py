@@ -44,20 +44,22 @@ IN_BATCH = 2000
 
 def land(shard: Shard, contract: DatasetContract, settings: Settings) -> None:
     """Acquire every active batch's input; a failing source fails only its own batch."""
+    drop = settings.zone("drop")  # a local folder, or object storage (downloaded to shard.scratch)
     for batch in shard.active():
         t0 = time.perf_counter()
-        _acquire_one(batch, contract, settings)
+        _acquire_one(batch, contract, settings, drop, shard.scratch)
         batch.land_seconds = time.perf_counter() - t0
         shard.timed("land", t0)
 
 
-def _acquire_one(batch: Batch, contract: DatasetContract, settings: Settings) -> None:
+def _acquire_one(batch: Batch, contract: DatasetContract, settings: Settings, drop: Any,
+                 scratch: Path | None) -> None:
     spec, facility = batch.spec, batch.facility
     assert facility is not None
     batch.source_kind = facility.source_kind
     try:
         acquired = acquire(facility, spec.dataset, contract, spec.interval_start, spec.interval_end,
-                           spec.night, settings.drop_root, batch.raw_dir)
+                           spec.night, drop, batch.raw_dir, scratch=scratch / "drop" if scratch else None)
     except OSError as exc:
         batch.fail(TransportError, f"cannot read the drop for {spec.batch_id}: {type(exc).__name__} (errno {exc.errno})")
         return
@@ -108,7 +110,7 @@ def _file_stamp(path: str | None) -> list[Any]:
 
 def run_context(settings: Settings, options: dict[str, Any] | None) -> str:
     """What every batch of this run shares: code, settings and reference data versions."""
-    from pipeline.lookups import registry_path
+    from pipeline.lookups import registry_stamp
 
     payload = {
         "code": code_version(),
@@ -117,7 +119,7 @@ def run_context(settings: Settings, options: dict[str, Any] | None) -> str:
         "chunk_rows": settings.chunk_rows,
         "small_file_bytes": settings.small_file_bytes,
         "timezone": settings.timezone,
-        "citizen_registry": _file_stamp(str(registry_path(settings.reference_root))),
+        "citizen_registry": registry_stamp(settings.zone("reference")),
         "icd10_list": _file_stamp(os.environ.get("S06_ICD10_LIST")),
     }
     return json.dumps(payload, sort_keys=True, default=str)

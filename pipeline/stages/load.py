@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loaders import staging
+from loaders.locks import LockTimeout
 from pipeline.errors import BatchFailed, BatchHeldBack, TransportError, log_withheld
 from pipeline.stages.spill import read_spills
 from transforms.records import natural_key_array
@@ -210,6 +211,14 @@ def load(shard: Shard, engine: Engine, contract: DatasetContract, threshold: flo
             _write(conn, shard, contract, batches, threshold)
         shard.timed("load", t0)
         return
+    except LockTimeout as exc:
+        # Another session held a lock past its timeout: nothing of this shard was written, and
+        # trying each batch alone would wait once more per batch. Retryable, the lock named.
+        for b, (superseded, parts) in zip(batches, snapshot, strict=True):
+            b.superseded, b.partitions = superseded, parts
+            _record_alone_failed(shard, engine, b, TransportError(f"staging store busy: {exc}"))
+        shard.timed("load", t0)
+        return
     except Exception as exc:
         if len(batches) == 1:
             _record_alone_failed(shard, engine, batches[0], exc)
@@ -230,6 +239,8 @@ def load(shard: Shard, engine: Engine, contract: DatasetContract, threshold: flo
 
 def _record_alone_failed(shard: Shard, engine: Engine, batch: Batch, exc: Exception) -> None:
     """A batch that cannot be loaded even on its own: record it as failed (if the store answers)."""
+    if isinstance(exc, LockTimeout):
+        exc = TransportError(f"staging store busy: {exc}")
     if isinstance(exc, TransportError):
         batch.fail(TransportError, str(exc))
     else:

@@ -135,6 +135,8 @@ class Shard:
     spills: list[Path] = field(default_factory=list)
     #: positions of the batches that have rows in the work files
     spilled: set[int] = field(default_factory=set)
+    #: local copies of inputs from object storage (the drop), when a zone is remote
+    scratch: Path | None = None
 
     def active(self) -> list[Batch]:
         """Batches still in flight."""

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from config.contracts import available_datasets, load_contract
-from loaders import migrate, staging
+from loaders import locks, migrate, staging
 from loaders.migrations import helpers
 from loaders.quality import MART_TABLES
 from loaders.schema import (
@@ -67,6 +67,8 @@ def legacy_ensure_schema(engine, datasets):
     datasets = list(datasets)
     tables = SHARED + [t for ds in datasets for t in dataset_tables(ds)]
     metadata.create_all(engine, tables=tables, checkfirst=True)
+    with engine.connect() as conn:  # the tests load it with today's load_rows, whose locks need their table
+        locks.ensure_table(conn)
     with engine.begin() as conn:  # the ledger of that release had no source columns (0008, 0009)
         conn.exec_driver_sql("DROP INDEX IF EXISTS ix_batch_ledger_night")
         for col in LATER_LEDGER_COLUMNS:
@@ -111,7 +113,7 @@ def _objects(engine):
 
 def _expected_tables():
     return ({t.name for t in SHARED} | {t.name for t in MART_TABLES}
-            | {f"{ds}{sfx}" for ds in available_datasets() for sfx in ("", "_versions")})
+            | {f"{ds}{sfx}" for ds in available_datasets() for sfx in ("", "_versions")} | {"pipeline_locks"})
 
 
 def _load(engine, *records):
@@ -172,7 +174,8 @@ def test_every_revision_downgrades_and_upgrades_again(empty_engine):
         migrate.downgrade(empty_engine, "-1")
         assert migrate.current(empty_engine) == r.down_revision, r.id
     tables, views = _objects(empty_engine)
-    assert tables <= {"alembic_version"}
+    # PostgreSQL keeps the migration lock's table, like alembic_version (loaders/locks.py)
+    assert tables <= {"alembic_version", "pipeline_locks"}
     assert not views
     migrate.upgrade(empty_engine)
     assert migrate.current(empty_engine) == migrate.head()
@@ -188,8 +191,13 @@ def test_old_create_all_store_is_adopted_with_its_data(empty_engine):
     _load(empty_engine, rec("A", "1", 3000), rec("B", "1", 3100))
     _load(empty_engine, rec("A", "2", 3050, "b2"))
     with empty_engine.begin() as conn:
-        staging.write_ledger(conn, {"batch_id": "b1", "dataset": "birth_certificates", "facility_code": "01929",
-                                    "interval_start": "2026-11-21", "interval_end": "2026-11-22", "status": "loaded"})
+        # the ledger row as that release wrote it (today's write_ledger knows columns it lacked)
+        old_columns = {c["name"] for c in sa.inspect(conn).get_columns("batch_ledger")}
+        row = {"batch_id": "b1", "dataset": "birth_certificates", "facility_code": "01929",
+               "interval_start": "2026-11-21", "interval_end": "2026-11-22", "status": "loaded"}
+        row.update({c.name: 0 for c in staging.batch_ledger.columns
+                    if c.name in old_columns and c.name not in row and not c.nullable})
+        conn.execute(sa.table("batch_ledger", *(sa.column(k) for k in row)).insert(), [row])
     as_old_code_left_it(empty_engine, ["birth_certificates"])
     assert migrate.current(empty_engine) is None
 
@@ -293,20 +301,33 @@ def test_concurrent_ensure_schema_on_postgresql(pg_url):
         e.dispose()
 
 
-def test_migration_waits_for_the_advisory_lock(pg_engine):
+def test_migration_waits_for_the_migration_lock(pg_engine):
+    with pg_engine.connect() as conn:
+        locks.ensure_table(conn)
     holder = pg_engine.connect()
-    holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": migrate.LOCK_KEY})
-    holder.commit()
+    holder.begin()
+    locks.hold(holder, locks.MIGRATIONS)
     worker = threading.Thread(target=staging.ensure_schema, args=(pg_engine, ["birth_certificates"]))
     worker.start()
     time.sleep(0.5)
     assert worker.is_alive()
     assert migrate.current(pg_engine) is None
-    holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": migrate.LOCK_KEY})
     holder.commit()
     holder.close()
     worker.join(30)
     assert migrate.current(pg_engine) == migrate.head()
+
+
+def test_a_migration_that_cannot_get_the_lock_gives_up_with_a_clear_message(pg_engine, monkeypatch):
+    monkeypatch.setenv("S06_MIGRATION_LOCK_TIMEOUT_S", "0.5")
+    with pg_engine.connect() as conn:
+        locks.ensure_table(conn)
+    with pg_engine.connect() as holder:
+        holder.begin()
+        locks.hold(holder, locks.MIGRATIONS)
+        with pytest.raises(locks.LockTimeout, match=r"waited 0.5 s for the schema migration lock held by another session; retry"):
+            staging.ensure_schema(pg_engine, ["birth_certificates"])
+    assert migrate.current(pg_engine) is None
 
 
 # --------------------------------------------------------------------------- roles (PostgreSQL)
@@ -345,6 +366,7 @@ def test_population_reader_role(pg_engine, login_as):
     staging.ensure_schema(pg_engine, ["birth_certificates"])
     _load(pg_engine, rec("A", "1", 3000))
     reader = login_as(helpers.READER_ROLE)
+    consumer = reader.url.username  # each consumer is its own login (migration 0009)
 
     staging.ensure_schema(reader, ["birth_certificates"])  # may check the store is current
     with reader.begin() as conn:
@@ -353,12 +375,13 @@ def test_population_reader_role(pg_engine, login_as):
         seq = conn.execute(sa.text("SELECT max(seq) FROM change_feed")).scalar()
         conn.execute(sa.text("SELECT count(*) FROM batch_ledger"))
         conn.execute(sa.insert(acknowledgements).values(
-            consumer="population_db", dataset="birth_certificates", natural_key="A", record_hash="h3000", seq=seq,
+            consumer=consumer, dataset="birth_certificates", natural_key="A", record_hash="h3000", seq=seq,
             batch_id="b1", status="registered"))
-        conn.execute(sa.insert(feed_cursors).values(consumer="population_db", dataset="birth_certificates", last_seq=0))
+        conn.execute(sa.insert(feed_cursors).values(consumer=consumer, dataset="birth_certificates", last_seq=0))
         conn.execute(sa.update(feed_cursors).values(last_seq=seq))
     for sql in ("SELECT * FROM quarantine", "SELECT * FROM dq_warnings", "SELECT * FROM ingested_files",
                 "SELECT * FROM birth_certificates_versions", "DELETE FROM acknowledgements",
+                "SELECT * FROM pipeline_locks",
                 "INSERT INTO birth_certificates (certificate_code, record_hash) VALUES ('X', 'h')",
                 "INSERT INTO change_feed (dataset, natural_key, operation, version_key, record_hash, batch_id) "
                 "VALUES ('d', 'k', 'insert', 'v', 'h', 'b')"):

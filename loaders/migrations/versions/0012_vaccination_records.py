@@ -1,8 +1,8 @@
 """vaccination_records: current and versions tables, indexes, history view, grants.
 
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-11-30 19:59:08
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-30 20:34:46
 
 Frozen: rendered by ``python -m loaders.migrate new-dataset vaccination_records``
 from the contract config/datasets/vaccination_records.yaml as it was then.
@@ -17,8 +17,8 @@ from alembic import op
 
 from loaders.migrations import helpers as h
 
-revision = '0011'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

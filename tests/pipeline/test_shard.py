@@ -1,0 +1,135 @@
+"""A shard of facilities processed together: results stay per facility (files, findings, ledger,
+failures), a bad file or a failing facility affects only itself, identical re-runs are skipped."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+import sqlalchemy as sa
+
+from loaders import staging
+from loaders.schema import batch_ledger, ingested_files, quarantine
+from tests.pipeline.test_batch import NIGHT, TZ, _child, _drop, _xml9, env  # noqa: F401 - fixture
+
+REGISTRY = """facilities:
+  - {code: "01929", name: A, province_code: "01", source_kind: file_drop, datasets: {birth_certificates: {format: xml9}}}
+  - {code: "31011", name: B, province_code: "31", source_kind: file_drop, datasets: {birth_certificates: {format: csv}}}
+  - {code: "79034", name: C, province_code: "79", source_kind: file_drop, datasets: {birth_certificates: {format: xml9}}}
+  - {code: "48005", name: D, province_code: "48", source_kind: file_drop, datasets: {birth_certificates: {format: csv}}}
+"""
+CODES = ["01929", "31011", "48005", "79034"]
+
+
+@pytest.fixture
+def shard_env(env, monkeypatch):  # noqa: F811
+    (env / "facilities.yaml").write_text(REGISTRY, encoding="utf-8")
+    return env
+
+
+def _csv(root: Path, facility: str, name: str, rows: int, drop_column: str | None = None) -> None:
+    import sample_data.generator as gen
+
+    path = root / "drop" / facility / "birth_certificates" / NIGHT.isoformat() / name
+    gen.write_births_csv(path, rows, seed=3, facility_code=facility, end=dt.date(2026, 11, 20))
+    if drop_column:
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+        table = table.drop_columns([drop_column])
+        pacsv.write_csv(table, path)
+
+
+def _interval() -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime(NIGHT.year, NIGHT.month, NIGHT.day, tzinfo=TZ)
+    return start, start + dt.timedelta(days=1)
+
+
+def _ledger(root: Path) -> dict[str, dict]:
+    engine = staging.engine_for(f"sqlite:///{root / 'staging.db'}")
+    with engine.connect() as conn:
+        return {r["facility_code"]: dict(r) for r in conn.execute(sa.select(batch_ledger)).mappings()}
+
+
+def test_a_shard_keeps_every_result_per_facility_and_a_bad_csv_is_a_bad_file(shard_env):
+    from pipeline.shard import run_shard
+
+    _drop(shard_env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 4)]))
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)]))
+    _csv(shard_env, "31011", "good.csv", 5)
+    _csv(shard_env, "31011", "no_code.csv", 4, drop_column="ma_gcs")  # a required column missing
+    # 48005 sends nothing: a silent facility
+    start, end = _interval()
+    batches = run_shard("birth_certificates", CODES, start, end)
+    assert [b.spec.facility for b in batches] == CODES
+    ledger = _ledger(shard_env)
+    assert {c: ledger[c]["status"] for c in CODES} == {
+        "01929": "loaded", "31011": "partial", "48005": "empty", "79034": "loaded"}
+    assert (ledger["01929"]["received"], ledger["01929"]["loaded"]) == (3, 3)
+    assert (ledger["79034"]["received"], ledger["79034"]["loaded"]) == (2, 2)
+    assert (ledger["31011"]["received"], ledger["31011"]["loaded"]) == (5, 5)  # the bad file's rows never count
+    assert "no_code.csv: missing required column(s) ma_gcs" in ledger["31011"]["reason"]
+    assert all(staging.reconcile(r) is None for r in ledger.values())
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        files = {(r.facility_code, Path(r.file_name).name): r.status for r in conn.execute(sa.select(ingested_files))}
+        findings = [(r.facility_code, r.rule_id) for r in conn.execute(sa.select(quarantine))]
+    assert files == {("01929", "a.xml"): "processed", ("79034", "c.xml"): "processed",
+                     ("31011", "good.csv"): "processed", ("31011", "no_code.csv"): "rejected"}
+    assert findings == [("31011", "FILE")]
+    # the shard's stage times are recorded in every batch's timings
+    timings = json.loads(ledger["01929"]["timings"])
+    assert timings["shard_batches"] == 4 and "shard_validate" in timings and "shard_read" in timings
+
+
+def test_an_identical_rerun_is_skipped_and_a_changed_facility_is_not(shard_env, monkeypatch):
+    from pipeline.shard import run_shard
+
+    _drop(shard_env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 4)]))
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)]))
+    start, end = _interval()
+    run_shard("birth_certificates", CODES, start, end)
+    first = _ledger(shard_env)
+    # 79034 re-delivers a corrected file; the others deliver nothing new
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 4)]))
+    batches = run_shard("birth_certificates", CODES, start, end)
+    skipped = {b.spec.facility for b in batches if b.skipped_from is not None}
+    assert skipped == {"01929", "31011", "48005"}
+    again = _ledger(shard_env)
+    assert again["79034"]["received"] == 3 and again["79034"]["inserted"] == 1 and again["79034"]["unchanged"] == 2
+    for code in skipped:  # the recorded outcome stands; one more attempt is counted
+        assert again[code]["attempts"] == first[code]["attempts"] + 1
+        assert {k: v for k, v in again[code].items() if k != "attempts"} == {
+            k: v for k, v in first[code].items() if k != "attempts"}
+    monkeypatch.setenv("S06_FORCE_RERUN", "1")
+    forced = run_shard("birth_certificates", CODES, start, end)
+    assert not [b for b in forced if b.skipped_from is not None]
+    assert _ledger(shard_env)["01929"]["unchanged"] == 3
+
+
+def test_a_facility_whose_processing_raises_fails_alone(shard_env, monkeypatch):
+    """One facility's rows make a derivation raise: the shard's combined chunk fails, each facility
+    is then processed alone, and only that facility's batch fails."""
+    from pipeline import shard as shard_module
+    from pipeline.datasets import hooks_for
+
+    real = hooks_for("birth_certificates")
+
+    def derive(table, facility_code, cutoff, context=None):
+        if "79034" in set(facility_code.to_pylist()):
+            raise ZeroDivisionError("a bug triggered by this facility's data")
+        return real.derive(table, facility_code, cutoff, context)
+
+    monkeypatch.setattr(shard_module, "hooks_for", lambda ds: dataclasses.replace(real, derive=derive))
+    _drop(shard_env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 4)]))
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)]))
+    start, end = _interval()
+    batches = shard_module.run_shard("birth_certificates", CODES, start, end)
+    by_code = {b.spec.facility: b for b in batches}
+    assert by_code["79034"].failure is not None and "ZeroDivisionError during processing" in by_code["79034"].failure.reason
+    assert by_code["01929"].failure is None
+    ledger = _ledger(shard_env)
+    assert ledger["79034"]["status"] == "failed" and ledger["79034"]["input_fingerprint"] is None
+    assert (ledger["01929"]["status"], ledger["01929"]["loaded"]) == ("loaded", 3)
