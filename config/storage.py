@@ -44,7 +44,7 @@ BLOCK = 1 << 20
 def is_remote(location: str | os.PathLike[str]) -> bool:
     """True for a URL that is not ``file://`` (object storage, or any other fsspec backend)."""
     m = _URL.match(str(location))
-    return bool(m) and m.group(1).lower() != "file"
+    return m is not None and m.group(1).lower() != "file"
 
 
 def local_path(location: str | os.PathLike[str]) -> Path:

@@ -127,10 +127,11 @@ class StagingLookups:
     def __init__(self, engine: Any, reference_root: Path | Zone) -> None:
         self.engine = engine
         if (isinstance(reference_root, Zone) and reference_root.remote) or is_remote(os.environ.get(REGISTRY_ENV, "")):
-            found = registry_file(reference_root)  # integration(objstore): snapshot on object storage
+            found = registry_file(reference_root)  # the snapshot is on object storage
             self.registry = _registry(str(found), found.stat().st_mtime) if found else None
         else:
-            path = registry_path(reference_root if isinstance(reference_root, Path) else reference_root.path())
+            local = reference_root.path() if isinstance(reference_root, LocalZone) else Path(str(reference_root))
+            path = registry_path(local)
             self.registry = _registry(str(path), path.stat().st_mtime) if path.is_file() else None
         if self.registry is None:
             log.info("no citizen registry snapshot at the configured path: registry checks skipped")
