@@ -207,6 +207,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if floor and floor_silent:
             result["floor_per_batch"] = _per_batch(floor["total_s"], floor_silent["total_s"], batches, silent)
             result["ratio"] = round(project["total_s"] / floor["total_s"], 2)
+            # The ratio only means something if both did the same work: same rows loaded.
+            result["same_work"] = {ds: {"project_loaded": d["totals"]["loaded"],
+                                        "floor_loaded": floor["datasets"][ds]["loaded"]}
+                                   for ds, d in project["datasets"].items()}
+            result["same_work_ok"] = all(v["project_loaded"] == v["floor_loaded"]
+                                         for v in result["same_work"].values())
         out = args.json or RESULTS / f"national_{sizing.facilities}_{result['backend']}_w{args.workers}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
@@ -233,6 +239,9 @@ def report(r: dict[str, Any]) -> None:
     print(f"identical re-run {r['rerun']['total_s']:.1f} s; silent night {r['project_silent']['total_s']:.1f} s")
     print(f"per batch: pipeline {r['project_per_batch']}, floor {r.get('floor_per_batch')}")
     print(f"peak memory: pipeline {p['peak_mib']:.0f} MiB" + (f", floor {f['peak_mib']:.0f} MiB" if f else ""))
+    if f and not r.get("same_work_ok", True):
+        print(f"WARNING: the floor and the pipeline loaded different rows, the ratio is not comparable: "
+              f"{r['same_work']}")
 
 
 if __name__ == "__main__":

@@ -66,8 +66,20 @@ def _columns(contract: dict[str, Any], fmt: str = "csv") -> list[tuple[str, str,
     return cols
 
 
+def _code_maps(contract: dict[str, Any], fmt: str = "csv") -> dict[str, tuple[pa.Array, pa.Array]]:
+    """Per column, the format's label -> code map (``code_map`` in the contract) as two arrays."""
+    maps = {}
+    for name, spec in contract["columns"].items():
+        mapping = (spec.get("code_map") or {}).get(fmt)
+        if mapping:
+            maps[name] = (pa.array([str(k).upper() for k in mapping], pa.string()),
+                          pa.array([str(v) for v in mapping.values()], pa.string()))
+    return maps
+
+
 def _normalize(raw: pa.Table, cols: list[tuple[str, str, str, bool, str]], cutoff: dt.datetime,
-               event: str) -> tuple[pa.Table, pa.Array]:
+               event: str, code_maps: dict[str, tuple[pa.Array, pa.Array]] | None = None
+               ) -> tuple[pa.Table, pa.Array]:
     """Typed columns and the valid mask (required present, every value parses, event not later)."""
     n = raw.num_rows
     valid = pa.array([True] * n)
@@ -76,6 +88,10 @@ def _normalize(raw: pa.Table, cols: list[tuple[str, str, str, bool, str]], cutof
         text = raw.column(tag).combine_chunks() if tag in raw.column_names else pa.nulls(n, pa.string())
         text = pc.utf8_trim_whitespace(text)
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        if code_maps and name in code_maps:  # labels to codes (an unknown label fails to parse)
+            keys, codes = code_maps[name]
+            found = pc.index_in(pc.utf8_upper(text), value_set=keys)
+            text = pc.if_else(pc.is_valid(found), pc.take(codes, found), pc.if_else(pc.is_null(text), text, "?"))
         if ctype in ("date", "datetime"):
             value = _dates(text)
             if ctype == "date":
@@ -168,7 +184,7 @@ def run_floor(registry: Path, drop: Path, out: Path, night: dt.date, pg_url: str
                 cur.execute("CREATE TABLE IF NOT EXISTS floor_ledger (dataset TEXT, facility_code TEXT, night DATE, "
                             "status TEXT, received INTEGER, loaded INTEGER, PRIMARY KEY (dataset, facility_code, night))")
                 if raw is not None:
-                    typed, valid = _normalize(raw, cols, cutoff, contract["event_date"])
+                    typed, valid = _normalize(raw, cols, cutoff, contract["event_date"], _code_maps(contract))
                     typed = typed.append_column("facility_code", raw.column("facility_code"))
                     good = typed.filter(valid)
                     loaded = good.num_rows
