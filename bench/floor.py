@@ -11,7 +11,9 @@ pipeline, into the same kind of store:
   against the formats the sample files use), check required fields, parse failures and events
   after the night (a row-level valid mask);
 * ``COPY`` the valid rows into a keyed table and one ledger row per facility into a ledger
-  table, in one transaction per dataset;
+  table, in one transaction per dataset (straight into the table while it is empty; once it
+  holds rows, into a temporary table merged by key with ``INSERT … ON CONFLICT DO UPDATE``, so a
+  re-delivered record or a re-run night replaces what is stored, as the pipeline's does);
 * pseudonymize the direct identifiers (HMAC-SHA256 once per distinct value, as the pipeline
   does) and write one zstd Parquet file per event month.
 
@@ -129,6 +131,26 @@ def _pseudonymize(arr: pa.Array, key: bytes, domain: str) -> pa.Array:
     return pc.take(pa.array(digests, pa.string()), pc.index_in(arr, value_set=uniques))
 
 
+def _copy_target(cur: Any, table: str) -> str:
+    """Where to COPY: the table itself while it is empty (a first load), else a temporary twin
+    that :func:`_upsert_from` merges by key (a re-delivered record replaces the stored one)."""
+    cur.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")')
+    if not cur.fetchone()[0]:
+        return table
+    cur.execute(f'CREATE TEMP TABLE "tmp_{table}" (LIKE "{table}") ON COMMIT DROP')
+    return f"tmp_{table}"
+
+
+def _upsert_from(cur: Any, source: str, table: str, columns: list[str], key: list[str]) -> None:
+    if source == table:
+        return
+    cols = ", ".join(f'"{c}"' for c in columns)
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in key)
+    keys = ", ".join(f'"{k}"' for k in key)
+    cur.execute(f'INSERT INTO "{table}" ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM "{source}" '
+                f"ON CONFLICT ({keys}) DO UPDATE SET {sets}")
+
+
 def run_floor(registry: Path, drop: Path, out: Path, night: dt.date, pg_url: str, key: bytes,
               datasets: list[str]) -> dict[str, Any]:
     """Process the night; returns timings and counts per dataset."""
@@ -192,11 +214,16 @@ def run_floor(registry: Path, drop: Path, out: Path, night: dt.date, pg_url: str
                     pacsv.write_csv(good.select([*names, "facility_code"]), buf,
                                     pacsv.WriteOptions(include_header=False, quoting_style="needed"))
                     quoted = ", ".join(f'"{n}"' for n in [*names, "facility_code"])
-                    with cur.copy(f'COPY "floor_{dataset}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
+                    target = _copy_target(cur, f"floor_{dataset}")
+                    with cur.copy(f'COPY "{target}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
                         copy.write(buf.getvalue())
-                with cur.copy("COPY floor_ledger FROM STDIN") as copy:
+                    _upsert_from(cur, target, f"floor_{dataset}", [*names, "facility_code"], contract["natural_key"])
+                target = _copy_target(cur, "floor_ledger")
+                with cur.copy(f'COPY "{target}" FROM STDIN') as copy:
                     for code, status, rows in ledger:
                         copy.write_row((dataset, code, night, status, rows, rows))
+                _upsert_from(cur, target, "floor_ledger", ["dataset", "facility_code", "night", "status", "received",
+                                                           "loaded"], ["dataset", "facility_code", "night"])
             t_load = time.perf_counter()
             if raw is not None and loaded:
                 curated = {}

@@ -5,7 +5,7 @@ Runs after the night's loads and publishes what operators, managers and faciliti
 morning. **Wiring only**: every task calls `pipeline.report` / `pipeline.feedback` /
 `expectations.runner`.
 
-* **Schedule**: on the staging Assets `s06://staging/<dataset>` of all four datasets (each nightly
+* **Schedule**: on the staging Assets `s06://staging/<dataset>` of every dataset (each nightly
   DAG's load emits its Asset event): the report runs once every dataset has loaded. **Fallback**:
   `AssetOrTimeSchedule` also runs it every day at 06:00 Asia/Ho_Chi_Minh, so a night on which one
   dataset DAG failed (and emitted no event), or a deployment whose dataset DAGs do not emit the

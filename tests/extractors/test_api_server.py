@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from sample_data.api_server import FAULT_MODES, start_server
+from sample_data.api_server.fhir import FHIR_FAULT_MODES
 
 REPO = Path(__file__).resolve().parents[2]
 PATH = "/api/v1/01929/health-workforce"
@@ -117,7 +118,10 @@ def test_faults_are_counted_and_page_limited(srv):
         ("GET", 1, 200), ("GET", 2, 500), ("GET", 2, 200), ("GET", 1, 429)]
     with pytest.raises(ValueError, match="unknown fault mode"):
         srv.set_fault("meltdown")
-    assert len(FAULT_MODES) == 8
+    # the REST fault modes this test and the extractor tests exercise, and the FHIR search ones
+    rest = {"slow", "error_500", "rate_limit_429", "truncated_body", "repeat_page", "expired_token", "auth_reject",
+            "bad_request_400"}
+    assert rest | FHIR_FAULT_MODES == FAULT_MODES
 
 
 def test_cli_serves(tmp_path):
