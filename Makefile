@@ -25,7 +25,7 @@ NIGHTS ?= 3
 # Slots of the Airflow pool s06_facility_sources (concurrent calls into facility systems): make up, demo.
 export S06_POOL_SLOTS ?= 8
 
-.PHONY: help install demo test lint typecheck fix airflow-init sample bench clean run-night up down status trigger \
+.PHONY: help install demo test lint typecheck fix airflow-init sample bench bench-national bench-scale clean run-night up down status trigger \
 	test-celery screenshots system-deps fuzz chaos
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -93,6 +93,16 @@ fix: install  ## ruff --fix and format
 bench: install  ## Benchmark every dataset through every stage, then the PostgreSQL staging load (ROWS=..., default 1,000,000)
 	$(BIN)/python -m bench.bench_pipeline --dataset all --rows $${ROWS:-1000000}
 	$(BIN)/python -m bench.bench_pg_load --rows $${ROWS:-1000000}
+
+bench-national: install  ## The national night (13,000 facilities, four datasets) against the hand-written floor, same run; then docs/benchmarks.md
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.bench_national
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.report
+
+bench-scale: install  ## Process start and small batches, a night into a 2,000,000-row store, the XML readers; then docs/benchmarks.md
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.bench_start
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.bench_history
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.bench_xml_readers
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.report
 
 chaos: install  ## SIGKILL the backfill at random kill points, re-run, compare with a clean run, SQLite + PostgreSQL: make chaos N=30
 	$(BIN)/python -m tools.chaos --runs $(or $(N),10) --nights $(NIGHTS) $(if $(DIALECT),--dialect $(DIALECT)) $(if $(SEED),--seed $(SEED))
