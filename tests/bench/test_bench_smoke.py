@@ -77,5 +77,6 @@ def test_national_bench_runs_pipeline_and_floor_on_the_same_night(tmp_path: Path
         assert d["totals"]["received"] == r["rows"][ds]
         assert d["totals"]["loaded"] + d["totals"]["quarantined"] + d["totals"]["superseded"] == r["rows"][ds]
         assert r["floor"]["datasets"][ds]["rows"] == r["rows"][ds]
+    assert r["same_work_ok"], r["same_work"]  # the ratio compares equal work: the same rows loaded
     assert r["ratio"] > 0 and r["rerun"]["total_s"] > 0
     assert r["project_per_batch"]["silent_ms"] > 0 and r["floor_per_batch"]["delivering_ms"] > 0
