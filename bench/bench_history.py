@@ -34,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.bench_pipeline import machine_facts
+from bench.child import in_child
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HISTORY_NIGHT = dt.date(2026, 11, 20)
@@ -95,22 +96,6 @@ def _night(work: Path, store: str, url: str, code: str, out: mp.Queue) -> None:
              "store_rows": rows, "files": len(published["files"])})
 
 
-def _child(target: Any, *args: Any) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, q))
-    proc.start()
-    while True:
-        try:
-            result = q.get(timeout=5)
-            break
-        except Exception:  # queue.Empty
-            if not proc.is_alive():
-                raise RuntimeError(f"{target.__name__} died (exit code {proc.exitcode})") from None
-    proc.join()
-    return result
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--history", type=int, default=2_000_000)
@@ -139,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              args.night, seed=7, facility_code=night_code)
         generate_s = time.perf_counter() - t0
         full_template = server.create_database("full_template")
-        history = _child(_load_history, work, full_template, codes)
+        history = in_child(_load_history, work, full_template, codes)
         curated_template = work / "full"
         runs: dict[str, list[dict[str, Any]]] = {"empty": [], "full": []}
         for k in range(args.repeat):
@@ -158,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     url = server.url(name)
                     shutil.rmtree(work / name, ignore_errors=True)
                     shutil.copytree(curated_template, work / name, ignore=shutil.ignore_patterns("raw", "work"))
-                runs[store].append(_child(_night, work, name, url, night_code))
+                runs[store].append(in_child(_night, work, name, url, night_code))
         med = {s: {k: statistics.median(r[k] for r in v) for k in ("process_s", "publish_s", "total_s")}
                for s, v in runs.items()}
         result = {

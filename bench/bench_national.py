@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import queue as queue_mod
 import resource
 import shutil
 import tempfile
@@ -38,12 +37,12 @@ from zoneinfo import ZoneInfo
 
 from bench import national
 from bench.bench_pipeline import machine_facts as machine
+from bench.child import in_child
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The datasets the national sizing covers (bench/national.py's writers).
 DATASETS = list(national.WRITERS)
 KEY = "benchmark-only-key-0123456789abcdef"
-CHILD_TIMEOUT_S = 7200
 
 
 def _env(root: Path, staging_url: str, registry: Path) -> None:
@@ -126,27 +125,6 @@ def _floor_night(root: Path, staging_url: str, registry: Path, night: dt.date, o
     out.put(result)
 
 
-def _in_child(target: Any, *args: Any) -> dict[str, Any]:
-    """Run ``target`` in a fresh interpreter (spawn) and return what it put on the queue."""
-    ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, q))
-    proc.start()
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
-    while True:
-        try:
-            result = q.get(timeout=5)
-            break
-        except queue_mod.Empty:
-            if not proc.is_alive():
-                raise RuntimeError(f"{target.__name__} died with exit code {proc.exitcode}") from None
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"{target.__name__} timed out") from None
-    proc.join()
-    return result
-
-
 def _per_batch(night_s: float, silent_s: float, batches: int, silent: int) -> dict[str, float]:
     per_silent = silent_s / batches if batches else 0.0
     delivering = batches - silent
@@ -189,13 +167,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             project_url = server.create_database("project")
             floor_url = server.create_database("floor")
         night, silent_night = national.NIGHT, national.NIGHT + dt.timedelta(days=1)
-        project = _in_child(_project_night, root, project_url, registry, night, args.workers)
-        rerun = _in_child(_project_night, root, project_url, registry, night, args.workers)
-        project_silent = _in_child(_project_night, root, project_url, registry, silent_night, args.workers)
+        project = in_child(_project_night, root, project_url, registry, night, args.workers)
+        rerun = in_child(_project_night, root, project_url, registry, night, args.workers)
+        project_silent = in_child(_project_night, root, project_url, registry, silent_night, args.workers)
         floor = floor_silent = None
         if floor_url:
-            floor = _in_child(_floor_night, root, floor_url, registry, night)
-            floor_silent = _in_child(_floor_night, root, floor_url, registry, silent_night)
+            floor = in_child(_floor_night, root, floor_url, registry, night)
+            floor_silent = in_child(_floor_night, root, floor_url, registry, silent_night)
         result: dict[str, Any] = {
             "sizing": sizing.__dict__, "rows": rows, "batches": batches, "silent_batches": silent,
             "workers": args.workers, "backend": "sqlite" if args.sqlite else "postgresql",

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.child import in_child
+
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The night whose drop folder the batch reads; after the writers' last issue date (2026-11-20),
 #: so no generated event is later than the interval's end (the cutoff rules).
@@ -183,22 +185,6 @@ def _floor(ds: BenchDataset, root: Path, staging_url: str, queue: mp.Queue) -> N
     queue.put(result)
 
 
-def _child(target: Any, *args: Any) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    queue: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    while True:
-        try:
-            result = queue.get(timeout=2)
-            break
-        except Exception:  # queue.Empty
-            if not proc.is_alive():
-                raise SystemExit(f"benchmark child {target.__name__} died (exit code {proc.exitcode})") from None
-    proc.join()
-    return result
-
-
 def bench(
     dataset: str, rows: int, staging_url: str | None, keep: bool = False, seed: int | None = None,
     floor_url: str | None = None,
@@ -215,9 +201,9 @@ def bench(
     seed = ds.seed if seed is None else seed
     csv_mib = (folder / ds.file_name).stat().st_size / 2**20
     machine = machine_facts()
-    result = _child(_run, ds, rows, root, staging_url)
+    result = in_child(_run, ds, rows, root, staging_url)
     if staging_url and staging_url.startswith("postgresql") and floor_url:
-        floor = _child(_floor, ds, root, floor_url)
+        floor = in_child(_floor, ds, root, floor_url)
         result["floor"] = floor
         result["floor_ratio"] = round(result["timings"]["end_to_end"] / floor["total_s"], 2)
     result["backend"] = "postgresql" if staging_url and staging_url.startswith("postgresql") else "sqlite"

@@ -80,3 +80,13 @@ def test_national_bench_runs_pipeline_and_floor_on_the_same_night(tmp_path: Path
     assert r["same_work_ok"], r["same_work"]  # the ratio compares equal work: the same rows loaded
     assert r["ratio"] > 0 and r["rerun"]["total_s"] > 0
     assert r["project_per_batch"]["silent_ms"] > 0 and r["floor_per_batch"]["delivering_ms"] > 0
+
+
+def test_history_bench_loads_the_same_night_into_an_empty_and_a_full_store(tmp_path: Path) -> None:
+    from bench.bench_history import main
+
+    r = main(["--history", "2000", "--night", "200", "--repeat", "1", "--json", str(tmp_path / "h.json")])
+    assert json.loads((tmp_path / "h.json").read_text())["ratio"] == r["ratio"] > 0
+    (empty,), (full,) = r["runs"]["empty"], r["runs"]["full"]
+    assert empty["loaded"] == full["loaded"] == 200  # the same night, fully loaded both times
+    assert (empty["store_rows"], full["store_rows"]) == (200, 2200)  # the full store really held the history
