@@ -10,7 +10,7 @@ it from an Airflow connection or environment variable (see ``pipeline.secrets``)
 from __future__ import annotations
 
 import hashlib
-import hmac
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,15 +38,29 @@ def pseudonymize(arr: pa.Array | pa.ChunkedArray, key: bytes, domain: str) -> pa
     if len(key) < 16:
         raise ValueError("pseudonymization key must be at least 16 bytes")
     prefix = domain.encode() + b"\x1f"
-    base = hmac.new(key, digestmod=hashlib.sha256)
+    inner, outer = _pads(key)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     # Hash each distinct value once (a mother appears once per child, twins share a card...).
     uniques = pc.unique(arr.drop_null())
     digests: list[str] = []
     append = digests.append
+    # HMAC written out (RFC 2104: H(K^opad || H(K^ipad || m))) on hash states primed with the
+    # padded key once: the same digest as hmac.new(key, m, sha256), a third cheaper per value
+    # than copying an hmac object (its Python wrapper), which matters at millions of values.
     for value in uniques.to_pylist():
-        h = base.copy()
+        h = inner.copy()
         h.update(prefix + value.encode("utf-8"))
-        append(h.hexdigest()[:PSEUDONYM_HEX_CHARS])
+        o = outer.copy()
+        o.update(h.digest())
+        append(o.hexdigest()[:PSEUDONYM_HEX_CHARS])
     return pc.take(pa.array(digests, pa.string()), pc.index_in(arr, value_set=uniques))
+
+
+def _pads(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states after the inner and outer padded key of HMAC (RFC 2104)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key)))

@@ -154,3 +154,32 @@ def test_compaction_merges_past_weeks_and_a_later_reissue_still_replaces(engine,
     publish_night(engine, CONTRACT, "2026-11-21", {(2026, 11)}, root, KEY)
     assert sorted(parts(folder)) == ["part-2026-11-02_2026-11-08.parquet", "part-2026-11-21.parquet"]
     assert _all_codes(root, 2026, 11) == before and len(_codes(folder / "part-2026-11-21.parquet")) == 1
+
+
+def test_values_survive_the_read_back_exactly(engine, tmp_path):
+    """Whatever way staging is read back (DB-API rows on SQLite, COPY CSV on PostgreSQL), the
+    curated values are the stored ones: NULL stays NULL and an empty string stays empty, text
+    with separators, quotes, newlines and Vietnamese letters is unchanged, booleans and
+    timestamps keep their type and value."""
+    tricky = rec("Q1", "1", 3000)
+    tricky.update({"mother_ethnicity_code": "", "mother_nationality_code": None, "mother_id_type": 'a,"b"\nc',
+                   "residence_province_code": "Hà Nội – 01", "caesarean": True, "under_32_weeks": False,
+                   "first_issue": None, "issue_date": dt.date(2026, 11, 22), "children_in_delivery": None,
+                   "birth_datetime": dt.datetime(2026, 11, 30, 23, 59, 59)})
+    plain = rec("Q2", "1", 3100)
+    with engine.begin() as conn:
+        staging.load_rows(conn, CONTRACT, [rows(tricky, plain)])
+    root = tmp_path / "c"
+    publish_partitions(engine, CONTRACT, {(2026, 11)}, root, KEY)
+    got = {r["birth_weight_g"]: r for r in pq.read_table(month_file(root, 2026, 11), partitioning=None).to_pylist()}
+    row = got[3000]
+    assert row["mother_ethnicity_code"] == ""
+    assert row["mother_nationality_code"] is None
+    assert row["mother_id_type"] == 'a,"b"\nc'
+    assert row["residence_province_code"] == "Hà Nội – 01"
+    assert (row["caesarean"], row["under_32_weeks"], row["first_issue"]) == (True, False, None)
+    assert row["issue_date"] == dt.date(2026, 11, 22) and row["children_in_delivery"] is None
+    assert row["birth_datetime"] == dt.datetime(2026, 11, 30, 23, 59, 59)
+    assert got[3100]["caesarean"] is None and got[3100]["birth_datetime"] == dt.datetime(2026, 11, 21, 10, 0)
+    # the pseudonym of the same ID is the same whichever row (and chunk) it came from
+    assert row["mother_id_number_pseudonym"] == got[3100]["mother_id_number_pseudonym"]

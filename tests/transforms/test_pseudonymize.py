@@ -55,3 +55,11 @@ def test_every_value_gets_its_own_pseudonym_whatever_the_batch_and_its_order():
         for v, p in zip(batch, out, strict=True):
             assert p is None if v is None else p == alone[v]
     assert len({p for p in first if p}) == len(alone)  # distinct values, distinct pseudonyms
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"k" * 64, b"long-key-" * 20], ids=["16", "block", "longer-than-block"])
+def test_pseudonym_is_hmac_sha256_for_any_key_length(key):
+    """HMAC is computed from primed hash states; keys longer than SHA-256's block are hashed first
+    (RFC 2104) - every length gives the documented HMAC."""
+    values = ["001190012345", "Lê Thị Hoa", ""]
+    assert pseudonymize(pa.array(values), key, "person").to_pylist() == [_reference(v, key, "person") for v in values]
