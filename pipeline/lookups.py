@@ -144,6 +144,22 @@ class StagingLookups:
         idx = pc.index_in(ids, value_set=self.registry.column("personal_id"))
         return pc.take(self.registry.column(column), idx)
 
+    def _member_of(self, column: Any, values: list[str]) -> Iterator[Any]:
+        """``WHERE`` clauses that together select the rows whose ``column`` is in ``values``.
+
+        PostgreSQL: one clause, ``column = ANY(:values)`` with the list as a single array
+        parameter (one statement and one plan however many values: a million-row batch asked
+        200 ``IN`` queries of 5,000 bound parameters each, most of the time spent rendering them).
+        SQLite: ``IN`` lists of :data:`IN_BATCH` (its bound-parameter limit).
+        """
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            yield column == sa.any_(sa.bindparam("member_values", values, type_=ARRAY(sa.Text)))
+            return
+        for part in _chunks(values):
+            yield column.in_(part)
+
     def _has_table(self, name: str) -> bool:
         return sa.inspect(self.engine).has_table(name)
 
@@ -155,10 +171,10 @@ class StagingLookups:
         current, _ = dataset_tables("death_notices")
         found: dict[str, tuple[str, dt.date | None]] = {}
         with self.engine.connect() as conn:
-            for part in _chunks(wanted):
+            for member in self._member_of(current.c.deceased_id_number, wanted):
                 rows = conn.execute(
                     sa.select(current.c.deceased_id_number, current.c.notice_code, current.c.death_datetime)
-                    .where(current.c.deceased_id_number.in_(part))
+                    .where(member)
                 )
                 for pid, code, death in rows:
                     day = death.date() if isinstance(death, dt.datetime) else death
@@ -210,8 +226,8 @@ class StagingLookups:
         firsts = sorted({k.split("|")[0] for k in wanted})
         present: set[str] = set()
         with self.engine.connect() as conn:
-            for part in _chunks(firsts):
-                for row in conn.execute(sa.select(*key_cols).where(key_cols[0].in_(part))):
+            for member in self._member_of(key_cols[0], firsts):
+                for row in conn.execute(sa.select(*key_cols).where(member)):
                     present.add("|".join("" if v is None else str(v) for v in row))
         return pc.if_else(pc.is_valid(keys), pc.is_in(keys, value_set=pa.array(sorted(present), pa.string())),
                           pa.scalar(None, pa.bool_()))
@@ -228,8 +244,8 @@ class StagingLookups:
         current, _ = dataset_tables("health_workforce")
         rows: list[Any] = []
         with self.engine.connect() as conn:
-            for part in _chunks(wanted):
-                rows += conn.execute(sa.select(*[current.c[c] for c in cols]).where(current.c.personal_id.in_(part))).all()
+            for member in self._member_of(current.c.personal_id, wanted):
+                rows += conn.execute(sa.select(*[current.c[c] for c in cols]).where(member)).all()
         return pa.Table.from_pylist([dict(zip(cols, r, strict=True)) for r in rows], schema=schema)
 
     # integration(vaccination): a generic "current staging rows of these persons" for hooks that
@@ -253,10 +269,10 @@ class StagingLookups:
         current, _ = dataset_tables(dataset)
         rows: list[Any] = []
         with self.engine.connect() as conn:
-            for part in _chunks(wanted):
+            for member in self._member_of(current.c[column], wanted):
                 rows += conn.execute(
                     sa.select(*[current.c[c] for c in columns])
-                    .where(current.c[column].in_(part), sa.or_(current.c.record_status.is_(None),
+                    .where(member, sa.or_(current.c.record_status.is_(None),
                                                                 current.c.record_status != "cancelled"))
                 ).all()
         return pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in rows], schema=schema)

@@ -97,6 +97,7 @@ def as_old_code_left_it(engine, datasets, with_views=True):
         current, _versions = dataset_tables(ds)
         with engine.begin() as conn:
             conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{ds}_history"')
+            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "ix_{ds}_person"')  # added by 0013
             for table in (ds, f"{ds}_versions"):
                 for col in LATER_COLUMNS:
                     conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP COLUMN "{col}"')

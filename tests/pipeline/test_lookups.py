@@ -1,0 +1,57 @@
+"""Staging lookups behind the cross-record rules (X3, X6, W5, V5, re-issue checks), on SQLite and
+PostgreSQL: the same answers whether the values fit in one query or need many."""
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from loaders import staging
+from loaders.schema import dataset_tables
+from pipeline import lookups
+from pipeline.lookups import StagingLookups
+
+
+@pytest.fixture
+def store(staging_engine, tmp_path):
+    datasets = ["death_notices", "health_workforce", "vaccination_records"]
+    staging.ensure_schema(staging_engine, datasets)
+    lineage = {"batch_id": "b", "record_hash": "h", "version_key": "1", "facility_code": "01929"}
+    deaths, _ = dataset_tables("death_notices")
+    workforce, _ = dataset_tables("health_workforce")
+    vaccines, _ = dataset_tables("vaccination_records")
+    with staging_engine.begin() as conn:
+        conn.execute(sa.insert(deaths), [
+            {"notice_code": "N1", "deceased_id_number": "001090000001", "death_datetime": dt.datetime(2026, 3, 1, 8), **lineage},
+            # a second notice for the same person, with an earlier death: the earliest counts
+            {"notice_code": "N2", "deceased_id_number": "001090000001", "death_datetime": dt.datetime(2026, 2, 1, 8), **lineage},
+            {"notice_code": "N3", "deceased_id_number": "001090000002", "death_datetime": dt.datetime(2025, 1, 5), **lineage},
+        ])
+        conn.execute(sa.insert(workforce), [
+            {"licence_number": "L1", "licence_issuer": "BYT", "practice_facility_code": "01929", "personal_id": "001090000003",
+             "period_start": dt.date(2020, 1, 1), **lineage},
+        ])
+        conn.execute(sa.insert(vaccines), [
+            {"immunization_id": "I1", "source_system": "S", "personal_id": "001090000004", "antigen": "BCG",
+             "occurrence_datetime": dt.datetime(2026, 1, 2), "status": "completed", **lineage, "record_status": None},
+            {"immunization_id": "I2", "source_system": "S", "personal_id": "001090000004", "antigen": "HepB",
+             "occurrence_datetime": dt.datetime(2026, 1, 3), "status": "completed", **lineage, "record_status": "cancelled"},
+        ])
+    return StagingLookups(staging_engine, tmp_path / "no-reference")
+
+
+@pytest.mark.parametrize("in_batch", [5000, 1], ids=["one-query", "one-value-per-query"])
+def test_lookups_answer_the_same_however_the_values_are_split(store, monkeypatch, in_batch):
+    monkeypatch.setattr(lookups, "IN_BATCH", in_batch)  # SQLite splits; PostgreSQL sends one array
+    ids = pa.array(["001090000001", None, "001090000002", "001090000009", "001090000001", ""])
+    assert store.death_dates(ids).to_pylist() == [dt.date(2026, 2, 1), None, dt.date(2025, 1, 5), None,
+                                                  dt.date(2026, 2, 1), None]
+    assert store.death_notice_codes(ids).to_pylist() == ["N2", None, "N3", None, "N2", None]
+    keys = pa.array(["N1", "N9", None, "N3"])
+    assert store.existing_keys("death_notices", keys).to_pylist() == [True, False, None, True]
+    periods = store.practice_periods(pa.array(["001090000003", "001090000001"]))
+    assert periods.column("licence_number").to_pylist() == ["L1"]
+    doses = store.current_rows("vaccination_records", "personal_id", pa.array(["001090000004", "x"]),
+                               ["personal_id", "antigen"])
+    assert doses.to_pylist() == [{"personal_id": "001090000004", "antigen": "BCG"}]  # the cancelled dose is not history
