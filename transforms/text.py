@@ -30,7 +30,8 @@ def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     out = arr
     # Most columns are codes and digits: pure ASCII needs no Unicode normalisation, and the
     # whitespace regex only runs when there is something to collapse (both are costly per row).
-    if not pc.all(pc.fill_null(pc.string_is_ascii(out), True)).as_py():
+    ascii_only = pc.all(pc.fill_null(pc.string_is_ascii(out), True)).as_py()
+    if not ascii_only:
         # NFC can only change a string holding a combining mark or a canonical singleton; only
         # those rows (NFD input, cp1258's combining tones) pay for normalisation.
         needs = pc.fill_null(pc.match_substring_regex(out, _NFC_CANDIDATES), False)
@@ -38,10 +39,27 @@ def clean_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
             out = pc.replace_with_mask(out, needs, pc.utf8_normalize(out.filter(needs), "NFC"))
         for bad, good in _LOOKALIKES.items():
             out = pc.replace_substring(out, bad, good)
-    if pc.any(pc.fill_null(pc.match_substring_regex(out, r"\s\s|[\t\n\r\f\v]"), False)).as_py():
+    if _has_whitespace_to_collapse(out, ascii_only):
         out = pc.replace_substring_regex(out, r"\s{2,}|[\t\n\r\f\v]", " ")
+    # (not ascii_trim_whitespace: the Unicode kernel also trims the information separators
+    # U+001C..U+001F, and the result must not depend on whether a column happens to be ASCII)
     out = pc.utf8_trim_whitespace(out)
     return pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
+
+
+def _has_whitespace_to_collapse(arr: pa.Array, ascii_only: bool) -> bool:
+    """Whether any value holds a run of whitespace or a tab/newline/CR/FF/VT (what the collapse replaces).
+
+    ASCII columns (codes, numbers, dates: most of them) are answered without a regex: in ASCII
+    such a value holds two spaces or a character that is not printable (a false positive only
+    costs the regex).
+    """
+    if ascii_only:
+        if pc.any(pc.fill_null(pc.match_substring(arr, "  "), False)).as_py():
+            return True
+        printable = pc.or_(pc.ascii_is_printable(arr), pc.equal(arr, ""))
+        return not pc.all(pc.fill_null(printable, True)).as_py()
+    return bool(pc.any(pc.fill_null(pc.match_substring_regex(arr, r"\s\s|[\t\n\r\f\v]"), False)).as_py())
 
 
 def upper_vi(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

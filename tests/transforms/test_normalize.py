@@ -111,3 +111,27 @@ def test_clean_text_equals_full_nfc_on_vietnamese_in_every_form():
             samples.append(unicodedata.normalize(form, w))
     got = clean_text(pa.array(samples)).to_pylist()
     assert got == [unicodedata.normalize("NFC", s) for s in samples]
+
+
+def test_clean_text_on_ascii_matches_the_regex_definition():
+    """ASCII columns skip the whitespace regex when nothing needs collapsing; the result must equal
+    the definition (collapse runs of whitespace and any tab/newline/CR/FF/VT, trim, empty -> NULL)
+    for every ASCII character, control characters included."""
+    import random
+    import re
+
+    rng = random.Random(9)
+    alphabet = [chr(i) for i in range(128)]
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(3000)]
+    samples += ["plain", "12345", "", " ", "a  b", "\x1fa\x1f", "a\x0bb"]
+
+    def reference(value: str) -> str | None:
+        collapsed = re.sub(r"[\t\n\f\r ]{2,}|[\t\n\r\f\v]", " ", value)  # RE2's \s is [\t\n\f\r ]
+        trimmed = collapsed.strip("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ")
+        return trimmed or None
+
+    assert clean_text(pa.array(samples)).to_pylist() == [reference(v) for v in samples]
+    # one value at a time too: each array then takes the fast path or the regex on its own
+    assert [clean_text(pa.array([v])).to_pylist()[0] for v in samples] == [reference(v) for v in samples]
+    clean_only = ["001190012345", "01929", "2026-11-21"] * 10  # the fast path: no regex needed
+    assert clean_text(pa.array(clean_only)).to_pylist() == clean_only
