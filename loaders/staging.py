@@ -167,9 +167,14 @@ def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable
     if conn.dialect.name == "postgresql":
         # Arrow writes the CSV (vectorized); COPY reads it. Unquoted empty fields are NULL in
         # COPY's CSV format, which is how Arrow writes nulls.
+        from psycopg.copy import QueuedLibpqWriter
+
         cur = dbapi.cursor()
         opts = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
+        # A writer thread sends the data while this one reads and formats the next chunk (Arrow
+        # releases the GIL): the client's work overlaps the server's instead of alternating.
+        writer = QueuedLibpqWriter(cur)
+        with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', writer=writer) as copy:
             for chunk in chunks:
                 table = chunk.select(names)
                 table = table.cast(pa.schema([
