@@ -486,7 +486,12 @@ def publish_night(engine: Engine, contract: DatasetContract, night: str, months:
         todo.setdefault((year, month), set()).add(other)
     # The night's own rows, every month at once: one read instead of one per month (a backfill
     # night touches a hundred months), pseudonymized once, split by event month below.
-    own = _night_by_month(engine, contract, key, night) if months else {}
+    # The night's own rows, read once for every month (see _night_by_month). Each month is
+    # written under its lock; if staging changed after the read (another load committed: the
+    # change feed moved on), that month is read again under its lock, as before, so a
+    # concurrent backfill or a later night's publish is never overwritten with older rows.
+    own: dict[tuple[int, int], pa.Table] | None = None
+    mark: int | None = None
     written: list[str] = []
     for (year, month), nights in sorted(todo.items()):
         folder = month_rel(contract, year, month)
@@ -500,13 +505,26 @@ def publish_night(engine: Engine, contract: DatasetContract, night: str, months:
                 targets[holder or part_name(n)] = existing.get(holder or "", (n, n))
             staged = {}
             for name, rng in sorted(targets.items()):
-                if rng == (night, night):
+                if rng == (night, night) and own is None:
+                    mark = _feed_mark(engine, contract.dataset)
+                    own = _night_by_month(engine, contract, key, night)
+                if rng == (night, night) and own is not None and _feed_mark(engine, contract.dataset) == mark:
                     chunks: Iterator[pa.Table] = iter([own[(year, month)]] if (year, month) in own else [])
                 else:
                     chunks = _chunks_for(engine, contract, key, year, month, rng, True)
                 staged[name] = _stage_file(chunks, zone, folder, name, schema)
             written += _commit_files(zone, folder, staged)
     return written
+
+
+def _feed_mark(engine: Engine, dataset: str) -> int | None:
+    """The dataset's last change-feed sequence number: every load that changes a current row of
+    the dataset appends to the feed in its transaction, so an unchanged mark means unchanged rows."""
+    from loaders.schema import change_feed
+
+    with engine.connect() as conn:
+        mark = conn.execute(sa.select(sa.func.max(change_feed.c.seq)).where(change_feed.c.dataset == dataset)).scalar()
+    return None if mark is None else int(mark)
 
 
 def _night_by_month(engine: Engine, contract: DatasetContract, key: bytes, night: str) -> dict[tuple[int, int], pa.Table]:

@@ -183,3 +183,28 @@ def test_values_survive_the_read_back_exactly(engine, tmp_path):
     assert got[3100]["caesarean"] is None and got[3100]["birth_datetime"] == dt.datetime(2026, 11, 21, 10, 0)
     # the pseudonym of the same ID is the same whichever row (and chunk) it came from
     assert row["mother_id_number_pseudonym"] == got[3100]["mother_id_number_pseudonym"]
+
+
+def test_a_load_committed_while_a_night_is_published_is_not_overwritten(engine, tmp_path, monkeypatch):
+    """The night is read once for all its months; a load that commits after that read (a backfill,
+    a re-run of the night) makes the months still to be written read staging again under their
+    lock, so the older rows never end up in a part."""
+    import loaders.curated as curated
+
+    root = tmp_path / "c"
+    early, late = rec("A", "1", 3000), rec("B", "1", 3100)
+    early["birth_datetime"] = dt.datetime(2026, 10, 31, 23, 0)  # October's part is written first
+    _night_load(engine, "2026-11-21", early, late)
+    read = curated._night_by_month
+
+    def read_then_a_concurrent_load(*args, **kwargs):
+        got = read(*args, **kwargs)
+        _night_load(engine, "2026-11-21", rec("B", "2", 3999) | {"record_hash": "corrected"})
+        return got
+
+    monkeypatch.setattr(curated, "_night_by_month", read_then_a_concurrent_load)
+    curated.publish_night(engine, CONTRACT, "2026-11-21", {(2026, 10), (2026, 11)}, root, KEY)
+    nov = pq.read_table(partition_dir(root, CONTRACT, 2026, 11) / "part-2026-11-21.parquet", partitioning=None)
+    assert nov.column("birth_weight_g").to_pylist() == [3999]
+    oct_ = pq.read_table(partition_dir(root, CONTRACT, 2026, 10) / "part-2026-11-21.parquet", partitioning=None)
+    assert oct_.column("birth_weight_g").to_pylist() == [3000]
