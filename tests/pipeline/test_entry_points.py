@@ -143,6 +143,7 @@ def test_run_night_exits_as_the_backfill_does_for_the_same_outcome(tmp_path):
     code; GNU make turns any failing recipe into its own status 2 and names the command's code
     ("Error 1"), so make is non-zero exactly when the backfill is."""
     from config.registry import load_registry
+    from config.settings import load_settings
     from sample_data.generator import generate
     from sample_data.sources import sample_sources
 
@@ -150,7 +151,9 @@ def test_run_night_exits_as_the_backfill_does_for_the_same_outcome(tmp_path):
     generate(source, START, 3, per_night=8)
     cases = [("birth_certificates", "2026-11-23", 1),  # a facility's CSV drifted: its batch is held
              ("birth_certificates", "2026-11-21", 0)]  # every facility loaded
-    registry = load_registry(REPO_ROOT / "config" / "facilities.yaml")
+    # The registry both commands read (S06_FACILITIES_FILE: the sample one), so that the sample
+    # systems serve every REST/SQL facility of it (the SQL facility 22015 sends births).
+    registry = load_registry(load_settings().facilities_file)
     for dataset, night, expected in cases:
         roots = {}
         for who in ("backfill", "make"):
