@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -141,7 +142,10 @@ def test_run_night_exits_as_the_backfill_does_for_the_same_outcome(tmp_path):
     --strict``: the DAG with dag.test()), each on its own copy of the data, for a night that needs
     attention (a held batch) and a clean one. The command run by make exits with the backfill's
     code; GNU make turns any failing recipe into its own status 2 and names the command's code
-    ("Error 1"), so make is non-zero exactly when the backfill is."""
+    ("Error 1"), so make is non-zero exactly when the backfill is.
+
+    Each case's two commands run at the same time (they share nothing: own data root, own sample
+    facility systems; only ``make`` uses Airflow's metadata DB)."""
     from config.registry import load_registry
     from config.settings import load_settings
     from sample_data.generator import generate
@@ -159,14 +163,25 @@ def test_run_night_exits_as_the_backfill_does_for_the_same_outcome(tmp_path):
         for who in ("backfill", "make"):
             roots[who] = tmp_path / f"{who}-{night}"
             shutil.copytree(source, roots[who])
-        env = _env(tmp_path, S06_DATA_ROOT=str(roots["backfill"]))
-        with sample_sources(roots["backfill"], registry):
-            env.update({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")})
-            by_backfill = _backfill(env, "--dataset", dataset, "--from", night, "--to", night)
-        by_make = subprocess.run(
-            ["make", "-s", "run-night", f"DATASET={dataset}", f"DATE={night}"],
-            env=_env(tmp_path, S06_DATA_ROOT=str(roots["make"])), capture_output=True, text=True, timeout=900,
-            cwd=REPO_ROOT)
+        make_out, make_err = tmp_path / f"make-{night}.out", tmp_path / f"make-{night}.err"
+        # Output to files, not pipes: nothing reads the make's output while the backfill runs.
+        with make_out.open("w", encoding="utf-8") as out, make_err.open("w", encoding="utf-8") as err:
+            make = subprocess.Popen(
+                ["make", "-s", "run-night", f"DATASET={dataset}", f"DATE={night}"],
+                env=_env(tmp_path, S06_DATA_ROOT=str(roots["make"])), stdout=out, stderr=err, text=True,
+                cwd=REPO_ROOT, start_new_session=True)
+            try:
+                env = _env(tmp_path, S06_DATA_ROOT=str(roots["backfill"]))
+                with sample_sources(roots["backfill"], registry):
+                    env.update({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")})
+                    by_backfill = _backfill(env, "--dataset", dataset, "--from", night, "--to", night)
+                make.wait(timeout=900)
+            finally:
+                if make.poll() is None:  # the backfill or the wait failed: stop make and its commands
+                    os.killpg(make.pid, signal.SIGKILL)
+                    make.wait()
+        by_make = subprocess.CompletedProcess(make.args, make.returncode, make_out.read_text(encoding="utf-8"),
+                                              make_err.read_text(encoding="utf-8"))
         assert by_backfill.returncode == expected, (night, by_backfill.stdout[-3000:], by_backfill.stderr[-3000:])
         assert (by_make.returncode != 0) == (expected != 0), (night, by_make.stdout[-3000:], by_make.stderr[-3000:])
         if expected:
