@@ -104,7 +104,7 @@ bench-scale: install  ## Process start and small batches, a night into a 2,000,0
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.bench_xml_readers
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.report
 
-chaos: install  ## SIGKILL the backfill at random kill points, re-run, compare with a clean run, SQLite + PostgreSQL: make chaos N=30
+chaos: install  ## SIGKILL the backfill at random kill points, re-run, compare with a clean run, SQLite + PostgreSQL: make chaos N=30 (make test: 1 kill per dialect)
 	$(BIN)/python -m tools.chaos --runs $(or $(N),10) --nights $(NIGHTS) $(if $(DIALECT),--dialect $(DIALECT)) $(if $(SEED),--seed $(SEED))
 
 clean:  ## Remove the working folder (data zones, Airflow home); keeps .venv

@@ -55,7 +55,7 @@ class PgServer:
     def start(self) -> None:
         data = self.root / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8")
+                  "--locale=C.UTF-8", "--no-sync")  # a throwaway data folder: no need to flush it to disk
         opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                 f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l", str(self.root / "server.log"),

@@ -64,12 +64,18 @@ def test_pg_load_bench_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server binaries not installed")
-def test_national_bench_runs_pipeline_and_floor_on_the_same_night(tmp_path: Path) -> None:
+def test_national_bench_runs_pipeline_and_floor_on_the_same_night(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.bench_national import main
 
+    # Shards of 10 facilities: 8 shards over the four datasets instead of the default 44 (one to
+    # three facilities each at this size). Each shard pays a fixed validation call; several shards
+    # per dataset are still run (workforce: 4, births: 2).
+    monkeypatch.setenv("S06_FACILITIES_PER_TASK", "10")
     out = tmp_path / "national.json"
     r = main(["--facilities", "40", "--births", "20", "--deaths", "10", "--drivers", "10", "--json", str(out)])
     assert json.loads(out.read_text())["batches"] == r["batches"] == 80
+    assert r["shard_size_env"] == "10"
     assert 0 < r["silent_batches"] < r["batches"]
     for ds, d in r["project"]["datasets"].items():
         # every delivered row is accounted for and the night reconciles

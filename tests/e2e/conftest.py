@@ -76,8 +76,9 @@ def all_datasets_run(sample_systems):
     settings, _server = sample_systems
     runs = {}
     # Shards of three facilities: the ground-truth tests see batches judged and loaded together;
-    # the re-run tests later use the default sharding (one facility per task at this size), so an
-    # identical outcome also shows that a batch does not depend on the shard it was in.
+    # the re-run tests later use other shards (the default, one facility per task at this size,
+    # and one shard per dataset for the forced re-run), so an identical outcome also shows that a
+    # batch does not depend on the shard it was in.
     previous = os.environ.get("S06_FACILITIES_PER_TASK")
     os.environ["S06_FACILITIES_PER_TASK"] = "3"
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -135,14 +136,40 @@ def test_a_data_root_that_does_not_exist_yet_is_created(tmp_path):
 # --------------------------------------------------------------------------- make run-night == backfill
 
 
+def _start_make_run_night(tmp_path: Path, dataset: str, night: str, root: Path) -> subprocess.Popen[str]:
+    """``make run-night`` in the background, its own process group, output to files (read by
+    :func:`_finish`): nothing reads it while it runs."""
+    with (tmp_path / f"make-{night}.out").open("w") as out, (tmp_path / f"make-{night}.err").open("w") as err:
+        return subprocess.Popen(["make", "-s", "run-night", f"DATASET={dataset}", f"DATE={night}"],
+                                env=_env(tmp_path, S06_DATA_ROOT=str(root)), stdout=out, stderr=err, text=True,
+                                cwd=REPO_ROOT, start_new_session=True)
+
+
+def _finish(proc: subprocess.Popen[str], tmp_path: Path, night: str) -> subprocess.CompletedProcess[str]:
+    try:
+        proc.wait(timeout=900)
+    finally:
+        if proc.poll() is None:  # timed out, or the test failed meanwhile: stop make and its commands
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode,
+                                       (tmp_path / f"make-{night}.out").read_text(encoding="utf-8"),
+                                       (tmp_path / f"make-{night}.err").read_text(encoding="utf-8"))
+
+
 @pytest.mark.integration
 def test_run_night_exits_as_the_backfill_does_for_the_same_outcome(tmp_path):
     """The same sample night, run by the backfill and by ``make run-night`` (``cli.demo
     --strict``: the DAG with dag.test()), each on its own copy of the data, for a night that needs
     attention (a held batch) and a clean one. The command run by make exits with the backfill's
     code; GNU make turns any failing recipe into its own status 2 and names the command's code
-    ("Error 1"), so make is non-zero exactly when the backfill is."""
+    ("Error 1"), so make is non-zero exactly when the backfill is.
+
+    The two ``make run-night`` run one after the other (both use Airflow's metadata DB); the
+    backfills, which share nothing with them (own data root, own sample facility systems), run
+    while the first one does."""
     from config.registry import load_registry
+    from config.settings import load_settings
     from sample_data.generator import generate
     from sample_data.sources import sample_sources
 
@@ -150,23 +177,33 @@ def test_run_night_exits_as_the_backfill_does_for_the_same_outcome(tmp_path):
     generate(source, START, 3, per_night=8)
     cases = [("birth_certificates", "2026-11-23", 1),  # a facility's CSV drifted: its batch is held
              ("birth_certificates", "2026-11-21", 0)]  # every facility loaded
-    registry = load_registry(REPO_ROOT / "config" / "facilities.yaml")
-    for dataset, night, expected in cases:
-        roots = {}
+    # The registry both commands read (S06_FACILITIES_FILE: the sample one), so that the sample
+    # systems serve every REST/SQL facility of it (the SQL facility 22015 sends births).
+    registry = load_registry(load_settings().facilities_file)
+    roots = {}
+    for _dataset, night, _expected in cases:
         for who in ("backfill", "make"):
-            roots[who] = tmp_path / f"{who}-{night}"
-            shutil.copytree(source, roots[who])
-        env = _env(tmp_path, S06_DATA_ROOT=str(roots["backfill"]))
-        with sample_sources(roots["backfill"], registry):
-            env.update({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")})
-            by_backfill = _backfill(env, "--dataset", dataset, "--from", night, "--to", night)
-        by_make = subprocess.run(
-            ["make", "-s", "run-night", f"DATASET={dataset}", f"DATE={night}"],
-            env=_env(tmp_path, S06_DATA_ROOT=str(roots["make"])), capture_output=True, text=True, timeout=900,
-            cwd=REPO_ROOT)
-        assert by_backfill.returncode == expected, (night, by_backfill.stdout[-3000:], by_backfill.stderr[-3000:])
-        assert (by_make.returncode != 0) == (expected != 0), (night, by_make.stdout[-3000:], by_make.stderr[-3000:])
+            roots[(who, night)] = tmp_path / f"{who}-{night}"
+            shutil.copytree(source, roots[(who, night)])
+    by_backfill, by_make = {}, {}
+    first_dataset, first_night, _ = cases[0]
+    first = _start_make_run_night(tmp_path, first_dataset, first_night, roots[("make", first_night)])
+    try:
+        for dataset, night, _expected in cases:
+            env = _env(tmp_path, S06_DATA_ROOT=str(roots[("backfill", night)]))
+            with sample_sources(roots[("backfill", night)], registry):
+                env.update({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")})
+                by_backfill[night] = _backfill(env, "--dataset", dataset, "--from", night, "--to", night)
+    finally:
+        by_make[first_night] = _finish(first, tmp_path, first_night)
+    for dataset, night, _expected in cases[1:]:
+        by_make[night] = _finish(_start_make_run_night(tmp_path, dataset, night, roots[("make", night)]),
+                                 tmp_path, night)
+    for dataset, night, expected in cases:
+        backfill, make = by_backfill[night], by_make[night]
+        assert backfill.returncode == expected, (night, backfill.stdout[-3000:], backfill.stderr[-3000:])
+        assert (make.returncode != 0) == (expected != 0), (night, make.stdout[-3000:], make.stderr[-3000:])
         if expected:
-            assert f"run-night] Error {expected}" in by_make.stderr  # the command's own exit code
-            for proc in (by_backfill, by_make):
+            assert f"run-night] Error {expected}" in make.stderr  # the command's own exit code
+            for proc in (backfill, make):
                 assert f"needs attention: {dataset} {night}: 2 facility batch(es) need attention" in proc.stdout

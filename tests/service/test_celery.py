@@ -90,7 +90,7 @@ def test_celery_night_equals_dag_test(celery_service, tmp_path, monkeypatch):
     svc = celery_service
     api = svc.api
     runs = {ds: trigger(api, ds, NIGHT)["dag_run_id"] for ds in SELECTED}
-    states = wait(api, list(runs.items()), 600)
+    states = wait(api, list(runs.items()), 600, interval=1.0)  # (default: every 3 s)
     assert all(s in ("success", "failed") for s in states.values()), states
     # both workers took tasks (hostnames of the finished task instances)
     hosts = set()

@@ -29,6 +29,8 @@ pytestmark = pytest.mark.integration
 
 NIGHT = dt.date(2026, 11, 21)
 RUN_TIMEOUT = 480
+#: Seconds between two looks at a run's state or the alerts file (ops.trigger.wait polls every 3 s by default).
+POLL = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def service(tmp_path_factory):
 @pytest.fixture(scope="module")
 def night_runs(service):
     runs = {ds: trigger(service.api, ds, NIGHT)["dag_run_id"] for ds in DATASETS}
-    states = wait(service.api, list(runs.items()), RUN_TIMEOUT)
+    states = wait(service.api, list(runs.items()), RUN_TIMEOUT, interval=POLL)
     return runs, {ds: states[(ds, run_id)] for ds, run_id in runs.items()}
 
 
@@ -64,7 +66,7 @@ def _wait_alert(cfg: ServiceConfig, match, timeout: float = 150.0) -> dict:
         hits = [a for a in _alerts(cfg) if match(a)]
         if hits:
             return hits[-1]
-        time.sleep(2)
+        time.sleep(POLL)
     raise AssertionError(f"no matching alert within {timeout:.0f} s; got {[a.get('event') for a in _alerts(cfg)]}")
 
 
@@ -187,7 +189,7 @@ def test_missing_connection_fails_fast_naming_it(service, night_runs):
     try:
         started = time.monotonic()
         run_id = trigger(api, "driver_health_checks", night, ["75440", "24009"])["dag_run_id"]
-        state = wait(api, [("driver_health_checks", run_id)], 180)[("driver_health_checks", run_id)]
+        state = wait(api, [("driver_health_checks", run_id)], 180, interval=POLL)[("driver_health_checks", run_id)]
         assert state == "failed"
         assert time.monotonic() - started < 180
         tis = {(t["task_id"], t["rendered_map_index"]): t for t in _task_instances(api, "driver_health_checks", run_id)}
@@ -210,7 +212,7 @@ def test_missing_pool_fails_fast_naming_it(service, night_runs):
     api.request("DELETE", "/api/v2/pools/s06_facility_sources").raise_for_status()
     try:
         run_id = trigger(api, "death_notices", dt.date(2026, 11, 22), ["01013"])["dag_run_id"]
-        state = wait(api, [("death_notices", run_id)], 120)[("death_notices", run_id)]
+        state = wait(api, [("death_notices", run_id)], 120, interval=POLL)[("death_notices", run_id)]
         assert state == "failed"
         tis = {t["task_id"]: t for t in _task_instances(api, "death_notices", run_id)}
         assert tis["plan_shards"]["state"] == "failed"
