@@ -273,7 +273,7 @@ def sample_world(work: Path, nights: int, per_night: int, seed: int,
                  datasets: list[str] | None = None) -> Iterator[Scenario]:
     """Generate the sample nights once and serve the sample facility systems for every run."""
     from config.registry import load_registry
-    from config.settings import REPO_ROOT
+    from config.settings import REPO_ROOT, load_settings
     from sample_data.generator import generate
     from sample_data.sources import sample_sources
 
@@ -284,7 +284,9 @@ def sample_world(work: Path, nights: int, per_night: int, seed: int,
     if not env.get("S06_PSEUDONYM_KEY") and not env.get("AIRFLOW_CONN_S06_PSEUDONYM_KEY"):
         env["AIRFLOW_CONN_S06_PSEUDONYM_KEY"] = (REPO_ROOT / "config" / "dev_connections" /
                                                  "s06_pseudonym_key.json").read_text(encoding="utf-8")
-    with sample_sources(template, load_registry(REPO_ROOT / "config" / "facilities.yaml")):
+    # Serve the facility systems of the registry the runs read (S06_FACILITIES_FILE, else the
+    # production one), so every REST/SQL facility of it has its sample system.
+    with sample_sources(template, load_registry(load_settings().facilities_file)):
         env.update({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_S06_FAC")})
         yield Scenario(template=template, nights=nights, env=env, datasets=datasets or [])
 
