@@ -197,6 +197,9 @@ class DatasetContract:
     first_issue_column: str | None = None
     #: the column holding the personal ID the population database matches on
     match_column: str | None = None
+    #: other records look this dataset up by ``match_column`` (cross-record rules): staging
+    #: indexes that column
+    person_lookups: bool = False
     #: where the rules come from (suite metadata)
     rule_source: str = ""
     #: validation-frame columns that are not contract columns -> frame kind
@@ -467,6 +470,8 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
     rules = tuple(_parse_rule(n, r, frame_columns, options, where) for n, r in enumerate(raw.get("rules") or ()))
     if raw.get("match_column") is not None and raw["match_column"] not in columns:
         raise ContractError(f"{where}: match_column '{raw['match_column']}' is not a declared column")
+    if raw.get("person_lookups") and raw.get("match_column") is None:
+        raise ContractError(f"{where}: person_lookups needs a match_column (the column that is looked up)")
     contract = DatasetContract(
         dataset=str(_require(raw, "dataset", where)),
         title=str(raw.get("title", "")),
@@ -481,6 +486,7 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
         hook=str(raw.get("hook") or ""),
         first_issue_column=raw.get("first_issue_column"),
         match_column=raw.get("match_column"),
+        person_lookups=bool(raw.get("person_lookups", False)),
         rule_source=str(raw.get("rule_source") or ""),
         derived=derived,
         options=options,

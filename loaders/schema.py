@@ -198,9 +198,10 @@ def dataset_tables(dataset: str) -> tuple[sa.Table, sa.Table]:
         # Curated partitions are rebuilt per event month: find a month without a full scan.
         sa.Index(f"ix_{dataset}_event", contract.event_date),
         sa.Index(f"ix_{dataset}_batch", "batch_id"),
-        # The person the population database matches on; the cross-record rules (X3, X6, W5, V5)
-        # and the consumer look records up by it.
-        *([sa.Index(f"ix_{dataset}_person", contract.match_column)] if contract.match_column else []),
+        # The person other records look this dataset up by (the cross-record rules X3/X6 on
+        # deaths, W5 on workforce registrations, V5 on earlier doses): contract `person_lookups`.
+        *([sa.Index(f"ix_{dataset}_person", contract.match_column)]
+          if contract.match_column and contract.person_lookups else []),
     )
     versions = sa.Table(
         f"{dataset}_versions",

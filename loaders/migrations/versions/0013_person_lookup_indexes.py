@@ -1,4 +1,4 @@
-"""person lookup indexes on each dataset's match column
+"""person lookup indexes on the match column of the datasets other records look up
 
 Revision ID: 0013
 Revises: 0012
@@ -8,10 +8,11 @@ Rendered by ``python -m loaders.migrate autogenerate`` from the contracts as the
 reviewed: the generator also dropped and recreated the history views around the change; an
 index changes no view, so that part was removed. Frozen.
 
-One index per dataset on its ``match_column`` (the personal ID the population database matches
-on). The cross-record rules look records up by person (X3/X6: a recorded death of the mother or
-child; W5: a practitioner's other registrations; V5: a child's earlier doses) and the consumer
-matches by it; without the index each lookup scanned the table. On a large PostgreSQL store
+One index on the ``match_column`` (the personal ID) of each dataset whose contract says
+``person_lookups: true``: the cross-record rules look those up by person (X3/X6: a recorded death
+of a mother, patient or child; W5: a practitioner's other registrations; V5: a child's earlier
+doses); without the index each lookup scanned the table. Births and driver checks are not looked
+up by person, and their loads do not pay for an index nobody reads. On a large PostgreSQL store
 ``CREATE INDEX`` blocks writes to the table while it builds (minutes per ten million rows): run
 the upgrade outside the nightly window, as for any migration.
 """
@@ -27,9 +28,7 @@ depends_on = None
 
 #: dataset -> its match column, as the contracts declared them.
 PERSON_COLUMNS = {
-    'birth_certificates': 'mother_id_number',
     'death_notices': 'deceased_id_number',
-    'driver_health_checks': 'id_number',
     'health_workforce': 'personal_id',
     'vaccination_records': 'personal_id',
 }
