@@ -484,9 +484,8 @@ def publish_night(engine: Engine, contract: DatasetContract, night: str, months:
     todo: dict[tuple[int, int], set[str]] = {ym: {night} for ym in months}
     for other, year, month in previous_parts(engine, contract, night):
         todo.setdefault((year, month), set()).add(other)
-    # The night's own rows, every month at once: one read instead of one per month (a backfill
-    # night touches a hundred months), pseudonymized once, split by event month below.
-    # The night's own rows, read once for every month (see _night_by_month). Each month is
+    # The night's own rows, read once for every month (one read instead of one per month: a
+    # backfill night touches a hundred months; see _night_by_month). Each month is
     # written under its lock; if staging changed after the read (another load committed: the
     # change feed moved on), that month is read again under its lock, as before, so a
     # concurrent backfill or a later night's publish is never overwritten with older rows.
