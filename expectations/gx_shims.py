@@ -1,0 +1,116 @@
+"""Per-call memos for Great Expectations 1.x's graph building (pure functions it recomputes).
+
+One ``validate()`` of a suite spends most of its fixed cost, for a small frame, building the
+metric graph rather than computing metrics (measured on the birth suite, 58 expectations, a 20-row
+frame: 0.29 s per call, of which ~45 % is the two functions below). Both are pure functions of
+objects that do not change during the call, and GX calls them over and over:
+
+* ``Expectation.configuration`` — a property that rebuilds an ``ExpectationConfiguration`` from
+  the pydantic model (``self.dict()``) on *every* access; graph building accesses it ~80 times per
+  expectation (``_get_domain_kwargs``, ``_get_success_kwargs``, ``get_metric_kwargs`` …).
+  GX creates the expectation objects it validates inside the call (``to_domain_obj()`` on a deep
+  copy of each configuration) and only reads the property's result, so while a memo is active the
+  first result per *instance* is returned again. The memo holds the instance itself, so an id is
+  never reused by another object while the memo lives.
+* ``IDDict.to_id`` — the md5 of the JSON of a metric's kwargs, computed for every
+  ``MetricConfiguration`` (two per metric, ~3,700 per call). The memo is keyed by the IDDict's
+  class and an exact structural key of its content, and only for content made of ``str``, ``int``,
+  ``float``, ``bool``, ``None`` and nested ``dict``/``list``/``tuple`` of them (anything else — a
+  numpy value, a date — is passed through to GX uncached).
+
+The memos exist only inside :func:`graph_memos` (the runner holds its validation lock around it)
+and are dropped when it exits; outside it both functions behave exactly as GX ships them.
+``tests/expectations/test_gx_shims.py`` checks that findings and summaries are identical with and
+without them on every dataset's fuzz frame. If a GX upgrade renames either function, the shim
+does nothing (validation gets slower, not wrong).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_config_memo: dict[int, tuple[Any, Any]] | None = None
+_id_memo: dict[tuple[type, Any], Any] | None = None
+_installed = False
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _content_key(value: Any) -> Any:
+    """An exact, hashable key of plain JSON-like content; raises TypeError for anything else."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return (kind, value)
+    if kind is dict or isinstance(value, dict):
+        return (dict, tuple(sorted((str(k), _content_key(v)) for k, v in value.items())))
+    if kind is list or kind is tuple:
+        return (list, tuple(_content_key(v) for v in value))
+    raise TypeError(kind.__name__)
+
+
+def _install() -> None:
+    global _installed
+    if _installed:
+        return
+    from great_expectations.core.id_dict import IDDict
+    from great_expectations.expectations.expectation import Expectation
+
+    prop = Expectation.__dict__.get("configuration")
+    to_id = IDDict.__dict__.get("to_id")
+    if isinstance(prop, property) and prop.fget is not None:
+        Expectation.configuration = property(_memoised_configuration(prop.fget))  # type: ignore[method-assign,assignment]
+    if callable(to_id):
+        IDDict.to_id = _memoised_to_id(to_id)  # type: ignore[method-assign]
+    _installed = True
+
+
+def _memoised_configuration(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def configuration(self: Any) -> Any:
+        memo = _config_memo
+        if memo is None:
+            return original(self)
+        hit = memo.get(id(self))
+        if hit is None or hit[0] is not self:
+            hit = memo[id(self)] = (self, original(self))
+        return hit[1]
+
+    configuration.__doc__ = original.__doc__
+    return configuration
+
+
+def _memoised_to_id(original: Callable[..., Any]) -> Callable[..., Any]:
+    def to_id(self: Any, id_keys: Any = None, id_ignore_keys: Any = None) -> Any:
+        memo = _id_memo
+        if memo is None or id_keys is not None or id_ignore_keys is not None:
+            return original(self, id_keys, id_ignore_keys)
+        try:
+            key = (type(self), _content_key(self))
+        except TypeError:
+            return original(self)
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = original(self)
+        return hit
+
+    to_id.__doc__ = original.__doc__
+    return to_id
+
+
+@contextlib.contextmanager
+def graph_memos(enabled: bool = True) -> Iterator[None]:
+    """Memoise GX's configuration and metric-id rebuilding for the duration of one validation.
+
+    Not re-entrant across threads: the caller serialises validations (``runner._LOCK``).
+    ``enabled=False`` runs GX's own code paths (used by the parity test).
+    """
+    global _config_memo, _id_memo
+    if not enabled:
+        yield
+        return
+    _install()
+    _config_memo, _id_memo = {}, {}
+    try:
+        yield
+    finally:
+        _config_memo = _id_memo = None

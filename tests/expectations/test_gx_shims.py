@@ -1,0 +1,75 @@
+"""The per-call GX memos (``expectations/gx_shims.py``) change no result, only the time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from config.contracts import available_datasets
+from expectations import gx_shims, runner
+from expectations.compile import compiled
+from tests.expectations.parity_frames import frames
+
+
+def _gx_results(frame: Any, suite: Any, dataset: str, memos: bool) -> list[Any]:
+    """GX's own per-expectation results (not our stripped form), minus run-specific ids."""
+    with runner._LOCK, gx_shims.graph_memos(enabled=memos):
+        batch = runner._batch_definition(dataset).get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=runner.RESULT_FORMAT)
+    out = []
+    for r in result.results:
+        config = r.expectation_config.to_json_dict()
+        config.get("kwargs", {}).pop("batch_id", None)
+        out.append((r.success, r.result, config, (r.exception_info or {}).get("raised_exception")))
+    return out
+
+
+@pytest.mark.parametrize("dataset", available_datasets())
+def test_results_are_identical_with_and_without_the_memos(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = compiled(dataset)
+    suite = ds.build_suite()
+    for name, frame in frames(dataset, ds.COLUMN_KINDS).items():
+        with_memos = _gx_results(frame, suite, f"shim_{dataset}", memos=True)
+        assert with_memos == _gx_results(frame, suite, f"shim_{dataset}", memos=False), name
+        assert any(not ok for ok, *_ in with_memos), name  # the frame exercises failures, not only passes
+        monkeypatch.setattr(runner, "GRAPH_MEMOS", False)
+        plain = runner.validate_with_suite(frame, suite, dataset=f"shim_{dataset}")
+        monkeypatch.setattr(runner, "GRAPH_MEMOS", True)
+        assert runner.validate_with_suite(frame, suite, dataset=f"shim_{dataset}") == plain, name
+
+
+def test_the_memos_live_only_inside_one_validation() -> None:
+    suite = compiled("birth_certificates").build_suite()
+    expectation = suite.expectations[0]
+    with gx_shims.graph_memos():
+        assert expectation.configuration is expectation.configuration
+    assert gx_shims._config_memo is None and gx_shims._id_memo is None
+    # Outside a validation GX's property builds a new configuration on every access, as shipped,
+    # so a change to the expectation is seen at once.
+    assert expectation.configuration is not expectation.configuration
+    before = expectation.configuration.meta
+    with gx_shims.graph_memos():
+        expectation.configuration  # noqa: B018 - memoised inside
+    expectation.meta = {**(before or {}), "extra": "x"}
+    try:
+        assert expectation.configuration.meta["extra"] == "x"
+    finally:
+        expectation.meta = before
+
+
+def test_metric_ids_are_memoised_only_for_plain_content() -> None:
+    from great_expectations.core.id_dict import IDDict
+
+    plain = IDDict({"column": "mother_name", "batch_id": "b", "regex": "^[0-9]+$", "nested": {"a": [1, None, True]}})
+    odd = IDDict({"column": "x", "when": object()})
+    want = plain.to_id()
+    with gx_shims.graph_memos():
+        assert plain.to_id() == want == plain.to_id()
+        assert len(gx_shims._id_memo or {}) == 1
+        with pytest.raises(TypeError):  # not JSON-serialisable: GX's own error, not a cache entry
+            odd.to_id()
+        assert len(gx_shims._id_memo or {}) == 1
+        # Content that compares equal (1 == True == 1.0) but serialises differently keeps its own id.
+        ids = {IDDict({"a": v, "b": 2}).to_id() for v in (1, True, 1.0, "1")}
+        assert len(ids) == 4
