@@ -129,3 +129,18 @@ def test_ledger_view_shows_acknowledgements(staging_engine):
         row = conn.execute(sa.text("SELECT received, loaded, acknowledged, registered, rejected FROM "
                                    "batch_ledger_acknowledged WHERE batch_id = 'b1'")).one()
     assert before == 0 and tuple(row) == (2, 2, 2, 1, 1)
+
+
+def test_a_first_load_announces_each_new_key_as_insert_or_cancel(staging_engine):
+    """The plain first load (every key new) stages its feed without probing the current table
+    again; the feed must still say ``cancel`` for a record withdrawn before it was ever loaded,
+    and a second load that updates a key must still say ``update``."""
+    engine = staging_engine
+    withdrawn = rec("C", "1", 3000, "b1") | {"record_hash": "h-c", "record_status": "cancelled"}
+    counts = _load(engine, rec("A", "1", 3000, "b1"), withdrawn, rec("B", "1", 3100, "b1"))
+    assert counts.inserted == 3
+    _load(engine, rec("A", "2", 3050, "b2"), rec("D", "1", 3200, "b2"))
+    with engine.connect() as conn:
+        feed = [(r.natural_key, r.operation, r.batch_id) for r in conn.execute(sa.select(change_feed).order_by(change_feed.c.seq))]
+    assert feed == [("A", "insert", "b1"), ("B", "insert", "b1"), ("C", "cancel", "b1"),
+                    ("A", "update", "b2"), ("D", "insert", "b2")]
