@@ -37,7 +37,20 @@ def preload() -> float:
             importlib.import_module(name)
         except ImportError as exc:  # a missing optional module must not stop the scheduler
             print(f"preload: {name} not imported ({type(exc).__name__})", file=sys.stderr)
+    _dataset_hooks()
     return time.perf_counter() - start
+
+
+def _dataset_hooks() -> None:
+    """Import every dataset's transform hook (and the reference tables it reads at import)."""
+    try:
+        from config.contracts import available_datasets
+        from pipeline.datasets import hooks_for
+
+        for dataset in available_datasets():
+            hooks_for(dataset)
+    except Exception as exc:  # a broken contract is the task's error to report, not the scheduler's
+        print(f"preload: dataset hooks not imported ({type(exc).__name__})", file=sys.stderr)
 
 
 def main() -> None:

@@ -54,9 +54,13 @@ def select(engine, table) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(sa.select(table))]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sample_systems():
-    """Generated sample data + the sample facility systems, for the whole session."""
+    """Generated sample data + the sample facility systems, for the tests of this package.
+
+    Package scope: the facility systems stop and their ``AIRFLOW_CONN_S06_FAC_*`` variables are
+    removed when the last end-to-end test has run, so no later test depends on them by accident.
+    """
     from config.registry import load_registry
     from sample_data.generator import generate
     from sample_data.sources import sample_sources
@@ -68,7 +72,7 @@ def sample_systems():
         yield settings, server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def all_datasets_run(sample_systems):
     from config.contracts import available_datasets
     from loaders import staging
