@@ -18,8 +18,9 @@ objects that do not change during the call, and GX calls them over and over:
   ``float``, ``bool``, ``None`` and nested ``dict``/``list``/``tuple`` of them (anything else — a
   numpy value, a date — is passed through to GX uncached).
 
-The memos exist only inside :func:`graph_memos` (the runner holds its validation lock around it)
-and are dropped when it exits; outside it both functions behave exactly as GX ships them.
+The memos exist only inside :func:`graph_memos` (the runner holds its validation lock around it),
+only for the thread that entered it, and are dropped when it exits; outside it, and in any other
+thread meanwhile, both functions behave exactly as GX ships them.
 ``tests/expectations/test_gx_shims.py`` checks that findings and summaries are identical with and
 without them on every dataset's fuzz frame. If a GX upgrade renames either function, the shim
 does nothing (validation gets slower, not wrong).
@@ -28,11 +29,15 @@ does nothing (validation gets slower, not wrong).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 _config_memo: dict[int, tuple[Any, Any]] | None = None
 _id_memo: dict[tuple[type, Any], Any] | None = None
+#: The thread validating; GX used by another thread meanwhile (Data Docs, a suite build) runs as
+#: shipped.
+_owner: int | None = None
 _installed = False
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -68,7 +73,7 @@ def _install() -> None:
 def _memoised_configuration(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def configuration(self: Any) -> Any:
         memo = _config_memo
-        if memo is None:
+        if memo is None or threading.get_ident() != _owner:
             return original(self)
         hit = memo.get(id(self))
         if hit is None or hit[0] is not self:
@@ -82,7 +87,7 @@ def _memoised_configuration(original: Callable[[Any], Any]) -> Callable[[Any], A
 def _memoised_to_id(original: Callable[..., Any]) -> Callable[..., Any]:
     def to_id(self: Any, id_keys: Any = None, id_ignore_keys: Any = None) -> Any:
         memo = _id_memo
-        if memo is None or id_keys is not None or id_ignore_keys is not None:
+        if memo is None or id_keys is not None or id_ignore_keys is not None or threading.get_ident() != _owner:
             return original(self, id_keys, id_ignore_keys)
         try:
             key = (type(self), _content_key(self))
@@ -104,13 +109,13 @@ def graph_memos(enabled: bool = True) -> Iterator[None]:
     Not re-entrant across threads: the caller serialises validations (``runner._LOCK``).
     ``enabled=False`` runs GX's own code paths (used by the parity test).
     """
-    global _config_memo, _id_memo
+    global _config_memo, _id_memo, _owner
     if not enabled:
         yield
         return
     _install()
-    _config_memo, _id_memo = {}, {}
+    _config_memo, _id_memo, _owner = {}, {}, threading.get_ident()
     try:
         yield
     finally:
-        _config_memo = _id_memo = None
+        _config_memo = _id_memo = _owner = None

@@ -73,3 +73,16 @@ def test_metric_ids_are_memoised_only_for_plain_content() -> None:
         # Content that compares equal (1 == True == 1.0) but serialises differently keeps its own id.
         ids = {IDDict({"a": v, "b": 2}).to_id() for v in (1, True, 1.0, "1")}
         assert len(ids) == 4
+
+
+def test_another_thread_is_not_memoised_while_one_validates() -> None:
+    import threading
+
+    expectation = compiled("birth_certificates").build_suite().expectations[0]
+    seen: list[bool] = []
+    with gx_shims.graph_memos():
+        assert expectation.configuration is expectation.configuration
+        worker = threading.Thread(target=lambda: seen.append(expectation.configuration is expectation.configuration))
+        worker.start()
+        worker.join()
+    assert seen == [False]
