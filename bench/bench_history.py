@@ -65,11 +65,11 @@ def _checkpoint(port: int, database: str) -> None:
     ``CREATE DATABASE ... TEMPLATE`` (PostgreSQL 15's default ``WAL_LOG`` strategy) copies the
     2,000,000-row template into new files: without a checkpoint and a ``sync`` (the test server
     runs with ``fsync=off``, so the kernel writes the clone back whenever it likes) the timed
-    night would compete with the write-back of a gigabyte of freshly cloned pages, which a real
-    store never does (measured: even the night's temporary-table COPY ran twice as slow). Then
-    one connection runs one query in the new database: the first session of a freshly created
-    database builds its catalog caches (measured: a pure-CPU query 0.26 s -> 0.37 s in the first
-    session of the clone, back to 0.26 s in the next), which a store in service has long done.
+    night could compete with the write-back of a gigabyte of freshly cloned pages, which a real
+    store never does. Then one connection runs one query in the new database: the first session
+    of a freshly cloned database was measured slower (a pure-CPU query 0.34-0.40 s against
+    0.26 s, back to 0.26 s in the next session), which a store in service is not. Neither step
+    was shown to move the ratio through this machine's noise; both only remove set-up effects.
     The empty store gets the same treatment.
     """
     import psycopg
@@ -85,8 +85,8 @@ def _settle(port: int, database: str) -> None:
     """``VACUUM ANALYZE`` the freshly loaded history (set-up, untimed).
 
     A long-lived store is vacuumed by autovacuum between nights; a store loaded a minute ago is
-    not, and every clone of it would draw autovacuum (insert-triggered vacuum of 2,000,000 rows)
-    into the timed nights that follow, on whichever store happened to run next.
+    not, and its clones could draw autovacuum (insert-triggered vacuum of 2,000,000 rows) into
+    the timed nights that follow.
     """
     import psycopg
 
@@ -129,9 +129,9 @@ def _night(work: Path, store: str, url: str, code: str, out: mp.Queue) -> None:
     from pipeline.tasks import process_shard, publish_curated
 
     staging.ensure_schema(staging.engine_for(url), ["birth_certificates"])
-    # The dataset's transform hook is imported by a warm worker too (ops/preload.py); without this
-    # only the full store paid for it inside the clock (ensure_schema imports it while creating
-    # an empty store's tables).
+    # The dataset's transform hook is imported by a warm worker too (ops/preload.py). Without this
+    # a profile showed its import (≈ 0.12 s) inside the clock for the full store only; something
+    # before the clock imports it when the store is empty.
     hooks_for("birth_certificates")
     start, end = _interval(NIGHT)
     t0 = time.perf_counter()

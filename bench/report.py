@@ -76,9 +76,10 @@ def _history() -> list[str]:
              "`python -m bench.bench_history`: the same night (one facility, `--night` birth rows) processed and "
              "published into an empty store and into one holding `--history` rows (the months already large), "
              "fresh databases each time (the large one cloned from a vacuumed template, checkpointed and synced "
-             "before the clock starts), medians; the target is at most 1.2×. The gap is the current table's "
-             "B-tree work on a cold 2,000,000-row store: the classification probes its primary key for each "
-             "incoming key, and the COPY maintains three indexes of that size.", ""]
+             "before the clock starts), medians; the target is at most 1.2×. Most of the gap, in statement "
+             "logs, is the current table's B-tree work on a cold 2,000,000-row store: the classification "
+             "probes its primary key for each incoming key, and the COPY maintains three indexes of that "
+             "size; the rest was not traced.", ""]
     found = _load("history_*.json")
     if not found:
         return [*lines, "_No result yet._", ""]
