@@ -510,6 +510,8 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     cur = f'"{contract.dataset}"'
     # Sorts and hash joins over a million rows spill to disk with the 4 MB default.
     conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    if unique_keys and conn.exec_driver_sql(f"SELECT NOT EXISTS (SELECT 1 FROM {cur})").scalar():
+        return _first_load(conn, contract, source)
     slim = [*key, "version_key", "record_hash", "batch_id", "record_status"]
     tmp_keys = f"tmp_keys_{contract.dataset}"
     _create_temp(conn, tmp_keys, current, slim)
@@ -573,6 +575,28 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
             _append_feed(conn, contract)
     conn.exec_driver_sql(f'DROP TABLE "{tmp_keys}"')
     return _counts(classified, replaced)
+
+
+def _first_load(conn: Connection, contract: DatasetContract, source: ChunkSource) -> dict[str, UpsertCounts]:
+    """PostgreSQL, the current table empty and no key repeated: COPY the rows straight in.
+
+    Every key is then new (the caller holds the dataset lock, so no other batch can add one
+    before commit), so there is nothing to classify: no key table, no probe. The change feed is
+    staged from the rows just copied (the table held no others) and the counts read from it.
+    A dataset's first night or an initial backfill into a new store takes this path; the
+    benchmark's floor does the same (COPY into the table while it is empty).
+    """
+    names = [n for n, _ in data_columns(contract)]
+    _bulk_insert(conn, contract.dataset, names, source(None))
+    _stage_feed(conn, contract, f'"{contract.dataset}"', all_new=True)
+    by_batch = {
+        str(batch): [int(n), 0, 0, 0]
+        for batch, n in conn.exec_driver_sql(
+            f'SELECT batch_id, count(*) FROM "tmp_feed_{contract.dataset}" GROUP BY batch_id'
+        ).all()
+    }
+    _append_feed(conn, contract)
+    return _counts(_Classified(by_batch), {})
 
 
 # --------------------------------------------------------------------------- findings & ledger

@@ -144,3 +144,29 @@ def test_a_first_load_announces_each_new_key_as_insert_or_cancel(staging_engine)
         feed = [(r.natural_key, r.operation, r.batch_id) for r in conn.execute(sa.select(change_feed).order_by(change_feed.c.seq))]
     assert feed == [("A", "insert", "b1"), ("B", "insert", "b1"), ("C", "cancel", "b1"),
                     ("A", "update", "b2"), ("D", "insert", "b2")]
+
+
+def test_a_load_into_an_empty_table_counts_and_announces_like_any_other(staging_engine):
+    """Keys unique and the current table empty: PostgreSQL copies the rows straight in (no key
+    table, no classification). Counts per batch, the feed and what a later load sees must be
+    exactly what the classifying path gives, including a cancel and two batches in one load."""
+    engine = staging_engine
+    withdrawn = rec("C", "1", 3000, "b1") | {"record_hash": "h-c", "record_status": "cancelled"}
+
+    def load(*records):
+        with engine.begin() as conn:
+            return staging.load_batches(conn, BIRTHS, [rows(*records)], unique_keys=True)
+
+    first = load(rec("A", "1", 3000, "b1"), withdrawn, rec("B", "1", 3100, "b2"))
+    assert {b: (c.inserted, c.updated, c.unchanged, c.stale) for b, c in first.items()} == {
+        "b1": (2, 0, 0, 0), "b2": (1, 0, 0, 0)}
+    assert load(rec("A", "1", 3000, "b1"))["b1"].unchanged == 1  # the same version again: nothing written
+    assert load(rec("D", "1", 3200, "b3"))["b3"].inserted == 1  # all keys new, table not empty
+    assert load(rec("A", "2", 3050, "b4"))["b4"].updated == 1
+    current, _versions = dataset_tables("birth_certificates")
+    with engine.connect() as conn:
+        feed = [(r.natural_key, r.operation, r.batch_id) for r in conn.execute(sa.select(change_feed).order_by(change_feed.c.seq))]
+        stored = conn.execute(sa.select(sa.func.count()).select_from(current)).scalar()
+    assert feed == [("A", "insert", "b1"), ("B", "insert", "b2"), ("C", "cancel", "b1"),
+                    ("D", "insert", "b3"), ("A", "update", "b4")]
+    assert stored == 4
