@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from expectations.runner import (
+from expectations.lazy_modules import defer
+
+defer()  # before anything imports GX: scipy.stats and altair load on first use (see the module)
+
+from expectations.runner import (  # noqa: E402
     RESULT_FORMAT,
     Finding,
     ValidationEngineError,

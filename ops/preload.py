@@ -20,7 +20,7 @@ import sys
 import time
 
 #: Imported once in the parent process (order: cheapest dependencies first).
-PRELOAD_MODULES = ("pyarrow", "pyarrow.compute", "pyarrow.parquet", "pandas", "great_expectations",
+PRELOAD_MODULES = ("pyarrow", "pyarrow.compute", "pyarrow.parquet", "pandas", "expectations", "great_expectations",
                    "sqlalchemy", "pipeline.batch", "pipeline.tasks", "expectations.runner")
 
 
