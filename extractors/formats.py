@@ -53,8 +53,12 @@ SNIFF_BYTES = 1 << 20
 CSV_BLOCK_BYTES = 16 << 20
 #: Bytes of the file start inspected for binary content.
 BINARY_SNIFF_BYTES = 64 << 10
-#: Lineage columns a source field must never set itself.
-LINEAGE_COLUMNS = frozenset({"_source_ref", "_reader_error", "_envelope_facility", "_source_file"})
+#: Lineage columns a source field must never set itself (``_batch`` and ``_source_file`` are
+#: added by the batch runner after the reader; the others by readers).
+LINEAGE_COLUMNS = frozenset({"_source_ref", "_reader_error", "_envelope_facility", "_source_file", "_batch"})
+#: Longest row reference a reader may give (``HOSO[12]/DU_LIEU_GIAY_CHUNG_SINH[3]``, ``line 12``,
+#: a SQL extract's ``key=value``); a longer or control-character one is replaced (see guard_chunk).
+MAX_REF_CHARS = 200
 #: The XInclude namespace: an element in it is refused (never processed).
 XINCLUDE_NS = "{http://www.w3.org/2001/XInclude}"
 
@@ -288,6 +292,7 @@ def guard_chunk(table: pa.Table, limits: ReaderLimits) -> pa.Table:
     """
     if table.num_rows == 0:
         return table
+    table = _guard_refs(table)
     errors: list[str | None] | None = None
     columns = {}
     for index, name in enumerate(table.column_names):
@@ -326,6 +331,31 @@ def guard_chunk(table: pa.Table, limits: ReaderLimits) -> pa.Table:
     if "_reader_error" in table.column_names:
         return table.set_column(table.column_names.index("_reader_error"), "_reader_error", err)
     return table.append_column("_reader_error", err)
+
+
+#: What replaces a row reference that is too long or holds a control character.
+UNUSABLE_REF = "(reference not usable)"
+
+
+def _guard_refs(table: pa.Table) -> pa.Table:
+    """Replace row references longer than :data:`MAX_REF_CHARS` or holding a C0 control character.
+
+    Readers build references from positions, but a SQL extract's reference carries a key value
+    from the facility's database: a NUL there would fail the PostgreSQL load, a long one would
+    fill the quarantine. The row itself is kept.
+    """
+    if "_source_ref" not in table.column_names:
+        return table
+    refs = table.column("_source_ref")
+    if not (pa.types.is_string(refs.type) or pa.types.is_large_string(refs.type)):
+        return table
+    bad = pc.or_(pc.greater(pc.utf8_length(refs), MAX_REF_CHARS),
+                 pc.match_substring_regex(refs, r"[\x00-\x1f\x7f]"))
+    bad = pc.fill_null(bad, False)
+    if not pc.any(bad).as_py():
+        return table
+    fixed = pc.if_else(bad, pa.scalar(UNUSABLE_REF, refs.type), refs)
+    return table.set_column(table.column_names.index("_source_ref"), "_source_ref", fixed)
 
 
 def guarded(func: Callable[..., Iterator[pa.Table]] | None = None, *,
@@ -566,7 +596,47 @@ def _xml_events(path: Path) -> Iterator[tuple[str, Any]]:
     the five predefined ones can exist. The caller maps ``ParseError`` with :func:`_xml_rejection`
     and clears the elements it consumed."""
     check_xml_prolog(path)
-    return StdET.iterparse(str(path), events=("end",))
+    return StdET.iterparse(str(path), events=("end", "start-ns"))
+
+
+def local_name(tag: str) -> str:
+    """An element's name without its namespace (``{urn:x}HOSO`` -> ``HOSO``).
+
+    The public formats name no namespace, but an exporting system may declare one (a default
+    ``xmlns``, or a prefix): the readers match elements by local name, so such a file reads the same.
+    An XInclude element keeps its namespace, so the readers' XInclude refusal still sees it.
+    """
+    if tag[:1] != "{" or tag.startswith(XINCLUDE_NS):
+        return tag
+    return tag.rpartition("}")[2]
+
+
+def leaf_fields(elem: Any, namespaced: bool) -> tuple[dict[str, str], str | None]:
+    """A record element's leaf children as ``{name: text}``, and a problem (or None).
+
+    A leaf element that appears twice in one record is a problem: keeping either value would
+    silently choose between two, say, identity numbers. Nested elements are not fields (skipped,
+    as before). ``namespaced``: the document declared a namespace, so names are made local.
+    """
+    rec = {c.tag: (c.text or "") for c in elem if len(c) == 0}
+    if len(rec) != len(elem):  # a repeated leaf, or a nested element: look closer (rare)
+        seen: set[str] = set()
+        for c in elem:
+            if len(c) == 0:
+                if c.tag in seen:
+                    return rec, f"element {_element_label(c.tag)} appears more than once in the record"
+                seen.add(c.tag)
+    if namespaced:
+        local = {local_name(k): v for k, v in rec.items()}
+        if len(local) != len(rec):
+            return rec, "two elements of the record have the same name in different namespaces"
+        rec = local
+    return rec, None
+
+
+def _element_label(tag: str) -> str:
+    name = local_name(tag)
+    return f"'{name}'" if _SAFE_NAME.fullmatch(name) else "(a field)"
 
 
 class _Columns:
@@ -733,17 +803,24 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
     rows = _Rows(limits, _Columns(limits), extra_name="_envelope_facility")
     facility: str | None = None
     hoso_index = 0
+    xml9_tables = 0
+    namespaced = False
     try:
-        for _event, elem in _xml_events(path):
-            tag = elem.tag
+        for event, elem in _xml_events(path):
+            if event == "start-ns":
+                namespaced = True
+                continue
+            tag = local_name(elem.tag) if namespaced else elem.tag
             if tag == "HOSO":
                 hoso_index += 1
                 ref = f"HOSO[{hoso_index}]"
-                for filehoso in elem.iter("FILEHOSO"):
-                    if (filehoso.findtext("LOAIHOSO") or "").strip().upper() != "XML9":
+                for filehoso in _descendants_named(elem, "FILEHOSO", namespaced):
+                    if (_text_of(filehoso, "LOAIHOSO", namespaced) or "").strip().upper() != "XML9":
                         continue
+                    xml9_tables += 1
                     try:
-                        inner = binascii.a2b_base64((filehoso.findtext("NOIDUNGFILE") or "").strip(), strict_mode=True)
+                        inner = binascii.a2b_base64((_text_of(filehoso, "NOIDUNGFILE", namespaced) or "").strip(),
+                                                    strict_mode=True)
                         doc = parse_inner_document(inner)
                     except (binascii.Error, ValueError):
                         rows.error(ref, "NOIDUNGFILE is not valid base64")
@@ -757,9 +834,15 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                     except LookupError:
                         rows.error(ref, "XML9 content declares an encoding that cannot be decoded")
                         continue
-                    for j, child in enumerate(doc.iter("DU_LIEU_GIAY_CHUNG_SINH"), start=1):
-                        rows.add({c.tag: (c.text or "") for c in child if len(c) == 0},
-                                 f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]", facility)
+                    inner_ns = b"xmlns" in inner
+                    for j, child in enumerate(_descendants_named(doc, "DU_LIEU_GIAY_CHUNG_SINH", inner_ns),
+                                              start=1):
+                        child_ref = f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]"
+                        rec, problem = leaf_fields(child, inner_ns)
+                        if problem:
+                            rows.error(child_ref, problem, facility)
+                        else:
+                            rows.add(rec, child_ref, facility)
                 elem.clear()
                 if rows.n >= chunk_rows:
                     yield rows.table()
@@ -769,8 +852,26 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
         raise _xml_rejection(path, exc) from None
     except LookupError:
         raise FileRejected("XML declares an encoding that cannot be decoded") from None
+    if xml9_tables == 0:
+        # Zero records would otherwise be "loaded" without a word (a wrong root, a renamed table).
+        raise FileRejected("no HOSO element in the document" if hoso_index == 0
+                           else f"none of the {hoso_index} HOSO elements carries an XML9 table (LOAIHOSO=XML9)")
     if rows.n:
         yield rows.table()
+
+
+def _descendants_named(elem: Any, name: str, namespaced: bool) -> Iterator[Any]:
+    """``elem.iter(name)``, by local name when ``namespaced``."""
+    if not namespaced:
+        return elem.iter(name)
+    return (e for e in elem.iter() if local_name(e.tag) == name)
+
+
+def _text_of(elem: Any, name: str, namespaced: bool) -> str | None:
+    """Text of the first child named ``name`` (``findtext``), by local name when ``namespaced``."""
+    if not namespaced:
+        return elem.findtext(name)
+    return next((c.text or "" for c in elem if local_name(c.tag) == name), None)
 
 
 @guarded(escape_free=True)
@@ -779,11 +880,19 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
     limits = current_limits()
     rows = _Rows(limits, _Columns(limits))
     count = 0
+    namespaced = False
     try:
-        for _event, elem in _xml_events(path):
-            if elem.tag == element:
+        for event, elem in _xml_events(path):
+            if event == "start-ns":
+                namespaced = True
+                continue
+            if elem.tag == element or (namespaced and local_name(elem.tag) == element):
                 count += 1
-                rows.add({c.tag: (c.text or "") for c in elem if len(c) == 0}, f"{element}[{count}]")
+                rec, problem = leaf_fields(elem, namespaced)
+                if problem:
+                    rows.error(f"{element}[{count}]", problem)
+                else:
+                    rows.add(rec, f"{element}[{count}]")
                 elem.clear()
                 if rows.n >= chunk_rows:
                     yield rows.table()
@@ -816,7 +925,10 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
     except UnicodeDecodeError:
         raise FileRejected(_invalid_text_reason("CSV file", path, decision)) from None
     text = text.lstrip("\ufeff")
-    newline = text.find("\n")
+    # The header ends at the first line break: LF, CRLF or a lone CR (classic Mac exports; the
+    # CSV parser accepts all three).
+    breaks = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+    newline = min(breaks) if breaks else -1
     if newline < 0 and not whole:
         raise FileRejected("CSV header line is longer than 1 MiB")
     line = (text if newline < 0 else text[:newline]).rstrip("\r")
@@ -856,9 +968,11 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     arrow_enc = "utf8" if enc in ("utf-8", "utf-8-sig") else enc
     read_opts = pacsv.ReadOptions(encoding=arrow_enc, block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
     conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
+    # A line of only spaces is a blank line (an editor's trailing line), not a one-field record.
+    parse = pacsv.ParseOptions(invalid_row_handler=_skip_blank_row)
     row = 0
     try:
-        reader = pacsv.open_csv(str(path), read_options=read_opts, convert_options=conv)
+        reader = pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv)
         for batch in reader:
             if batch.num_rows == 0:
                 continue
@@ -876,8 +990,39 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
         if "straddl" in message:
             raise FileRejected(f"a CSV record is longer than {CSV_BLOCK_BYTES >> 20} MiB (after data row {row})") from None
         shape = _CSV_SHAPE.search(message)
-        detail = f": expected {shape.group(1)} columns, got {shape.group(2)}" if shape else ""
-        raise FileRejected(f"CSV parse error after data row {row}{detail}") from None
+        if shape:
+            where = _first_misshapen_row(path, enc, len(names))
+            at = f"data row {where[0]} (line {where[1]})" if where else f"a data row after row {row}"
+            raise FileRejected(f"CSV parse error: {at} has {shape.group(2)} fields where the header has "
+                               f"{shape.group(1)} (an unquoted delimiter or quote?)") from None
+        raise FileRejected(f"CSV parse error after data row {row}") from None
+
+
+def _skip_blank_row(row: Any) -> str:
+    """pyarrow's invalid-row handler: skip a whitespace-only line, else fail (the text is never kept)."""
+    return "skip" if not (row.text or "").strip() else "error"
+
+
+def _first_misshapen_row(path: Path, encoding: str, fields: int) -> tuple[int, int] | None:
+    """(data row, physical line) of the first record whose field count is not ``fields``.
+
+    Only on the error path: the stdlib parser re-reads the file (same quoting rules) to say where
+    the problem is; Arrow's message carries the row's text, which must not be repeated.
+    """
+    try:
+        with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
+            rows = csv.reader(fh)
+            next(rows, None)  # the header
+            data_row = 0
+            for record in rows:
+                if not record or not "".join(record).strip():
+                    continue
+                data_row += 1
+                if len(record) != fields:
+                    return data_row, rows.line_num
+    except (UnicodeDecodeError, LookupError, csv.Error):
+        return None
+    return None
 
 
 # ---------------------------------------------------------------------------- JSON
@@ -893,16 +1038,47 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice: which value the source meant is unknown."""
+
+    def __init__(self, key: str) -> None:
+        self.label = f"'{key}'" if _SAFE_NAME.fullmatch(key) else "(a key)"
+        super().__init__(f"the key {self.label} appears more than once in one object")
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # Python's json keeps the last silently; an identity field could swap
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise RepeatedKey(key)
+            seen.add(key)
+    return obj
+
+
 def parse_json(text: str) -> Any:
     """Parse JSON keeping numbers as written (:class:`JsonNumber`); ``NaN``/``Infinity`` rejected.
 
     Every JSON reader (documents, API pages, JSON lines) parses this way, so the same object
-    arriving through two channels gives the same strings, hence the same record hash.
+    arriving through two channels gives the same strings, hence the same record hash. An object
+    that repeats a key raises :class:`RepeatedKey` (a ``ValueError``).
     """
-    return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
+    return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant,
+                      object_pairs_hook=_object_pairs)
 
 
-_JSON_DECODER = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
+_JSON_DECODER = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant,
+                                 object_pairs_hook=_object_pairs)
+#: The same without the repeated-key check: finds where a record that repeats a key ends.
+_JSON_LENIENT = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
+
+
+@dataclass(frozen=True)
+class RepeatedKeyRecord:
+    """Stands for a streamed JSON value that repeats a key (the reader makes it a row error)."""
+
+    problem: str
 
 
 def _json_dump(value: Any) -> str:
@@ -1000,6 +1176,17 @@ class _JsonStream:
         while True:
             try:
                 val, end = _JSON_DECODER.raw_decode(self.buf, self.pos)
+            except RepeatedKey as repeated:
+                try:
+                    _ignored, end = _JSON_LENIENT.raw_decode(self.buf, self.pos)
+                except json.JSONDecodeError:  # incomplete in this block: read on, decode again
+                    if self.eof or not self._fill():
+                        raise self.error() from None
+                    continue
+                if end >= len(self.buf) and not self.eof and self._fill():
+                    continue
+                self.pos = end
+                return RepeatedKeyRecord(str(repeated))
             except json.JSONDecodeError as exc:
                 incomplete = exc.pos >= len(self.buf) - 8 or exc.msg.startswith("Unterminated string")
                 if incomplete and not self.eof:
@@ -1119,7 +1306,9 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
             stream = _JsonStream(fh, what)
             for i, item in enumerate(_json_records(stream, records_key, label), start=1):
                 ref = f"{ref_prefix}{label}[{i}]"
-                if not isinstance(item, dict):
+                if isinstance(item, RepeatedKeyRecord):
+                    rows.error(ref, f"{label}[{i}]: {item.problem}")
+                elif not isinstance(item, dict):
                     rows.error(ref, f"{label}[{i}] is not a JSON object")
                 elif len(item) > limits.max_columns:
                     rows.error(ref, f"{label}[{i}] has {len(item)} fields, over the limit of {limits.max_columns} "

@@ -178,7 +178,7 @@ class ShardRunner:
                 land_stage.reject(item.batch, item.landed, exc.reason)
                 continue
             n = sum(t.num_rows for t in tables)
-            row = item.batch.file_row(item.landed)
+            row = item.batch.file_row(item.landed, reason=self.shard.file_notes.get(item.landed.name))
             row["records"] = n
             item.batch.files.append(row)
             buffer += tables
@@ -311,7 +311,7 @@ class ShardRunner:
             self.shard.spilled.add(batch.index)
         for judged in results:
             self._commit(judged, spill)
-        row = batch.file_row(item.landed)
+        row = batch.file_row(item.landed, reason=self.shard.file_notes.get(item.landed.name))
         row["records"] = rows
         batch.files.append(row)
 

@@ -9,8 +9,11 @@ exactly as written, ``true``/``false`` -> ``"1"``/``"0"``, ``null`` -> NULL, nes
 compact JSON).
 
 Columns are the union of the keys of the whole file, in order of first appearance, so every chunk
-of one file has the same schema. The reserved key ``__ref`` (written by the SQL extractor) becomes
-``_source_ref``; without it the reference is ``line N`` (1-based physical line). Blank lines are
+of one file has the same schema. With ``source_refs`` (files the pipeline's own SQL extractor
+wrote; the batch runner sets it for ``sql`` sources only) the key ``__ref`` becomes
+``_source_ref``; otherwise, and in every file a facility drops, the reference is ``line N``
+(1-based physical line) and ``__ref`` is an ordinary key, so a facility cannot choose what the
+quarantine shows as a row's reference. Blank lines are
 skipped. A line that is not a JSON object (bad syntax, an array, a bare value, a reserved lineage
 key such as ``_source_ref``) does not reject the file: it yields a row carrying only
 ``_source_ref = "line N"`` and a ``_reader_error`` (quarantined with rule ``ENVELOPE``).
@@ -28,12 +31,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from extractors.formats import FileRejected, json_value_text, parse_json
+from extractors.formats import LINEAGE_COLUMNS, FileRejected, RepeatedKey, json_value_text, parse_json
 
 #: Key under which a producer (the SQL extractor) puts a row's own reference.
 REF_KEY = "__ref"
 #: Lineage columns a data line must not set itself.
-RESERVED_KEYS = frozenset({"_source_ref", "_reader_error"})
+RESERVED_KEYS = LINEAGE_COLUMNS
 
 
 def _decoder_encoding(encoding: str) -> str:
@@ -58,14 +61,16 @@ def _lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
         raise FileRejected(f"unknown declared encoding {encoding!r}") from None
 
 
-def _object(line: str) -> dict[str, Any] | None:
-    """The parsed object, or None when the line is not a usable JSON object."""
+def _object(line: str) -> dict[str, Any] | str:
+    """The parsed object, or why the line is not a usable JSON object."""
     try:
         value = parse_json(line)
+    except RepeatedKey as exc:
+        return f"repeats the key {exc.label} (which value was meant is unknown)"
     except (ValueError, RecursionError):
-        return None
+        return "is not a valid JSON object"
     if not isinstance(value, dict) or RESERVED_KEYS.intersection(value):
-        return None
+        return "is not a valid JSON object"
     return value
 
 
@@ -73,13 +78,14 @@ def _table(columns: list[str], rows: list[dict[str, str | None]]) -> pa.Table:
     return pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
 
 
-def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa.Table]:
+def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs: bool = False) -> Iterator[pa.Table]:
     """Stream a JSON-lines file as string-typed Arrow chunks with lineage columns.
 
     Args:
         path: the file (in the raw zone).
         chunk_rows: maximum rows per yielded table.
         encoding: declared encoding; ``auto`` means UTF-8 (with or without BOM).
+        source_refs: take each row's reference from its ``__ref`` key (the SQL extractor's files).
 
     Yields:
         Tables with the file's keys (union, first-appearance order) then ``_source_ref`` and
@@ -91,13 +97,14 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
     enc = _decoder_encoding(encoding)
+    ref_key = REF_KEY if source_refs else None
     keys: dict[str, None] = {}
     any_line = False
     for _number, line in _lines(path, enc):  # pass 1: decodability and the column union
         any_line = True
         obj = _object(line)
-        if obj is not None:
-            keys.update((k, None) for k in obj if k != REF_KEY)
+        if not isinstance(obj, str):
+            keys.update((k, None) for k in obj if k != ref_key)
     if not any_line:
         return
     columns = [*keys, "_source_ref", "_reader_error"]
@@ -105,15 +112,15 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[
     for number, line in _lines(path, enc):  # pass 2: rows
         obj = _object(line)
         rec: dict[str, str | None]
-        if obj is None:
-            rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} is not a valid JSON object"}
+        if isinstance(obj, str):
+            rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} {obj}"}
         else:
             try:
-                rec = {k: json_value_text(v) for k, v in obj.items() if k != REF_KEY}
+                rec = {k: json_value_text(v) for k, v in obj.items() if k != ref_key}
             except RecursionError:
                 rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} is nested too deeply"}
             else:
-                ref = json_value_text(obj.get(REF_KEY))
+                ref = json_value_text(obj.get(ref_key)) if ref_key else None
                 rec["_source_ref"] = ref if ref else f"line {number}"
         buf.append(rec)
         if len(buf) >= chunk_rows:

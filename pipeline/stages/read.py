@@ -77,11 +77,27 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
     landed = item.landed
     fmt = contract.source_formats[landed.format or ""]
     read = reader(fmt.reader)
+    options = dict(fmt.reader_options)
+    if fmt.reader == "jsonl" and item.batch.source_kind == "sql":
+        options["source_refs"] = True  # the pipeline's own SQL extract: its `__ref` is the row's reference
     rows = 0
     next_progress = PROGRESS_ROWS
     t0 = time.perf_counter()
-    for chunk in read(Path(landed.raw_path), chunk_rows, encoding=landed.encoding, **fmt.reader_options):
+    names: list[str] | None = None
+    for chunk in read(Path(landed.raw_path), chunk_rows, encoding=_declared_encoding(item), **options):
         n = chunk.num_rows
+        if names is None:
+            names = header_names(chunk.column_names, contract, landed.format or "", fmt.reader)
+            note = ignored_columns_note(names, contract, landed.format or "", fmt.reader)
+            if note:
+                shard.file_notes[landed.name] = note
+        if names != chunk.column_names:
+            chunk = chunk.rename_columns(names)
+        clash = [name for name in ("_source_file", "_batch") if name in chunk.column_names]
+        if clash:  # readers refuse reserved names; this is the wall for any reader that does not
+            from extractors.formats import FileRejected
+
+            raise FileRejected(f"the file uses a reserved field name ({', '.join(clash)})")
         if rows == 0:
             missing = missing_required_columns(chunk, contract, landed.format or "", fmt.reader)
             if missing:
@@ -98,6 +114,71 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
         yield chunk
         t0 = time.perf_counter()
     shard.timed("read", t0)
+
+
+def _declared_encoding(item: Item) -> str:
+    """The encoding to give the reader: the registry's, for a dropped file that declares one.
+
+    A dropped file's landed encoding is what detection settled on; passing it on as if declared
+    made a rejection say "declared in the registry" when nothing was. So a file drop without a
+    declared encoding is read with ``auto`` (the reader decides again, the same way, and says
+    "detected"); API pages and SQL extracts are written as UTF-8 by the pipeline itself.
+    """
+    batch = item.batch
+    if batch.source_kind != "file_drop" or batch.facility is None:
+        return item.landed.encoding
+    feed = batch.facility.datasets.get(batch.spec.dataset)
+    return getattr(feed, "encoding", None) or "auto"
+
+
+def header_names(columns: list[str], contract: DatasetContract, fmt: str, reader_name: str) -> list[str]:
+    """A header's column names, with the contract's spelling where only the letter case differs.
+
+    Exports from spreadsheets and other systems change the case of a header (``MA_GCS`` for
+    ``ma_gcs``); matching exactly would drop an optional column without a word. A name matching
+    one contract tag case-insensitively takes the tag's spelling, unless the exact tag is also
+    present. Two columns folding to the same tag reject the file.
+
+    Raises:
+        FileRejected: two header columns differ only in letter case and match a contract tag.
+    """
+    if reader_name not in HEADER_READERS:
+        return columns
+    tags = {tag for name in contract.columns if (tag := contract.tag_for(name, fmt)) is not None}
+    present = set(columns)
+    folded: dict[str, list[str]] = {}
+    for name in columns:
+        if name not in tags:
+            folded.setdefault(name.casefold(), []).append(name)
+    renames: dict[str, str] = {}
+    for tag in tags - present:
+        matches = folded.get(tag.casefold(), [])
+        if len(matches) > 1:
+            from extractors.formats import FileRejected
+
+            raise FileRejected(f"the header has {len(matches)} columns named {tag!r} in different letter case")
+        if matches:
+            renames[matches[0]] = tag
+    return [renames.get(name, name) for name in columns]
+
+
+def ignored_columns_note(columns: list[str], contract: DatasetContract, fmt: str, reader_name: str) -> str | None:
+    """For a header-based file: which of its columns the contract does not read (None: none).
+
+    They are not an error (a facility may export more than asked), but a column the facility
+    believes it sends (a misspelt header) should not vanish without a word: the note goes on the
+    file's ``ingested_files`` row. Names that are not plain identifiers are given by position.
+    """
+    if reader_name not in HEADER_READERS:
+        return None
+    from extractors.formats import column_label
+
+    tags = {tag for name in contract.columns if (tag := contract.tag_for(name, fmt)) is not None}
+    unknown = [column_label(c, i) for i, c in enumerate(columns) if c not in tags and not c.startswith("_")]
+    if not unknown:
+        return None
+    shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+    return f"{len(unknown)} column(s) not in the {fmt} layout were ignored: {shown}"
 
 
 def missing_required_columns(chunk: pa.Table, contract: DatasetContract, fmt: str, reader_name: str) -> list[str]:

@@ -137,6 +137,8 @@ class Shard:
     spilled: set[int] = field(default_factory=set)
     #: local copies of inputs from object storage (the drop), when a zone is remote
     scratch: Path | None = None
+    #: per landed file name: a note for its ``ingested_files`` row (e.g. columns ignored)
+    file_notes: dict[str, str] = field(default_factory=dict)
 
     def active(self) -> list[Batch]:
         """Batches still in flight."""

@@ -296,7 +296,7 @@ def test_postgres_unreachable_is_transport_error_without_password(tmp_path):
 def test_reader_reads_extract_back(sqlite_engine, tmp_path):
     res = extract_window(sqlite_engine, "XML9_GCS", "UPDATED_AT", START, END, tmp_path / "raw", name_prefix="p",
                          fmt="jsonl", key_column="ROW_ID", chunk_rows=10)
-    tables = [t for f in res.files for t in read_jsonl(Path(f.raw_path), chunk_rows=3)]
+    tables = [t for f in res.files for t in read_jsonl(Path(f.raw_path), chunk_rows=3, source_refs=True)]
     assert [t.num_rows for t in tables] == [3, 3, 3, 1, 3, 3]
     rows = [r for t in tables for r in t.to_pylist()]
     assert [r["_source_ref"] for r in rows] == [f"ROW_ID={r['ROW_ID']}" for r in _expected_in_window()]
@@ -321,17 +321,20 @@ def test_jsonl_values_bad_lines_and_chunks(tmp_path):
     )
     tables = list(read_jsonl(p, chunk_rows=2))
     assert [t.num_rows for t in tables] == [2, 2, 2]
-    cols = ["SO", "N", "F", "B", "Z", "NEST", "EXTRA", "_source_ref", "_reader_error"]
+    # A dropped file's `__ref` is an ordinary (unknown) key: only the SQL extractor's files set references.
+    cols = ["SO", "N", "F", "B", "Z", "NEST", "EXTRA", "__ref", "_source_ref", "_reader_error"]
     assert all(t.column_names == cols for t in tables)
     assert all(str(f.type) == "string" for t in tables for f in t.schema)
     rows = [r for t in tables for r in t.to_pylist()]
     assert rows[0] == {"SO": "0012", "N": "7", "F": "3.10", "B": "1", "Z": None, "NEST": '{"a":[1,2.50,false]}',
-                       "EXTRA": None, "_source_ref": "line 1", "_reader_error": None}
+                       "EXTRA": None, "__ref": None, "_source_ref": "line 1", "_reader_error": None}
     assert rows[1]["_source_ref"] == "line 2" and rows[1]["_reader_error"] == "line 2 is not a valid JSON object"
     assert rows[1]["SO"] is None
     assert rows[2]["_reader_error"] == "line 3 is not a valid JSON object"
     assert rows[3] == {"SO": "0013", "N": "-1e5", "F": None, "B": "0", "Z": None, "NEST": None, "EXTRA": "é",
-                       "_source_ref": "ROW_ID=9", "_reader_error": None}
+                       "__ref": "ROW_ID=9", "_source_ref": "line 5", "_reader_error": None}
+    extracted = [r for t in read_jsonl(p, chunk_rows=2, source_refs=True) for r in t.to_pylist()]
+    assert extracted[3]["_source_ref"] == "ROW_ID=9" and "__ref" not in extracted[3]
     assert rows[4]["_source_ref"] == "line 6" and rows[4]["_reader_error"]  # reserved key: not forgeable
     assert rows[5]["_source_ref"] == "line 7" and rows[5]["_reader_error"]  # NaN is not JSON
 

@@ -133,3 +133,58 @@ def test_a_facility_whose_processing_raises_fails_alone(shard_env, monkeypatch):
     ledger = _ledger(shard_env)
     assert ledger["79034"]["status"] == "failed" and ledger["79034"]["input_fingerprint"] is None
     assert (ledger["01929"]["status"], ledger["01929"]["loaded"]) == ("loaded", 3)
+
+
+def test_a_source_field_named_like_the_runners_lineage_rejects_that_file_only(shard_env):
+    """A CSV column named ``_batch`` (the runner's own bookkeeping column) must not reach the
+    shard's concatenation, where it crashed every facility of the shard; it is a bad file."""
+    from pipeline.shard import run_shard
+
+    _drop(shard_env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 3)]))
+    _csv(shard_env, "31011", "good.csv", 3)
+    path = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat() / "clash.csv"
+    good = (path.parent / "good.csv").read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([good[0] + ",_batch", *(line + ",7" for line in good[1:])]) + "\n", encoding="utf-8")
+    start, end = _interval()
+    run_shard("birth_certificates", ["01929", "31011"], start, end)
+    ledger = _ledger(shard_env)
+    assert (ledger["01929"]["status"], ledger["01929"]["loaded"]) == ("loaded", 2)
+    assert (ledger["31011"]["status"], ledger["31011"]["loaded"]) == ("partial", 3)
+    assert "clash.csv: CSV header uses a reserved column name" in ledger["31011"]["reason"]
+    assert all(staging.reconcile(r) is None for r in ledger.values())
+
+
+def test_header_case_is_forgiven_and_unknown_columns_are_noted(shard_env):
+    """``HO_TEN_CHA`` for ``ho_ten_cha`` still fills the father's name; a column the layout does
+    not know is named on the file's ingested_files row instead of vanishing without a word."""
+    from pipeline.shard import run_shard
+
+    _csv(shard_env, "31011", "upper.csv", 2)
+    path = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat() / "upper.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = [("HO_TEN_CHA" if h == "ho_ten_cha" else h) for h in lines[0].split(",")] + ["ghi_chu_rieng"]
+    path.write_text("\n".join([",".join(header), *(line + ",x" for line in lines[1:])]) + "\n", encoding="utf-8")
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        fathers = conn.execute(sa.text("SELECT count(father_full_name) FROM birth_certificates")).scalar()
+        (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
+    assert fathers == 2
+    assert (status, reason) == ("processed", "1 column(s) not in the csv layout were ignored: 'ghi_chu_rieng'")
+    assert _ledger(shard_env)["31011"]["status"] == "loaded"
+
+
+def test_a_detected_encoding_is_not_reported_as_declared(shard_env):
+    from pipeline.shard import run_shard
+
+    _csv(shard_env, "31011", "mixed.csv", 3)
+    path = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat() / "mixed.csv"
+    data = path.read_bytes()
+    cut = data.index(b"\n") + 5
+    path.write_bytes(data[:cut] + b"\xe9" + data[cut:])  # one cp1252 byte in a UTF-8 file
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    reason = _ledger(shard_env)["31011"]["reason"]
+    assert "mixed.csv: CSV file is not valid UTF-8" in reason and "(detected)" in reason
+    assert "declared" not in reason

@@ -1,0 +1,142 @@
+"""Files written the way other systems write the public formats (found by an audit with
+hand-written inputs): namespaces, repeated fields, reserved names, references a file sets."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from extractors.formats import (
+    UNUSABLE_REF,
+    FileRejected,
+    read_flat_document,
+    read_giamdinhhs_xml9,
+    read_json_records,
+    reader,
+)
+
+ID_A, ID_B = "001195012345", "079195099999"
+
+
+def _rows(read, path, **kw):
+    return [r for t in read(path, 1000, **kw) for r in t.to_pylist()]
+
+
+def _envelope(inner: bytes, ns: str = "", tables: str = "XML9") -> str:
+    b64 = base64.b64encode(inner).decode()
+    return (f'<GIAMDINHHS{ns}><THONGTINDONVI><MACSKCB>01929</MACSKCB></THONGTINDONVI><THONGTINHOSO><DANHSACHHOSO>'
+            f"<HOSO><FILEHOSO><LOAIHOSO>{tables}</LOAIHOSO><NOIDUNGFILE>{b64}</NOIDUNGFILE></FILEHOSO></HOSO>"
+            "</DANHSACHHOSO></THONGTINHOSO></GIAMDINHHS>")
+
+
+def _inner(children: str, ns: str = "") -> bytes:
+    return (f"<CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH{ns}><DSACH_GIAYCHUNGSINH><DU_LIEU_GIAY_CHUNG_SINH>{children}"
+            "</DU_LIEU_GIAY_CHUNG_SINH></DSACH_GIAYCHUNGSINH></CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH>").encode()
+
+
+@pytest.mark.parametrize(("outer_ns", "inner_ns"), [
+    (' xmlns="urn:bhxh:giamdinh"', ""),
+    ("", ' xmlns="urn:bhxh:xml9"'),
+    (' xmlns:g="urn:x" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"', ""),
+], ids=["default-outer", "default-inner", "declared-unused"])
+def test_an_xml9_envelope_with_namespaces_reads_like_one_without(tmp_path, outer_ns, inner_ns):
+    path = tmp_path / "hs.xml"
+    path.write_text(_envelope(_inner(f"<SO>1</SO><SO_CCCD_NND>{ID_A}</SO_CCCD_NND>", inner_ns), outer_ns),
+                    encoding="utf-8")
+    rows = _rows(read_giamdinhhs_xml9, path)
+    assert [(r["SO"], r["SO_CCCD_NND"], r.get("_reader_error")) for r in rows] == [("1", ID_A, None)]
+    assert rows[0]["_envelope_facility"] == "01929"
+
+
+def test_an_envelope_without_any_xml9_table_is_rejected_not_loaded_empty(tmp_path):
+    path = tmp_path / "hs.xml"
+    path.write_text(_envelope(b"<XML1/>", tables="XML1"), encoding="utf-8")
+    with pytest.raises(FileRejected, match="none of the 1 HOSO elements carries an XML9 table"):
+        _rows(read_giamdinhhs_xml9, path)
+    path.write_text("<GIAMDINHHSX><HOSO_X/></GIAMDINHHSX>", encoding="utf-8")
+    with pytest.raises(FileRejected, match="no HOSO element"):
+        _rows(read_giamdinhhs_xml9, path)
+
+
+def test_a_namespaced_flat_document_is_read(tmp_path):
+    path = tmp_path / "gcs.xml"
+    path.write_text('<p:HSDLGCS xmlns:p="urn:moh:pl02"><p:GIAYCHUNGSINH><p:SO>7</p:SO></p:GIAYCHUNGSINH></p:HSDLGCS>',
+                    encoding="utf-8")
+    assert [r["SO"] for r in _rows(read_flat_document, path)] == ["7"]
+
+
+def test_a_repeated_field_is_a_row_error_never_a_silent_choice(tmp_path):
+    """Two ID elements (or keys) in one record: which one was meant is unknown, so the row is
+    quarantined; the next record is read normally; the reason names the field, not the values."""
+    xml9 = tmp_path / "hs.xml"
+    xml9.write_text(_envelope(_inner(f"<SO>1</SO><SO_CCCD_NND>{ID_A}</SO_CCCD_NND><SO_CCCD_NND>{ID_B}</SO_CCCD_NND>")),
+                    encoding="utf-8")
+    (row,) = _rows(read_giamdinhhs_xml9, xml9)
+    assert row["_reader_error"] == "element 'SO_CCCD_NND' appears more than once in the record"
+    assert row.get("SO_CCCD_NND") is None and ID_A not in str(row) and ID_B not in str(row)
+    flat = tmp_path / "gcs.xml"
+    flat.write_text("<R><GIAYCHUNGSINH><SO>1</SO><SO>2</SO></GIAYCHUNGSINH><GIAYCHUNGSINH><SO>3</SO></GIAYCHUNGSINH></R>",
+                    encoding="utf-8")
+    assert [(r["SO"], r.get("_reader_error")) for r in _rows(read_flat_document, flat)] == [
+        (None, "element 'SO' appears more than once in the record"), ("3", None)]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(f'{{"SO": "{ID_A}", "SO": "{ID_B}"}}\n{{"SO": "3"}}\n', encoding="utf-8")
+    assert [(r["SO"], r.get("_reader_error")) for r in _rows(reader("jsonl"), jsonl)] == [
+        (None, "line 1 repeats the key 'SO' (which value was meant is unknown)"), ("3", None)]
+    doc = tmp_path / "d.json"
+    doc.write_text(f'[{{"SO": "{ID_A}", "SO": "{ID_B}"}}, {{"SO": "3"}}]', encoding="utf-8")
+    rows = _rows(read_json_records, doc)
+    assert [r["SO"] for r in rows] == [None, "3"]
+    assert rows[0]["_reader_error"] == "record[1]: the key 'SO' appears more than once in one object"
+    assert not any(ID_A in str(r) or ID_B in str(r) for r in rows)
+
+
+@pytest.mark.parametrize("name", ["_batch", "_source_file", "_envelope_facility"])
+def test_reserved_lineage_names_in_records_are_row_errors(tmp_path, name):
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(json.dumps({"SO": "1", name: "x"}) + "\n" + '{"SO": "2"}\n', encoding="utf-8")
+    rows = _rows(reader("jsonl"), jsonl)
+    assert rows[0]["_reader_error"] and rows[1]["SO"] == "2" and name not in rows[0]
+    flat = tmp_path / "gcs.xml"
+    flat.write_text(f"<R><GIAYCHUNGSINH><SO>1</SO><{name}>x</{name}></GIAYCHUNGSINH></R>", encoding="utf-8")
+    assert _rows(read_flat_document, flat)[0]["_reader_error"].startswith("record uses a reserved field name")
+
+
+def test_a_dropped_file_cannot_choose_its_rows_references(tmp_path):
+    """Only the pipeline's own SQL extract sets references (``source_refs``); in a dropped file
+    ``__ref`` is an ordinary key, and a reference that is too long or holds a control character
+    is replaced (a NUL would fail the PostgreSQL load)."""
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"SO": "1", "__ref": f"Nguyễn Văn A {ID_A}"}) + "\n"
+                    + json.dumps({"SO": "2", "__ref": "x\u0000y"}) + "\n"
+                    + json.dumps({"SO": "3", "__ref": "k" * 5000}) + "\n", encoding="utf-8")
+    dropped = _rows(reader("jsonl"), path)
+    assert [r["_source_ref"] for r in dropped] == ["line 1", "line 2", "line 3"]
+    extracted = _rows(reader("jsonl"), path, source_refs=True)
+    assert [r["_source_ref"] for r in extracted] == [f"Nguyễn Văn A {ID_A}", UNUSABLE_REF, UNUSABLE_REF]
+    assert all(r["_reader_error"] is None for r in extracted)
+
+
+def test_a_misshapen_csv_row_is_named_by_its_real_position(tmp_path):
+    """The rejection names the data row and the physical line (a quoted value may span lines),
+    never the row's text; a trailing line of spaces is a blank line, not a one-field record."""
+    from extractors.formats import read_csv
+
+    path = tmp_path / "b.csv"
+    path.write_text('so,ten\n1,a\n2,"b\nc"\n3,Nguyễn, Văn A\n4,d\n', encoding="utf-8")
+    with pytest.raises(FileRejected) as err:
+        _rows(read_csv, path)
+    assert err.value.reason == ("CSV parse error: data row 3 (line 5) has 3 fields where the header has 2 "
+                                "(an unquoted delimiter or quote?)")
+    path.write_text("so,ten\n1,a\n2,b\n   \n", encoding="utf-8")
+    assert [r["so"] for r in _rows(read_csv, path)] == ["1", "2"]
+
+
+def test_a_csv_with_classic_mac_line_ends_is_read(tmp_path):
+    from extractors.formats import read_csv
+
+    path = tmp_path / "b.csv"
+    path.write_bytes("so,ten\r1,Hương\r2,b\r".encode())
+    assert [(r["so"], r["ten"]) for r in _rows(read_csv, path)] == [("1", "Hương"), ("2", "b")]
