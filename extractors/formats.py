@@ -617,8 +617,14 @@ def leaf_fields(elem: Any, namespaced: bool) -> tuple[dict[str, str], str | None
     A leaf element that appears twice in one record is a problem: keeping either value would
     silently choose between two, say, identity numbers. Nested elements are not fields (skipped,
     as before). ``namespaced``: the document declared a namespace, so names are made local.
+    The readers inline the common case (no namespace, every child a distinct leaf) and call
+    :func:`checked_fields` otherwise.
     """
-    rec = {c.tag: (c.text or "") for c in elem if len(c) == 0}
+    return checked_fields(elem, {c.tag: (c.text or "") for c in elem if len(c) == 0}, namespaced)
+
+
+def checked_fields(elem: Any, rec: dict[str, str], namespaced: bool) -> tuple[dict[str, str], str | None]:
+    """:func:`leaf_fields` given the record's ``{tag: text}`` already built from ``elem``."""
     if len(rec) != len(elem):  # a repeated leaf, or a nested element: look closer (rare)
         seen: set[str] = set()
         for c in elem:
@@ -837,12 +843,13 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                     inner_ns = b"xmlns" in inner
                     for j, child in enumerate(_descendants_named(doc, "DU_LIEU_GIAY_CHUNG_SINH", inner_ns),
                                               start=1):
-                        child_ref = f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]"
-                        rec, problem = leaf_fields(child, inner_ns)
-                        if problem:
-                            rows.error(child_ref, problem, facility)
-                        else:
-                            rows.add(rec, child_ref, facility)
+                        rec = {c.tag: (c.text or "") for c in child if len(c) == 0}
+                        if inner_ns or len(rec) != len(child):
+                            rec, problem = checked_fields(child, rec, inner_ns)
+                            if problem:
+                                rows.error(f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]", problem, facility)
+                                continue
+                        rows.add(rec, f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]", facility)
                 elem.clear()
                 if rows.n >= chunk_rows:
                     yield rows.table()
@@ -888,7 +895,10 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
                 continue
             if elem.tag == element or (namespaced and local_name(elem.tag) == element):
                 count += 1
-                rec, problem = leaf_fields(elem, namespaced)
+                rec = {c.tag: (c.text or "") for c in elem if len(c) == 0}
+                problem = None
+                if namespaced or len(rec) != len(elem):
+                    rec, problem = checked_fields(elem, rec, namespaced)
                 if problem:
                     rows.error(f"{element}[{count}]", problem)
                 else:
