@@ -42,13 +42,17 @@ def preload() -> float:
 
 
 def _dataset_hooks() -> None:
-    """Import every dataset's transform hook (and the reference tables it reads at import)."""
+    """Import every dataset's transform hook (and the reference tables it reads at import), and
+    build every dataset's staging table definitions (about 0.1 s per process otherwise, paid by
+    the first load of each forked task)."""
     try:
         from config.contracts import available_datasets
+        from loaders.schema import dataset_tables
         from pipeline.datasets import hooks_for
 
         for dataset in available_datasets():
             hooks_for(dataset)
+            dataset_tables(dataset)
     except Exception as exc:  # a broken contract is the task's error to report, not the scheduler's
         print(f"preload: dataset hooks not imported ({type(exc).__name__})", file=sys.stderr)
 
