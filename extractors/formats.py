@@ -51,6 +51,10 @@ SNIFF_BYTES = 1 << 20
 #: CSV block size: small enough to pipeline parsing, large enough to amortise per-block cost.
 #: A single CSV record longer than this rejects the file (it is far beyond any value limit).
 CSV_BLOCK_BYTES = 16 << 20
+#: A quoted CSV value may hold a line break (a two-line address). Arrow's block splitter must
+#: then track quotes, or a value spanning a block boundary splits the record (the file was
+#: rejected at the first 16 MiB boundary such a value crossed). Test: test_independent_inputs.
+NEWLINES_IN_VALUES = True
 #: Bytes of the file start inspected for binary content.
 BINARY_SNIFF_BYTES = 64 << 10
 #: Lineage columns a source field must never set itself (``_batch`` and ``_source_file`` are
@@ -979,7 +983,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     read_opts = pacsv.ReadOptions(encoding=arrow_enc, block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
     conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
     # A line of only spaces is a blank line (an editor's trailing line), not a one-field record.
-    parse = pacsv.ParseOptions(invalid_row_handler=_skip_blank_row)
+    parse = pacsv.ParseOptions(invalid_row_handler=_skip_blank_row, newlines_in_values=NEWLINES_IN_VALUES)
     row = 0
     try:
         reader = pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv)

@@ -140,3 +140,19 @@ def test_a_csv_with_classic_mac_line_ends_is_read(tmp_path):
     path = tmp_path / "b.csv"
     path.write_bytes("so,ten\r1,Hương\r2,b\r".encode())
     assert [(r["so"], r["ten"]) for r in _rows(read_csv, path)] == [("1", "Hương"), ("2", "b")]
+
+
+def test_quoted_line_breaks_across_read_blocks(tmp_path, monkeypatch):
+    """Two-line addresses in quotes: a value crossing a read-block boundary split its record and
+    rejected the whole file ("CSV parse error") once the file outgrew one block (16 MiB). Blocks
+    are shrunk here so that many boundaries fall inside quoted values."""
+    import extractors.formats as formats
+    from extractors.formats import read_csv
+
+    monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 4096)
+    path = tmp_path / "addr.csv"
+    lines = [f'{i},"Số {i} phố Huế\nPhường {i % 7}, Hà Nội",x{i}' for i in range(2000)]
+    path.write_text("so,dia_chi,ten\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    rows = _rows(read_csv, path)
+    assert len(rows) == 2000
+    assert rows[1234]["dia_chi"] == "Số 1234 phố Huế\nPhường 2, Hà Nội" and rows[1234]["_source_ref"] == "row 1235"
