@@ -982,17 +982,37 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     arrow_enc = "utf8" if enc in ("utf-8", "utf-8-sig") else enc
     read_opts = pacsv.ReadOptions(encoding=arrow_enc, block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
     conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
-    # A line of only spaces is a blank line (an editor's trailing line), not a one-field record.
-    parse = pacsv.ParseOptions(invalid_row_handler=_skip_blank_row, newlines_in_values=NEWLINES_IN_VALUES)
+    # A file within one read block is parsed whole before its first row is yielded: a record with
+    # the wrong number of fields can then be set aside and become a row error (located by a second
+    # pass, below). In a larger file rows have already gone downstream, so such a record rejects it.
+    tolerant = path.stat().st_size <= CSV_BLOCK_BYTES
+    misshapen = [0]
+
+    def on_invalid(invalid: Any) -> str:
+        if not (invalid.text or "").strip():
+            return "skip"  # a line of only spaces is a blank line (an editor's trailing line)
+        if tolerant:
+            misshapen[0] += 1
+            return "skip"
+        return "error"
+
+    parse = pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=NEWLINES_IN_VALUES)
     row = 0
     try:
         reader = pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv)
+        if tolerant:
+            batches = [b for b in reader if b.num_rows]
+            t = pa.Table.from_batches(batches, schema=reader.schema)
+            if misshapen[0]:
+                yield _with_misshapen_rows(t, path, enc, names, misshapen[0])
+            elif t.num_rows:
+                yield t.append_column("_source_ref", _row_refs(np.arange(1, t.num_rows + 1)))
+            return
         for batch in reader:
             if batch.num_rows == 0:
                 continue
             t = pa.Table.from_batches([batch])
-            numbers = pc.cast(pa.array(np.arange(row + 1, row + t.num_rows + 1)), pa.string())
-            refs = pc.binary_join_element_wise("row ", numbers, "")
+            refs = _row_refs(np.arange(row + 1, row + t.num_rows + 1))
             row += t.num_rows
             yield t.append_column("_source_ref", refs)
     except UnicodeDecodeError:
@@ -1012,31 +1032,71 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
         raise FileRejected(f"CSV parse error after data row {row}") from None
 
 
-def _skip_blank_row(row: Any) -> str:
-    """pyarrow's invalid-row handler: skip a whitespace-only line, else fail (the text is never kept)."""
-    return "skip" if not (row.text or "").strip() else "error"
+def _row_refs(numbers: np.ndarray) -> pa.Array:
+    """``row N`` references (data rows, 1-based)."""
+    return pc.binary_join_element_wise("row ", pc.cast(pa.array(numbers), pa.string()), "")
 
 
-def _first_misshapen_row(path: Path, encoding: str, fields: int) -> tuple[int, int] | None:
-    """(data row, physical line) of the first record whose field count is not ``fields``.
+def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = False
+                    ) -> tuple[list[tuple[int, int, int]], int] | None:
+    """``([(data row, physical line, field count), ...], data rows)`` of the records whose field
+    count is not ``fields`` (None: the stdlib parser cannot read the file either).
 
-    Only on the error path: the stdlib parser re-reads the file (same quoting rules) to say where
-    the problem is; Arrow's message carries the row's text, which must not be repeated.
+    Only on the error path: the stdlib parser re-reads the file with the same quoting rules to say
+    where the problem is; Arrow's own message quotes the row's text, which must not be repeated.
     """
+    found: list[tuple[int, int, int]] = []
+    data_row = 0
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # values are bounded elsewhere
     try:
         with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
             rows = csv.reader(fh)
             next(rows, None)  # the header
-            data_row = 0
             for record in rows:
                 if not record or not "".join(record).strip():
                     continue
                 data_row += 1
                 if len(record) != fields:
-                    return data_row, rows.line_num
+                    found.append((data_row, rows.line_num, len(record)))
+                    if first_only:
+                        break
     except (UnicodeDecodeError, LookupError, csv.Error):
         return None
-    return None
+    return found, data_row
+
+
+def _first_misshapen_row(path: Path, encoding: str, fields: int) -> tuple[int, int] | None:
+    """(data row, physical line) of the first record whose field count is not ``fields``."""
+    scan = _misshapen_rows(path, encoding, fields, first_only=True)
+    return (scan[0][0][0], scan[0][0][1]) if scan and scan[0] else None
+
+
+def _with_misshapen_rows(table: pa.Table, path: Path, encoding: str, names: list[str], skipped: int) -> pa.Table:
+    """The rows Arrow read plus one row error per record it set aside, in file order.
+
+    The second pass must find exactly the records Arrow set aside; if the two parsers disagree
+    the references could be wrong, so the file is rejected instead (saying where it can).
+    """
+    scan = _misshapen_rows(path, encoding, len(names))
+    if scan is None or len(scan[0]) != skipped or scan[1] != table.num_rows + skipped:
+        where = _first_misshapen_row(path, encoding, len(names))
+        at = f"data row {where[0]} (line {where[1]})" if where else "a data row"
+        raise FileRejected(f"CSV parse error: {at} has a different number of fields than the header "
+                           "(an unquoted delimiter or quote?)")
+    bad, total = scan
+    bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
+    good_rows = np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows)
+    good = table.append_column("_source_ref", _row_refs(good_rows))
+    good = good.append_column("_reader_error", pa.nulls(good.num_rows, pa.string()))
+    errors = pa.table({
+        **{n: pa.nulls(len(bad), pa.string()) for n in names},
+        "_source_ref": _row_refs(bad_rows),
+        "_reader_error": pa.array([f"row {r} (line {line}) has {n} fields where the header has {len(names)} "
+                                   "(an unquoted delimiter or quote?)" for r, line, n in bad], pa.string()),
+    })
+    both = pa.concat_tables([good, errors.cast(good.schema)])
+    order = np.argsort(np.concatenate([good_rows, bad_rows]), kind="stable")
+    return both.take(pa.array(order))
 
 
 # ---------------------------------------------------------------------------- JSON

@@ -108,9 +108,15 @@ def test_csv_utf8_bom(tmp_path):
     assert next(iter(read_csv(p, 100))).column_names == ["ma_gcs", "ho_ten_me", "_source_ref"]
 
 
-def test_csv_shape_error_names_no_data(tmp_path):
+def test_csv_shape_error_names_no_data(tmp_path, monkeypatch):
     p = tmp_path / "c.csv"
     p.write_text("a,b\n1,2\nSECRET-VALUE,3,4\n", encoding="utf-8")
+    rows = [r for t in read_csv(p, 100) for r in t.to_pylist()]  # within one read block: a row error
+    assert rows[1]["_reader_error"] == "row 2 (line 3) has 3 fields where the header has 2 (an unquoted delimiter or quote?)"
+    assert "SECRET" not in str(rows[1])
+    import extractors.formats as formats
+
+    monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 20)  # a file over one block: the file is rejected
     with pytest.raises(FileRejected) as err:
         list(read_csv(p, 100))
     assert "SECRET" not in err.value.reason and "data row 2 (line 3) has 3 fields where the header has 2" in err.value.reason

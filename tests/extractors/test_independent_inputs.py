@@ -119,17 +119,29 @@ def test_a_dropped_file_cannot_choose_its_rows_references(tmp_path):
     assert all(r["_reader_error"] is None for r in extracted)
 
 
-def test_a_misshapen_csv_row_is_named_by_its_real_position(tmp_path):
-    """The rejection names the data row and the physical line (a quoted value may span lines),
-    never the row's text; a trailing line of spaces is a blank line, not a one-field record."""
+def test_a_misshapen_csv_row_is_a_row_error_named_by_its_real_position(tmp_path, monkeypatch):
+    """A record with an unquoted comma is quarantined by itself (its neighbours load, their
+    references unchanged); the reason names the data row and the physical line (a quoted value
+    may span lines), never the row's text. Over one read block, rows have already gone downstream,
+    so the file is rejected, saying where. A trailing line of spaces is a blank line."""
+    import extractors.formats as formats
     from extractors.formats import read_csv
 
     path = tmp_path / "b.csv"
-    path.write_text('so,ten\n1,a\n2,"b\nc"\n3,Nguyễn, Văn A\n4,d\n', encoding="utf-8")
+    path.write_text('so,ten\n1,a\n2,"b\nc"\n3,Nguyễn, Văn A\n4,d\n5,e,f\n', encoding="utf-8")
+    rows = _rows(read_csv, path)
+    assert [(r["so"], r["_source_ref"], r["_reader_error"]) for r in rows] == [
+        ("1", "row 1", None), ("2", "row 2", None),
+        (None, "row 3", "row 3 (line 5) has 3 fields where the header has 2 (an unquoted delimiter or quote?)"),
+        ("4", "row 4", None),
+        (None, "row 5", "row 5 (line 7) has 3 fields where the header has 2 (an unquoted delimiter or quote?)")]
+    assert "Nguyễn" not in str(rows[2])
+    monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 32)
     with pytest.raises(FileRejected) as err:
         _rows(read_csv, path)
     assert err.value.reason == ("CSV parse error: data row 3 (line 5) has 3 fields where the header has 2 "
                                 "(an unquoted delimiter or quote?)")
+    monkeypatch.undo()
     path.write_text("so,ten\n1,a\n2,b\n   \n", encoding="utf-8")
     assert [r["so"] for r in _rows(read_csv, path)] == ["1", "2"]
 
