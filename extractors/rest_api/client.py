@@ -27,9 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+from urllib3 import exceptions as urllib3_exceptions
 
 from extractors.file_drop.helpers import LandedFile, write_manifest
 from extractors.rest_api.errors import ApiAuthRejected, ApiProtocolError, ApiRequestRejected, ApiTransportError
@@ -43,6 +44,14 @@ DEFAULT_TOKEN_PATH = "/api/v1/token"
 DEFAULT_MAX_PAGES = 10_000
 #: Refresh a bearer token this many seconds before the server says it expires.
 TOKEN_EXPIRY_MARGIN_S = 30.0
+#: Redirects followed per request, and only within the requested URL's scheme, host and port: a
+#: credential (basic auth, the token request's body) must never reach a host the registry does
+#: not name, and another host's data must not be landed as the facility's.
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: A whole response (headers and body) must arrive within this many times ``timeout_s``: the
+#: per-read timeout alone lets a server that drips a byte at a time hold a shard for hours.
+RESPONSE_DEADLINE_FACTOR = 10.0
 PAGE_GLOB = "page-*.json"
 
 #: requests exceptions that are transport faults (worth another attempt).
@@ -307,9 +316,16 @@ class _Fetcher:
         url = _join(self.base_url, self.auth.token_path)
         payload = {"username": self.auth.username, "password": self.auth.password}
         what = "token request"
-        _resp, body = self._with_retries(
-            what, None, lambda: self.session.post(url, json=payload, timeout=self.timeout_s), parse_json=True
-        )
+
+        def send() -> requests.Response:
+            resp = self.session.post(url, json=payload, timeout=self.timeout_s, allow_redirects=False, stream=True)
+            if resp.status_code in REDIRECT_STATUSES:
+                resp.close()
+                raise ApiProtocolError(f"{what} to {self.auth.token_path}: the server redirected it (HTTP "
+                                       f"{resp.status_code}); credentials are only sent to the configured URL")
+            return self._read(resp)
+
+        _resp, body = self._with_retries(what, None, send, parse_json=True)
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise ApiProtocolError(f"{what} to {self.auth.token_path}: response has no access_token")
         expires_in = body.get("expires_in")
@@ -395,24 +411,81 @@ class _Fetcher:
             return ""
         return f" ({detail})" if detail else ""
 
+    def _get(self, page: int, url: str, params: Any) -> requests.Response:
+        """One GET, following same-origin redirects only, its body read within the deadline."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            resp = self.session.get(url, params=params, timeout=self.timeout_s, allow_redirects=False, stream=True,
+                                    **self._request_kwargs())
+            if resp.status_code not in REDIRECT_STATUSES:
+                return self._read(resp)
+            here = getattr(resp, "url", None) or url
+            target = urljoin(here, resp.headers.get("Location") or "")
+            resp.close()
+            if not _same_origin(here, target):
+                raise ApiProtocolError(f"GET for {self.path} page {page}: the server redirected to another host "
+                                       f"(HTTP {resp.status_code}); not followed (configure the final URL)", page=page)
+            url, params = target, None
+        raise ApiProtocolError(f"GET for {self.path} page {page}: more than {MAX_REDIRECTS} redirects", page=page)
+
+    def _read(self, resp: requests.Response) -> requests.Response:
+        """Read a streamed response's body, giving up (a retryable ``Timeout``) at the deadline.
+
+        ``timeout_s`` bounds each wait for the next bytes; this bounds the whole response, so a
+        server that sends a byte at a time cannot hold the facility's shard indefinitely.
+        """
+        raw = getattr(resp, "raw", None)
+        if raw is None or not hasattr(raw, "read1"):  # already in memory (a scripted response)
+            return resp
+        limit = self.timeout_s * RESPONSE_DEADLINE_FACTOR
+        deadline = time.monotonic() + limit
+        parts: list[bytes] = []
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise requests.Timeout(f"response not complete within {limit:.0f} s")
+                part = raw.read1(1 << 16, decode_content=True)
+                if not part:
+                    break
+                parts.append(part)
+        except requests.Timeout:
+            resp.close()
+            raise
+        except urllib3_exceptions.ProtocolError as exc:
+            resp.close()
+            raise requests.exceptions.ChunkedEncodingError(type(exc).__name__) from None
+        except urllib3_exceptions.DecodeError as exc:
+            resp.close()
+            raise requests.exceptions.ContentDecodingError(type(exc).__name__) from None
+        except urllib3_exceptions.ReadTimeoutError as exc:
+            resp.close()
+            raise requests.Timeout(type(exc).__name__) from None
+        resp._content = b"".join(parts)  # what requests itself stores once a body is read
+        resp._content_consumed = True
+        return resp
+
     def get_url(self, page: int, url: str, on_body: Callable[[bytes], None],
                 params: list[tuple[str, str | int]] | None = None) -> Any:
         """GET an absolute URL (a FHIR ``next`` link; retrying, same auth) and parse its JSON."""
-
-        def send() -> requests.Response:
-            return self.session.get(url, params=params, timeout=self.timeout_s, **self._request_kwargs())
-
-        _resp, doc = self._with_retries("GET", page, send, parse_json=True, on_body=on_body)
+        _resp, doc = self._with_retries("GET", page, lambda: self._get(page, url, params), parse_json=True,
+                                        on_body=on_body)
         return doc
 
     def get_page(self, page: int, params: dict[str, str | int], on_body: Callable[[bytes], None]) -> Any:
         """GET one page (retrying), handing every received body to ``on_body`` before parsing."""
-
-        def send() -> requests.Response:
-            return self.session.get(self.url, params=params, timeout=self.timeout_s, **self._request_kwargs())
-
-        _resp, doc = self._with_retries("GET", page, send, parse_json=True, on_body=on_body)
+        _resp, doc = self._with_retries("GET", page, lambda: self._get(page, self.url, params), parse_json=True,
+                                        on_body=on_body)
         return doc
+
+
+def _same_origin(a: str, b: str) -> bool:
+    """Same scheme, host and port (default ports made explicit)."""
+    ua, ub = urlsplit(a), urlsplit(b)
+    defaults = {"http": 80, "https": 443}
+
+    def origin(u: Any) -> tuple[str, str, int | None]:
+        return (u.scheme.lower(), (u.hostname or "").lower(), u.port or defaults.get(u.scheme.lower()))
+
+    return origin(ua) == origin(ub)
 
 
 def _window_param(value: dt.datetime, name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.engine import URL
 
@@ -43,7 +44,9 @@ def sqlalchemy_url_from_connection(conn: Any) -> str:
     if conn_type == "sqlite":
         if not host:
             raise ValueError("sqlite connection needs the database file path in 'host'")
-        return f"sqlite:///{host}"
+        # Read-only, through a URI: the facility's database is never written, and a missing file
+        # is an error (unreachable, retried) instead of a new empty database (a "table not found").
+        return f"sqlite:///file:{quote(str(host), safe='/:')}?mode=ro&uri=true"
     if conn_type not in DRIVERS:
         raise ValueError(f"unsupported connection type {conn_type!r} (sqlite, postgres, mysql, mssql)")
     driver = DRIVERS[conn_type]

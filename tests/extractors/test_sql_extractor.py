@@ -374,10 +374,31 @@ def test_sqlalchemy_url_from_connection():
     assert (url.host, url.port, url.database, url.username) == ("db.bv-test.local", 5432, "his", "ro")
     ssl = make_url(sqlalchemy_url_from_connection(conn(extra_dejson={"sslmode": "require", "x": "y"})))
     assert dict(ssl.query) == {"sslmode": "require"}
-    assert sqlalchemy_url_from_connection(conn(conn_type="sqlite", host="/data/his.db")) == "sqlite:////data/his.db"
+    assert sqlalchemy_url_from_connection(conn(conn_type="sqlite", host="/data/his.db")) == \
+        "sqlite:///file:/data/his.db?mode=ro&uri=true"  # read-only: never written, never created
     assert sqlalchemy_url_from_connection(conn(extra_dejson={"sqlalchemy_url": "sqlite://"})) == "sqlite://"
     assert make_url(sqlalchemy_url_from_connection(conn(conn_type="mysql"))).drivername == "mysql+pymysql"
     mssql = make_url(sqlalchemy_url_from_connection(conn(conn_type="mssql")))
     assert mssql.drivername == "mssql+pyodbc" and mssql.query["driver"] == "ODBC Driver 18 for SQL Server"
     with pytest.raises(ValueError, match="unsupported"):
         sqlalchemy_url_from_connection(conn(conn_type="oracle"))
+
+
+
+def test_a_missing_sqlite_facility_database_is_unreachable_not_created(tmp_path):
+    """Opening it must not create an empty file (then reported as 'table not found', not retried)."""
+    import sqlalchemy as sa
+
+    from extractors.sql.connection import sqlalchemy_url_from_connection
+
+    path = tmp_path / "22015.sqlite"
+    url = sqlalchemy_url_from_connection(SimpleNamespace(conn_type="sqlite", host=str(path), extra_dejson={}))
+    with pytest.raises(sa.exc.OperationalError):
+        sa.create_engine(url).connect()
+    assert not path.exists()
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (a INTEGER)")
+    with sa.create_engine(url).connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+        with pytest.raises(sa.exc.OperationalError):
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
