@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from cli.preflight import EXIT_ATTENTION, EXIT_CANNOT_RUN, EXIT_OK, CannotRun, preflight, unreachable
+from cli.preflight import EXIT_ATTENTION, EXIT_CANNOT_RUN, EXIT_OK, CannotRun, check_store, preflight, unreachable
 from config.contracts import available_datasets
 from config.errors import BatchFailed, BatchHeldBack, ReconciliationError, StepFailed, TransportError
 from config.registry import facilities_for, load_registry
@@ -63,23 +63,32 @@ def backfill(datasets: list[str], first: dt.date, last: dt.date, facilities: lis
             codes = [f.code for f in facilities_for(dataset, registry) if not facilities or f.code in facilities]
             if not codes:
                 continue
+            task_failed: str | None = None
             try:
                 process_shard(dataset, codes, start, end, settings)
             except (TransportError, BatchFailed, BatchHeldBack) as exc:
-                # Recorded per facility in the ledger (reconcile reports it below); the other
-                # facilities of the night were loaded and are published.
-                log.warning("%s %s: %s", dataset, night, exc)
+                # Normally recorded per facility in the ledger (reconcile reports it below; the
+                # other facilities of the night were loaded and are published). A store that no
+                # longer answers ends the run (exit 2); if the ledger row could not be written
+                # otherwise (a full disk), reconcile finds nothing and this is the only trace.
+                check_store(settings)
+                task_failed = f"{dataset} {night}: facility task failed: {exc}"
+            reported = len(problems)
             try:
                 publish_curated(dataset, start, settings)
             except (StepFailed, BatchFailed) as exc:
                 if isinstance(exc, MissingKeyError):
                     raise
+                check_store(settings)
                 problems.append(f"{dataset} {night}: curated publish failed: {exc}")
             try:
                 totals = reconcile_interval(dataset, start, settings)
                 print(f"{dataset} {night}: {totals}", flush=True)
             except (ReconciliationError, StepFailed) as exc:
+                check_store(settings)
                 problems.append(f"{dataset} {night}: {exc}")
+            if task_failed and len(problems) == reported:  # never "clean" after a failed task
+                problems.append(task_failed)
         night += dt.timedelta(days=1)
     return problems
 

@@ -31,6 +31,15 @@ def preflight(settings: Settings) -> None:
         pseudonym_key()
     except MissingKeyError as exc:
         raise CannotRun(str(exc)) from None
+    check_store(settings)
+
+
+def check_store(settings: Settings) -> None:
+    """Raise :class:`CannotRun` if the staging store does not answer ``SELECT 1``.
+
+    Also called after a step fails during a run: a store that went away mid-run is one ``error:``
+    line and exit 2, not a list of per-facility failures (whose ledger rows it could not keep).
+    """
     url = sa.make_url(settings.staging_url)
     engine = sa.create_engine(url, connect_args={"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {})
     try:

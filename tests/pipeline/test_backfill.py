@@ -59,3 +59,42 @@ def test_backfill_twice_loads_history_once(tmp_path, monkeypatch, capsys):
         b: {k: v for k, v in r.items() if k not in volatile} for b, r in ledger_before.items()}
     current_rows = sum(len(before[ds]) for ds in available_datasets())
     assert current_rows > 100, "the range's history was loaded"
+
+
+def test_a_staging_store_that_goes_away_mid_load_is_exit_2_not_a_list_of_failures(tmp_path, monkeypatch, capsys):
+    """A real PostgreSQL server is stopped (immediate) as the load appends to the change feed. The
+    facility's ledger row cannot be written; before, the run printed per-step failures that did not
+    say the store was gone (exit 1), or with a full disk nothing and exit 0. Now: one ``error:``
+    line naming the store, exit 2."""
+    import sample_data.generator as gen
+    from cli.backfill import main
+    from tests.pg_server import start_server
+
+    server = start_server()
+    stopped: list[bool] = []
+
+    def stop_at_feed(conn, cursor, statement, parameters, context, executemany):
+        if not stopped and statement.lstrip().startswith("INSERT INTO change_feed"):
+            stopped.append(True)
+            server.stop()
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", stop_at_feed)
+    try:
+        monkeypatch.setenv("S06_DATA_ROOT", str(tmp_path))
+        monkeypatch.setenv("S06_STAGING_URL", server.create_database("gone"))
+        monkeypatch.setenv("S06_FACILITIES_FILE", str(tmp_path / "facilities.yaml"))
+        (tmp_path / "facilities.yaml").write_text(
+            'facilities:\n  - {code: "31011", name: B, province_code: "31", source_kind: file_drop, '
+            "datasets: {birth_certificates: {format: csv}}}\n", encoding="utf-8")
+        gen.write_births_csv(tmp_path / "drop" / "31011" / "birth_certificates" / START.isoformat() / "b.csv", 5,
+                             seed=3, facility_code="31011", end=dt.date(2026, 11, 20))
+        code = main(["--dataset", "birth_certificates", "--from", "2026-11-21", "--to", "2026-11-21"])
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", stop_at_feed)
+        if not stopped:
+            server.stop()
+    out = capsys.readouterr()
+    err = out.err
+    assert stopped, f"the load never reached the change feed: {out.out[-800:]} {err[-800:]}"
+    assert code == 2
+    assert "error: staging store" in err and "is unreachable" in err
