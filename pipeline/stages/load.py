@@ -152,6 +152,9 @@ def _outcome_row(conn: Connection, batch: Batch, counts: staging.UpsertCounts, t
         reasons.append(f"{batch.quarantined} record(s) quarantined; top rules: {top_rules(batch)}")
     elif batch.quarantined:
         reasons.append(f"top rules: {top_rules(batch)}")
+    if batch.facts.get("null_cursor_rows"):
+        reasons.append(f"{batch.facts['null_cursor_rows']} row(s) of the source table have no cursor value and are "
+                       "never extracted (fix at the source)")
     loaded = counts.inserted + counts.updated + counts.unchanged
     batch.partitions |= counts.replaced_months  # a re-issue may have left another month
     # Versions of the same key within the batch, and versions older than the current one, are

@@ -117,8 +117,11 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server):
     table = sa.Table(feed["table"], meta, *[sa.Column(c, sa.Integer if c == "ROW_ID" else sa.Text, primary_key=c == "ROW_ID")
                                             for c in cols])
     meta.create_all(fac_engine)
+    # One row the facility system left without a cursor value: no night selects it, and every
+    # night's ledger says so instead of losing it silently.
+    orphan = dict(rows[0], ROW_ID=max(int(r["ROW_ID"]) for r in rows) + 1, UPDATED_AT=None)
     with fac_engine.begin() as conn:
-        conn.execute(sa.insert(table), rows)
+        conn.execute(sa.insert(table), [*rows, orphan])
     fac_engine.dispose()
     u = sa.engine.make_url(url)
     conn_json = json.dumps({"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username,
@@ -144,6 +147,8 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server):
     ledger = {r["batch_id"]: r for r in select(engine, batch_ledger)}
     marks = [ledger[f"birth_certificates/{sql_fac.code}/{n.isoformat()}"]["high_water_mark"] for n in NIGHTS]
     assert all(m and m.startswith(n.isoformat()) for m, n in zip(marks, NIGHTS, strict=True))
+    reasons = [ledger[f"birth_certificates/{sql_fac.code}/{n.isoformat()}"]["reason"] or "" for n in NIGHTS]
+    assert all("1 row(s) of the source table have no cursor value and are never extracted" in r for r in reasons)
 
 
 def test_a_broken_connection_fails_its_facility_without_quoting_the_secret(own_store, monkeypatch, caplog):

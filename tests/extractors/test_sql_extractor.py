@@ -402,3 +402,17 @@ def test_a_missing_sqlite_facility_database_is_unreachable_not_created(tmp_path)
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
         with pytest.raises(sa.exc.OperationalError):
             conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+
+
+def test_rows_without_a_cursor_value_are_counted_not_lost_silently(sqlite_engine, tmp_path):
+    """ROW_ID 19 has no UPDATED_AT: no window ever selects it. The extract says how many such rows
+    the table holds (manifest, result; the ledger's reason and source facts carry it on)."""
+    res = extract_window(sqlite_engine, "XML9_GCS", "UPDATED_AT", START, END, tmp_path / "raw", name_prefix="p",
+                         fmt="jsonl")
+    assert res.null_cursor_rows == 1
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["null_cursor_rows"] == 1
+    with sqlite_engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE XML9_GCS SET UPDATED_AT = '2026-11-21 10:00:00' WHERE ROW_ID = 19")
+    assert extract_window(sqlite_engine, "XML9_GCS", "UPDATED_AT", START, END, tmp_path / "raw", name_prefix="p",
+                          fmt="jsonl").null_cursor_rows == 0
