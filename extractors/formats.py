@@ -615,20 +615,16 @@ def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def leaf_fields(elem: Any, namespaced: bool) -> tuple[dict[str, str], str | None]:
-    """A record element's leaf children as ``{name: text}``, and a problem (or None).
-
-    A leaf element that appears twice in one record is a problem: keeping either value would
-    silently choose between two, say, identity numbers. Nested elements are not fields (skipped,
-    as before). ``namespaced``: the document declared a namespace, so names are made local.
-    The readers inline the common case (no namespace, every child a distinct leaf) and call
-    :func:`checked_fields` otherwise.
-    """
-    return checked_fields(elem, {c.tag: (c.text or "") for c in elem if len(c) == 0}, namespaced)
-
-
 def checked_fields(elem: Any, rec: dict[str, str], namespaced: bool) -> tuple[dict[str, str], str | None]:
-    """:func:`leaf_fields` given the record's ``{tag: text}`` already built from ``elem``."""
+    """A record's leaf fields ``rec`` (built by the reader from ``elem``) checked: the fields, and
+    a problem or None.
+
+    The readers build ``{tag: text}`` of the leaf children inline and call this only when the
+    count differs from the children's (a repeated leaf, or a nested element) or the document
+    declared a namespace. A leaf element that appears twice in one record is a problem: keeping
+    either value would silently choose between two, say, identity numbers. Nested elements are
+    not fields (skipped, as before). ``namespaced``: names are made local.
+    """
     if len(rec) != len(elem):  # a repeated leaf, or a nested element: look closer (rare)
         seen: set[str] = set()
         for c in elem:

@@ -461,6 +461,7 @@ class _Fetcher:
             raise requests.Timeout(type(exc).__name__) from None
         resp._content = b"".join(parts)  # what requests itself stores once a body is read
         resp._content_consumed = True
+        resp.close()  # body consumed: returns the connection to the pool (keep-alive across pages)
         return resp
 
     def get_url(self, page: int, url: str, on_body: Callable[[bytes], None],

@@ -144,7 +144,7 @@ def header_names(columns: list[str], contract: DatasetContract, fmt: str, reader
     """
     if reader_name not in HEADER_READERS:
         return columns
-    tags = {tag for name in contract.columns if (tag := contract.tag_for(name, fmt)) is not None}
+    tags = set(contract.source_tags(fmt))
     present = set(columns)
     folded: dict[str, list[str]] = {}
     for name in columns:
@@ -173,7 +173,7 @@ def ignored_columns_note(columns: list[str], contract: DatasetContract, fmt: str
         return None
     from extractors.formats import column_label
 
-    tags = {tag for name in contract.columns if (tag := contract.tag_for(name, fmt)) is not None}
+    tags = contract.source_tags(fmt)
     unknown = [column_label(c, i) for i, c in enumerate(columns) if c not in tags and not c.startswith("_")]
     if not unknown:
         return None
