@@ -18,6 +18,7 @@ year-only (where allowed) or a failure, and the Vietnamese forms above are *not*
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -79,33 +80,14 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
     arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
     n = len(arr)
     present = pc.fill_null(pc.not_equal(arr, ""), False).to_numpy(zero_copy_only=False)
-    y = np.full(n, -1, np.int64)
-    m = np.full(n, -1, np.int64)
-    d = np.full(n, -1, np.int64)
-    hh = np.full(n, 0, np.int64)
-    mi = np.full(n, 0, np.int64)
-    ss = np.full(n, 0, np.int64)
-    matched = np.zeros(n, bool)
     offset = np.zeros(n, np.int64)
     has_tz = np.zeros(n, bool)
-    patterns = [_ISO] if iso else [_COMPACT, _DMY] + ([_YEAR] if year_only_allowed else [])
-    for pattern in patterns:
-        ex = pc.extract_regex(arr, pattern)
-        ok = pc.fill_null(ex.is_valid(), False).to_numpy(zero_copy_only=False) & ~matched
-        if not ok.any():
-            continue
-        y = np.where(ok, _field(ex, "y"), y)
-        if pattern is not _YEAR:
-            m = np.where(ok, _field(ex, "m"), m)
-            d = np.where(ok, _field(ex, "d"), d)
-            for target, name in ((hh, "H"), (mi, "M"), (ss, "S")):
-                got = _field(ex, name)
-                target[ok] = np.where(got[ok] < 0, 0, got[ok])
-        if pattern is _ISO:
-            offset, has_tz = _offsets(ex, ok)
-            if not with_time:
-                has_tz[:] = False  # a FHIR date has no time: nothing to convert
-        matched |= ok
+    fields = None if iso else _fixed_width_fields(arr, present, year_only_allowed)
+    if fields is not None:
+        y, m, d, hh, mi, ss = fields
+        matched = present.copy()
+    else:
+        y, m, d, hh, mi, ss, matched, offset, has_tz = _regex_fields(arr, n, iso, with_time, year_only_allowed)
     if iso:  # the offset must be a real one (-14:00 .. +14:00)
         matched &= np.abs(offset) <= 14 * 3600
     year_ok = (y >= MIN_YEAR) & (y <= MAX_YEAR)
@@ -139,6 +121,110 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
         y = np.where(valid, pc.fill_null(pc.year(values), 0).to_numpy(zero_copy_only=False), y)
     year_arr = pa.array(np.where(year_known, y, 0).astype(np.int32), type=pa.int32(), mask=~year_known)
     return ParsedDates(values=values, year=year_arr, failed=failed)
+
+
+#: The fixed-width forms (length -> layout) most sources write throughout a column: ``d`` ``m``
+#: ``y`` ``H`` ``M`` ``S`` are digits of that field, anything else must be that very character
+#: (``T`` stands for the space or ``T`` between date and time). Each is a form :data:`_COMPACT` or
+#: :data:`_DMY` accepts, read to the same fields.
+_FIXED_LAYOUTS = {
+    8: "yyyymmdd",
+    10: "dd/mm/yyyy",
+    12: "yyyymmddHHMM",
+    14: "yyyymmddHHMMSS",
+    16: "dd/mm/yyyyTHH:MM",
+    19: "dd/mm/yyyyTHH:MM:SS",
+}
+
+
+def _fixed_width_fields(arr: pa.Array, present: np.ndarray, year_only_allowed: bool
+                        ) -> tuple[np.ndarray, ...] | None:
+    """The fields of every present value when each has one of the fixed-width layouts (numpy over
+    the column's bytes, no regex), else None (then the regular expressions read the column).
+
+    Returns ``(y, m, d, H, M, S)``: -1 for an absent date field, 0 for an absent time field, as
+    the regular expressions give them.
+    """
+    if arr.type != pa.string():
+        return None
+    _, offsets_buf, data_buf = arr.buffers()
+    n = len(arr)
+    if offsets_buf is None or data_buf is None:
+        return None
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset: arr.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    lengths = offsets[1:] - offsets[:-1]
+    layouts = dict(_FIXED_LAYOUTS)
+    if year_only_allowed:
+        layouts[4] = "yyyy"
+    out = [np.full(n, -1, np.int64) for _ in range(3)] + [np.zeros(n, np.int64) for _ in range(3)]
+    done = np.zeros(n, bool)
+    for length, layout in layouts.items():
+        selected = present & (lengths == length)
+        count = int(np.count_nonzero(selected))
+        if not count:
+            continue
+        if count == n and offsets[-1] - offsets[0] == n * length:
+            # every value has this layout: the bytes are an n x length matrix as they lie
+            rows: Any = slice(None)
+            chars = data[offsets[0]: offsets[-1]].reshape(n, length)
+        else:
+            rows = np.flatnonzero(selected)
+            chars = data[offsets[rows][:, None] + np.arange(length)]
+        numeric = [i for i, c in enumerate(layout) if c in "ymdHMS"]
+        digits = chars[:, numeric].astype(np.int32) - 48
+        if digits.min() < 0 or digits.max() > 9:
+            return None
+        for i, c in enumerate(layout):
+            if c == "T":
+                if not ((chars[:, i] == 32) | (chars[:, i] == 84)).all():
+                    return None
+            elif c not in "ymdHMS" and not (chars[:, i] == ord(c)).all():
+                return None
+        for target, letter in zip(out, "ymdHMS", strict=True):
+            where = [k for k, i in enumerate(numeric) if layout[i] == letter]
+            if where:
+                target[rows] = digits[:, where] @ (10 ** np.arange(len(where) - 1, -1, -1, dtype=np.int32))
+        done[rows] = True
+    if not np.array_equal(done, present):
+        return None  # some value has another form: the regular expressions decide
+    return tuple(out)
+
+
+def _regex_fields(arr: pa.Array, n: int, iso: bool, with_time: bool, year_only_allowed: bool
+                  ) -> tuple[np.ndarray, ...]:
+    """Fields of each value matched by the first of the forms' regular expressions it fits.
+
+    Returns ``(y, m, d, H, M, S, matched, offset, has_tz)``.
+    """
+    y = np.full(n, -1, np.int64)
+    m = np.full(n, -1, np.int64)
+    d = np.full(n, -1, np.int64)
+    hh = np.full(n, 0, np.int64)
+    mi = np.full(n, 0, np.int64)
+    ss = np.full(n, 0, np.int64)
+    matched = np.zeros(n, bool)
+    offset = np.zeros(n, np.int64)
+    has_tz = np.zeros(n, bool)
+    patterns = [_ISO] if iso else [_COMPACT, _DMY] + ([_YEAR] if year_only_allowed else [])
+    for pattern in patterns:
+        ex = pc.extract_regex(arr, pattern)
+        ok = pc.fill_null(ex.is_valid(), False).to_numpy(zero_copy_only=False) & ~matched
+        if not ok.any():
+            continue
+        y = np.where(ok, _field(ex, "y"), y)
+        if pattern is not _YEAR:
+            m = np.where(ok, _field(ex, "m"), m)
+            d = np.where(ok, _field(ex, "d"), d)
+            for target, name in ((hh, "H"), (mi, "M"), (ss, "S")):
+                got = _field(ex, name)
+                target[ok] = np.where(got[ok] < 0, 0, got[ok])
+        if pattern is _ISO:
+            offset, has_tz = _offsets(ex, ok)
+            if not with_time:
+                has_tz[:] = False  # a FHIR date has no time: nothing to convert
+        matched |= ok
+    return y, m, d, hh, mi, ss, matched, offset, has_tz
 
 
 def _offsets(ex: pa.Array, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

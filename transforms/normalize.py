@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from config.contracts import year_column
 from transforms.dates import parse_dates
-from transforms.text import clean_text, upper_vi, upper_vi_str
+from transforms.text import clean_text, digits_only, upper_vi, upper_vi_str, utf8_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from config.contracts import ColumnSpec, DatasetContract
@@ -35,6 +35,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 _TRUE = ["1", "TRUE", "CÓ", "X"]
 _FALSE = ["0", "FALSE", "KHÔNG"]
+#: What an ``id`` value drops: RE2's ``\s`` (tab, LF, FF, CR, space), dots and hyphens.
+_ID_SEPARATORS = (b"\t", b"\n", b"\f", b"\r", b" ", b".", b"-")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ def _mask(arr: pa.Array) -> np.ndarray:
 
 def _fix_width(arr: pa.Array, width: int) -> pa.Array:
     """Zero-pad digit codes to ``width``; drop surplus *leading zeros* (``001`` -> ``01``)."""
+    if digits_only(arr, width, width):
+        return arr  # every code already has its width (the usual column): nothing to pad or drop
     digits = pc.fill_null(pc.match_substring_regex(arr, r"^\d+$"), False)
     padded = pc.utf8_lpad(arr, width, "0")
     surplus = pc.utf8_length(padded)
@@ -75,6 +79,14 @@ def _fix_width(arr: pa.Array, width: int) -> pa.Array:
     longer = pc.fill_null(pc.greater(surplus, width), False)
     fixed = pc.if_else(pc.and_(longer, head_zero), trimmed, padded)
     return pc.if_else(digits, fixed, arr)
+
+
+def _has_id_separator(arr: pa.Array) -> bool:
+    """Whether any value may hold a character an ``id`` drops (bytes of NULL slots count too)."""
+    if arr.type != pa.string():
+        return True
+    raw = utf8_bytes(arr)[0].tobytes()
+    return any(sep in raw for sep in _ID_SEPARATORS)
 
 
 def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str,
@@ -92,6 +104,8 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str,
             text = _fix_width(text, spec.width)
         return {spec.name: text}, no_failure
     if ctype == "id":
+        if not _has_id_separator(text):
+            return {spec.name: text}, no_failure  # nothing to drop (the usual column)
         return {spec.name: pc.replace_substring_regex(text, r"[\s.\-]", "")}, no_failure
     if ctype == "name":
         return {spec.name: upper_vi(text)}, no_failure
@@ -124,9 +138,12 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str,
         vals = pa.array(list(code_map.values()), type=pa.int32())
         idx = pc.index_in(upper, value_set=keys)
         value = pc.take(vals, idx)
+    elif digits_only(upper, 1, 9):
+        value = pc.cast(upper, pa.int32())  # plain digits throughout (the usual column): no pattern needed
     else:
         numeric = pc.fill_null(pc.match_substring_regex(upper, r"^[+-]?\d{1,9}(\.0+)?$"), False)
-        digits = pc.replace_substring_regex(upper, r"\.0+$", "")
+        # (Arrow casts "-5" but not "+5": the sign goes with the trailing ".0")
+        digits = pc.replace_substring_regex(upper, r"^\+|\.0+$", "")
         value = pc.if_else(numeric, pc.cast(pc.if_else(numeric, digits, "0"), pa.int32()), pa.scalar(None, pa.int32()))
     out[spec.name] = value
     return out, _mask(pc.and_(present, pc.is_null(value)))

@@ -51,11 +51,10 @@ def record_hash(table: pa.Table, columns: list[str]) -> pa.Array:
     changed record (new version). Lineage columns must not be included, or an identical record in
     another file would look changed.
     """
-    parts = []
-    for name in columns:
-        col = table.column(name)
-        parts.append(pc.fill_null(pc.cast(col, pa.string()), "\x00"))
-    joined = pc.binary_join_element_wise(*parts, "\x1f") if parts else pa.nulls(table.num_rows, pa.string())
+    parts = [pc.cast(table.column(name), pa.string()) for name in columns]
+    # a NULL value is hashed as "\x00" (the join substitutes it: one pass instead of one per column)
+    joined = (pc.binary_join_element_wise(*parts, "\x1f", null_handling="replace", null_replacement="\x00")
+              if parts else pa.nulls(table.num_rows, pa.string()))
     values = np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
     hashed = pd.util.hash_array(values, categorize=False)
     return pc.cast(pa.array(hashed, type=pa.uint64()), pa.string())

@@ -1,5 +1,6 @@
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -63,3 +64,41 @@ def test_year_only_where_allowed():
 def test_dates_only_output_type():
     parsed = parse_dates(pa.array(["20261121"]), with_time=False)
     assert parsed.values.type == pa.date32()
+
+
+def test_fixed_width_reading_gives_the_regular_expressions_fields():
+    """The numpy reading of fixed-width columns must give exactly the fields the regular expressions
+    read, for every layout and any digits (impossible dates included: the checks come after)."""
+    import random
+
+    import pyarrow.compute as pc
+
+    from transforms.dates import _FIXED_LAYOUTS, _fixed_width_fields, _regex_fields
+
+    rng = random.Random(5)
+
+    def fill(layout: str) -> str:
+        return "".join(str(rng.randint(0, 9)) if c in "ymdHMS" else rng.choice(" T") if c == "T" else c
+                       for c in layout)
+
+    for _ in range(300):
+        year_only = rng.random() < 0.5
+        layouts = [*_FIXED_LAYOUTS.values(), *(["yyyy"] if year_only else [])]
+        values = [fill(rng.choice(layouts) if rng.random() < 0.2 else layouts[_ % len(layouts)])
+                  for _ in range(rng.randint(1, 30))]
+        arr = pa.array([None if rng.random() < 0.1 else v for v in values])
+        present = pc.fill_null(pc.not_equal(arr, ""), False).to_numpy(zero_copy_only=False)
+        fast = _fixed_width_fields(arr, present, year_only)
+        assert fast is not None
+        slow = _regex_fields(arr, len(arr), False, True, year_only)
+        assert slow[6][present].all()
+        for got, want in zip(fast, slow[:6], strict=True):
+            assert np.array_equal(got[present], want[present])
+
+
+@pytest.mark.parametrize("value", ["1/2/2020", "01/02/20201", "0102202", "01-02-2020", "01/02/2020 9:30", "2020010a", "2020"])
+def test_a_value_outside_the_fixed_widths_sends_the_column_to_the_regular_expressions(value):
+    from transforms.dates import _fixed_width_fields
+
+    arr = pa.array(["01/02/2020", value])
+    assert _fixed_width_fields(arr, np.array([True, True]), False) is None
