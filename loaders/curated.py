@@ -261,13 +261,15 @@ def _night_of(column: Any) -> Any:
 
 def _month_chunks(engine: Engine, contract: DatasetContract, year: int | None, month: int | None, *,
                   nights: list[str] | None = None, night_range: tuple[str, str] | None = None,
-                  chunk_rows: int = 100_000) -> Iterator[pa.Table]:
+                  chunk_rows: int = 100_000, ordered: bool = True) -> Iterator[pa.Table]:
     """Current, active rows of one month, in natural-key order, as Arrow chunks (bounded memory).
 
     ``nights``: only rows whose batch belongs to these nights (found through the ledger's night
     index: cost follows those nights); ``night_range``: only rows whose batch night falls in the
     range (a scan of the month); neither: the whole month. ``year``/``month`` None: every month
-    (used with ``nights``: one read of a night instead of one per month it touched).
+    (used with ``nights``: one read of a night instead of one per month it touched). Natural-key
+    order is byte (code point) order whatever the server's collation (:func:`_byte_order`), the
+    order Arrow sorts in; ``ordered=False`` leaves the rows in storage order (the caller sorts).
 
     PostgreSQL is read straight into Arrow through ADBC (:func:`_arrow_chunks`). SQLite uses the
     DB-API cursor directly (SQLAlchemy's per-value result processing costs more than the whole
@@ -285,8 +287,9 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int | None, m
         sa.select(*[current.c[n] for n in names])
         # Tombstones stay in staging (with their history) but are not analysable records.
         .where(sa.or_(current.c.record_status.is_(None), current.c.record_status != "cancelled"))
-        .order_by(*[current.c[k] for k in contract.natural_key])
     )
+    if ordered:
+        stmt = stmt.order_by(*[_byte_order(current.c[k], engine) for k in contract.natural_key])
     if year is not None and month is not None:
         start = dt.datetime(year, month, 1)
         end = start + dt.timedelta(days=calendar.monthrange(year, month)[1])
@@ -327,6 +330,14 @@ def _month_chunks(engine: Engine, contract: DatasetContract, year: int | None, m
             columns = list(zip(*rows, strict=True))
             yield pa.table({n: _to_arrow(columns[i], types[n]) for i, n in enumerate(names)})
         cursor.close()
+
+
+def _byte_order(column: Any, engine: Engine) -> Any:
+    """A key column ordered by its bytes (code point order), as Arrow sorts: PostgreSQL's database
+    collation may order text otherwise (``en_US``), SQLite compares bytes already."""
+    if engine.dialect.name == "postgresql" and isinstance(column.type, sa.String):
+        return column.collate("C")
+    return column
 
 
 def _arrow_chunks(engine: Engine, query: str, names: list[str], types: dict[str, pa.DataType],
@@ -530,17 +541,21 @@ def _night_by_month(engine: Engine, contract: DatasetContract, key: bytes, night
     """The curated rows of night ``night``'s batches, split by event month, each in natural-key order.
 
     Held in memory: a night (tens of thousands of rows nationally; a million-row backfill night
-    is a few hundred MB of Arrow, less than its batch held while loading).
+    is a few hundred MB of Arrow, less than its batch held while loading). Read unordered and
+    sorted here: the server would sort the whole night at once (a million rows spill to disk
+    with the default ``work_mem``), Arrow sorts it in memory in a fraction of that.
     """
-    curated, months = [], []
-    for chunk in _month_chunks(engine, contract, None, None, nights=[night]):
+    curated, months, keys = [], [], []
+    for chunk in _month_chunks(engine, contract, None, None, nights=[night], ordered=False):
         event = chunk.column(contract.event_date)  # staging's value (curated may keep only its year)
         months.append(pc.add(pc.multiply(pc.cast(pc.year(event), pa.int32()), 100), pc.cast(pc.month(event), pa.int32())))
+        keys.append(chunk.select(list(contract.natural_key)))
         curated.append(to_curated(chunk, contract, key))
     if not curated:
         return {}
-    table = pa.concat_tables(curated)
-    ym = pa.chunked_array(months)
+    order = pc.sort_indices(pa.concat_tables(keys), sort_keys=[(k, "ascending") for k in contract.natural_key])
+    table = pa.concat_tables(curated).take(order)
+    ym = pa.chunked_array(months).take(order)
     return {(v // 100, v % 100): table.filter(pc.equal(ym, v)) for v in pc.unique(ym).drop_null().to_pylist()}
 
 

@@ -45,12 +45,12 @@ def generic_derive(table: pa.Table, facility_code: Any, cutoff: dt.datetime, con
     (``facility_code``, ``batch_cutoff``), which rules may compare with (``pair``, ``date_order``)."""
     import pyarrow as pa
 
-    from transforms.records import facility_column, set_columns
+    from transforms.records import constant, facility_column, set_columns
 
     n = table.num_rows
     return set_columns(table, {
         "facility_code": facility_column(facility_code, n),
-        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+        "batch_cutoff": constant(cutoff.replace(tzinfo=None), pa.timestamp("s"), n),
     })
 
 

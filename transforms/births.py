@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from transforms.admin_units import commune_in_province
 from transforms.context import LookupContext
 from transforms.identity import ID_TYPE_CCCD, cccd_checks, effective_id_type
-from transforms.records import facility_column, set_columns
+from transforms.records import constant, facility_column, set_columns
 
 CODE_PATTERN = r"^(?P<seq>\d{5})\.GCS\.(?P<facility>[0-9A-Z]{5})\.(?P<yy>\d{2})$"
 SECONDS_PER_DAY = 86400.0
@@ -113,7 +113,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cu
         "code_year": code_year,
         "facility_code": facility_column(facility_code, n),
         "issue_year_2d": issue_year_2d,
-        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+        "batch_cutoff": constant(cutoff.replace(tzinfo=None), pa.timestamp("s"), n),
         "issue_lag_days": lag,
         "is_reissue": is_reissue,
         "episode_size": episode_sizes(episode, code),

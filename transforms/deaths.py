@@ -18,7 +18,7 @@ from transforms.admin_units import commune_in_province
 from transforms.context import LookupContext
 from transforms.icd10 import check_codes, resolve_list
 from transforms.identity import ID_TYPE_CCCD, cccd_checks, effective_id_type
-from transforms.records import facility_column, set_columns
+from transforms.records import constant, facility_column, set_columns
 from transforms.text import upper_vi_str
 
 SECONDS_PER_DAY = 86400.0
@@ -102,7 +102,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cu
         "facility_code": facility_column(facility_code, n),
         "issue_year_2d": pc.if_else(is_reissue, _null(n),
                                     pc.utf8_lpad(pc.cast(pc.remainder(pc.year(issue), 100), pa.string()), 2, "0")),
-        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+        "batch_cutoff": constant(cutoff.replace(tzinfo=None), pa.timestamp("s"), n),
         "is_reissue": is_reissue,
         "first_issue": pc.invert(is_reissue),
         "date_chain_ok": chain_ok,

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from config.contracts import load_contract
 from transforms.identity import effective_id_type
-from transforms.records import facility_column, natural_key_array, set_columns
+from transforms.records import constant, facility_column, natural_key_array, set_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     from transforms.context import LookupContext
@@ -240,7 +240,7 @@ def derive_validation_columns(
     first_submission = pc.if_else(pc.is_valid(state), pc.invert(is_edit), _null(n, pa.bool_()))
     extra = {
         "facility_code": facility_column(facility_code, n),
-        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+        "batch_cutoff": constant(cutoff.replace(tzinfo=None), pa.timestamp("s"), n),
         "is_edit": is_edit,
         "first_submission": first_submission,
         "age_at_exam": age,

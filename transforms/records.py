@@ -8,6 +8,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def constant(value: object, type_: pa.DataType, n: int) -> pa.Array:
+    """``n`` copies of one value (Arrow repeats it; a Python list of ``n`` objects costs far more)."""
+    return pa.repeat(pa.scalar(value, type_), n)
+
+
 def set_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
     """``table`` with ``columns`` set: replaced in place where the name exists, else appended."""
     for name, arr in columns.items():
@@ -25,7 +30,7 @@ def facility_column(facility_code: str | pa.Array | pa.ChunkedArray, n: int) -> 
     tests and ad-hoc callers pass a single code.
     """
     if isinstance(facility_code, str):
-        return pa.array([facility_code] * n, pa.string())
+        return constant(facility_code, pa.string(), n)
     arr = facility_code.combine_chunks() if isinstance(facility_code, pa.ChunkedArray) else facility_code
     if len(arr) != n:
         raise ValueError(f"facility codes: {len(arr)} values for {n} rows")
@@ -87,7 +92,7 @@ def version_key(table: pa.Table, order: list[str], interval_start: str, row_offs
             as_ts = pc.cast(col, pa.timestamp("s")) if pa.types.is_date(col.type) else col.cast(pa.timestamp("s"))
             parts.append(pc.fill_null(pc.cast(as_ts, pa.string()), "0000-00-00 00:00:00"))
     n = table.num_rows
-    parts.append(pa.array([interval_start] * n, pa.string()))
+    parts.append(constant(interval_start, pa.string(), n))
     if positions is None:
         positions = np.arange(row_offset, row_offset + n, dtype=np.int64)
     parts.append(pc.utf8_lpad(pc.cast(pa.array(positions, pa.int64()), pa.string()), 9, "0"))

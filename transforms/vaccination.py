@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.context import HistoryLookup
-from transforms.records import facility_column, natural_key_array, set_columns
+from transforms.records import constant, facility_column, natural_key_array, set_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     from transforms.context import LookupContext
@@ -222,7 +222,7 @@ def derive_validation_columns(
     day_ts = pc.cast(pc.cast(day, pa.date32()), pa.timestamp("s"))
     extra = {
         "facility_code": facility,
-        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+        "batch_cutoff": constant(cutoff.replace(tzinfo=None), pa.timestamp("s"), n),
         "age_at_dose_days": age,
         "occurrence_day": day_ts,
         # V1: the ID may be missing in the first weeks of life only

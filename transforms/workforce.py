@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.records import facility_column, set_columns
+from transforms.records import constant, facility_column, set_columns
 from transforms.text import upper_vi
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,7 +198,7 @@ def derive_validation_columns(
     person = table.column("personal_id").combine_chunks()
     extra = {
         "facility_code": facility_column(facility_code, n),
-        "batch_cutoff": pa.array([cutoff.replace(tzinfo=None)] * n, pa.timestamp("s")),
+        "batch_cutoff": constant(cutoff.replace(tzinfo=None), pa.timestamp("s"), n),
         # W1: titles are compared after NFC (done by the normalizer) and Vietnamese-aware
         # upper-casing, so only case and composition differences are forgiven.
         "title_key": upper_vi(table.column("title").combine_chunks()),

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from transforms.dedup import SeenKeys
 from transforms.normalize import ParseFailure, normalize
-from transforms.records import natural_key_array, record_hash, version_key
+from transforms.records import constant, natural_key_array, record_hash, version_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from config.contracts import DatasetContract
@@ -80,7 +80,7 @@ def record_status(table: pa.Table, contract: DatasetContract) -> pa.Array:
     n = table.num_rows
     cancel = contract.cancellation
     if cancel is None:
-        return pa.array(["active"] * n, pa.string())
+        return constant("active", pa.string(), n)
     hit = pc.fill_null(pc.is_in(pc.utf8_upper(table.column(cancel.column).cast(pa.string())),
                                 value_set=pa.array([v.upper() for v in cancel.values])), False)
     return pc.if_else(hit, "cancelled", "active")
@@ -132,8 +132,8 @@ def conform(raw: pa.Table, fmt: str, contract: DatasetContract, hooks: DatasetHo
     table = hooks.derive(norm.table, facility, spec0.cutoff, lookups)
     fmt_spec = contract.source_formats[fmt]
     lineage = {
-        "source_format": pa.array([fmt] * n, pa.string()),
-        "spec_version": pa.array([fmt_spec.spec_version] * n, pa.string()),
+        "source_format": constant(fmt, pa.string(), n),
+        "spec_version": constant(fmt_spec.spec_version, pa.string(), n),
         "source_file": raw.column("_source_file").combine_chunks(),
         "source_ref": table.column("_source_ref") if "_source_ref" in table.column_names else pa.nulls(n, pa.string()),
         "batch_id": batch_ids,

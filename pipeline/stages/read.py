@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from extractors.formats import reader
 from pipeline.stages.land import files_to_read
+from transforms.records import constant
 
 if TYPE_CHECKING:  # pragma: no cover
     from config.contracts import DatasetContract
@@ -104,8 +105,8 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
                 from extractors.formats import FileRejected
 
                 raise FileRejected(f"missing required column(s) {', '.join(missing)} in the header")
-        chunk = chunk.append_column("_source_file", pa.array([landed.name] * n, pa.string()))
-        chunk = chunk.append_column("_batch", pa.array([item.batch.index] * n, pa.int32()))
+        chunk = chunk.append_column("_source_file", constant(landed.name, pa.string(), n))
+        chunk = chunk.append_column("_batch", constant(item.batch.index, pa.int32(), n))
         rows += n
         if rows >= next_progress:
             log.info("%s: %d rows read from %s", item.batch.batch_id, rows, Path(landed.name).name)

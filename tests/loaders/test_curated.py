@@ -208,3 +208,25 @@ def test_a_load_committed_while_a_night_is_published_is_not_overwritten(engine, 
     assert nov.column("birth_weight_g").to_pylist() == [3999]
     oct_ = pq.read_table(partition_dir(root, CONTRACT, 2026, 10) / "part-2026-11-21.parquet", partitioning=None)
     assert oct_.column("birth_weight_g").to_pylist() == [3000]
+
+
+def test_a_night_part_is_in_key_byte_order_as_a_rebuilt_month_is(engine, tmp_path):
+    """The night's rows are read unordered and sorted in Arrow; a month rebuilt from staging is
+    sorted by the server. Both give natural-key byte order ("C" < "Z" < "a" < "b"), whatever order
+    the rows were stored in and whatever the server's collation."""
+    import pyarrow as pa
+
+    from loaders.curated import publish_night
+    from transforms.pseudonymize import pseudonymize
+
+    _night_load(engine, "2026-11-21", rec("b", "1", 3000), rec("Z", "1", 3001))
+    _night_load(engine, "2026-11-21", rec("a", "1", 3002), rec("C", "1", 3003))
+    spec = CONTRACT.columns["certificate_code"]
+    expected = pseudonymize(pa.array(["C", "Z", "a", "b"]), KEY, spec.pseudonym_domain or "certificate_code").to_pylist()
+    night_root, month_root = tmp_path / "night", tmp_path / "month"
+    publish_night(engine, CONTRACT, "2026-11-21", {(2026, 11)}, night_root, KEY)
+    part = partition_dir(night_root, CONTRACT, 2026, 11) / "part-2026-11-21.parquet"
+    assert pq.read_table(part, partitioning=None).column("certificate_code_pseudonym").to_pylist() == expected
+    publish_partitions(engine, CONTRACT, {(2026, 11)}, month_root, KEY)
+    rebuilt = month_file(month_root, 2026, 11)
+    assert pq.read_table(rebuilt, partitioning=None).column("certificate_code_pseudonym").to_pylist() == expected
