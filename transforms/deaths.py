@@ -18,11 +18,14 @@ from transforms.admin_units import commune_in_province
 from transforms.context import LookupContext
 from transforms.icd10 import check_codes, resolve_list
 from transforms.identity import ID_TYPE_CCCD, cccd_checks, effective_id_type
-from transforms.records import constant, facility_column, set_columns
+from transforms.records import code_parts, constant, facility_column, set_columns
 from transforms.text import upper_vi_str
 
 SECONDS_PER_DAY = 86400.0
 CODE_PATTERN = r"^(?P<seq>\d{5})\.GBT\.(?P<facility>[0-9A-Z]{5})\.(?P<yy>\d{2})$"
+#: :data:`CODE_PATTERN` at its fixed width, and where its groups lie (see ``code_parts``).
+CODE_LAYOUT = "99999.GBT.ZZZZZ.99"
+CODE_GROUPS = {"facility": (10, 15), "yy": (16, 18)}
 #: Names that mean "identity unknown" (D8), compared after upper-casing.
 UNKNOWN_NAMES = tuple(upper_vi_str(n) for n in ("không rõ", "không xác định", "chưa xác định", "vô danh"))
 #: Environment variable naming an ICD-10 code-list CSV (see transforms/icd10.py); unset = WHO 2019.
@@ -50,8 +53,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cu
     """
     n = table.num_rows
     code = table.column("notice_code")
-    parts = pc.extract_regex(pc.fill_null(code, ""), CODE_PATTERN)
-    matched = parts.is_valid()
+    _, parts = code_parts(code, CODE_PATTERN, CODE_LAYOUT, CODE_GROUPS)
     is_reissue = pc.is_valid(table.column("first_issue_number"))
     issue = table.column("issue_date")
     death = table.column("death_datetime")
@@ -97,8 +99,8 @@ def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cu
         not_recorded = _null(n, pa.bool_())
 
     extra = {
-        "code_facility": pc.if_else(matched, pc.struct_field(parts, "facility"), _null(n)),
-        "code_year": pc.if_else(matched, pc.struct_field(parts, "yy"), _null(n)),
+        "code_facility": parts["facility"],
+        "code_year": parts["yy"],
         "facility_code": facility_column(facility_code, n),
         "issue_year_2d": pc.if_else(is_reissue, _null(n),
                                     pc.utf8_lpad(pc.cast(pc.remainder(pc.year(issue), 100), pa.string()), 2, "0")),

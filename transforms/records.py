@@ -13,6 +13,56 @@ def constant(value: object, type_: pa.DataType, n: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, type_), n)
 
 
+def code_parts(code: pa.Array | pa.ChunkedArray, pattern: str, layout: str, groups: dict[str, tuple[int, int]]
+               ) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """Whether each code matches ``pattern``, and its named groups (NULL where it does not match).
+
+    ``layout`` is the same form at a fixed width (``9`` a digit, ``Z`` a digit or capital letter,
+    anything else itself) and ``groups`` the code-unit span of each group in it. When every
+    non-NULL code fits the layout (the usual column), the groups are sliced out without running
+    the pattern; otherwise the pattern decides, row by row.
+    """
+    arr = code.combine_chunks() if isinstance(code, pa.ChunkedArray) else code
+    if _fits_layout(arr, layout):
+        return pc.is_valid(arr), {g: pc.utf8_slice_codeunits(arr, a, b) for g, (a, b) in groups.items()}
+    parts = pc.extract_regex(pc.fill_null(arr, ""), pattern)
+    matched = parts.is_valid()
+    null = pa.nulls(len(arr), pa.string())
+    return matched, {g: pc.if_else(matched, pc.struct_field(parts, g), null) for g in groups}
+
+
+def _fits_layout(arr: pa.Array, layout: str) -> bool:
+    """Whether every non-NULL value of a string array has ``layout`` (see :func:`code_parts`)."""
+    if arr.type != pa.string() or arr.null_count == len(arr):
+        return False
+    _, offsets_buf, data_buf = arr.buffers()
+    if offsets_buf is None or data_buf is None:
+        return False
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    starts = offsets[:-1]
+    if arr.null_count:
+        starts = starts[arr.is_valid().to_numpy(zero_copy_only=False)]
+        lengths = offsets[1:][arr.is_valid().to_numpy(zero_copy_only=False)] - starts
+    else:
+        lengths = offsets[1:] - starts
+    width = len(layout)
+    if not (lengths == width).all():
+        return False
+    chars = data[starts[:, None] + np.arange(width)]
+    for i, c in enumerate(layout):
+        col = chars[:, i]
+        if c == "9":
+            ok = (col >= 48) & (col <= 57)
+        elif c == "Z":
+            ok = ((col >= 48) & (col <= 57)) | ((col >= 65) & (col <= 90))
+        else:
+            ok = col == ord(c)
+        if not ok.all():
+            return False
+    return True
+
+
 def set_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
     """``table`` with ``columns`` set: replaced in place where the name exists, else appended."""
     for name, arr in columns.items():
@@ -60,7 +110,9 @@ def record_hash(table: pa.Table, columns: list[str]) -> pa.Array:
     # a NULL value is hashed as "\x00" (the join substitutes it: one pass instead of one per column)
     joined = (pc.binary_join_element_wise(*parts, "\x1f", null_handling="replace", null_replacement="\x00")
               if parts else pa.nulls(table.num_rows, pa.string()))
-    values = np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+    # As bytes objects: pandas hashes a str by its UTF-8 encoding, which these bytes already are
+    # (the same hash without decoding every row into a str and encoding it back).
+    values = np.asarray(joined.cast(pa.binary()).to_numpy(zero_copy_only=False), dtype=object)
     hashed = pd.util.hash_array(values, categorize=False)
     return pc.cast(pa.array(hashed, type=pa.uint64()), pa.string())
 

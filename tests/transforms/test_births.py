@@ -84,3 +84,19 @@ def test_derivation_produces_every_validation_column_the_contract_declares():
     row = _derive()
     assert contract.hook == "transforms.births"
     assert set(contract.validation_columns) - {"duplicate_first_issue"} <= set(row)
+
+
+def test_episode_sizes_equal_a_distinct_count_per_episode():
+    """Against the definition (a grouped distinct count; NULL codes not counted, NULL episodes
+    get no size), on random columns with repeats, NULLs and chunked input."""
+    import random
+
+    rng = random.Random(4)
+    for _ in range(50):
+        n = rng.randint(1, 60)
+        episodes = [None if rng.random() < 0.1 else f"E{rng.randint(0, 6)}" for _ in range(n)]
+        codes = [None if rng.random() < 0.1 else f"c{rng.randint(0, 4)}" for _ in range(n)]
+        expected = [None if e is None else len({c for e2, c in zip(episodes, codes, strict=True)
+                                                if (e2 or "") == e and c is not None}) for e in episodes]
+        chunked = pa.chunked_array([episodes[: n // 2], episodes[n // 2:]], pa.string())
+        assert episode_sizes(chunked, pa.array(codes, pa.string())).to_pylist() == expected
