@@ -33,6 +33,7 @@ import requests
 from urllib3 import exceptions as urllib3_exceptions
 
 from extractors.file_drop.helpers import LandedFile, write_manifest
+from extractors.formats import current_limits
 from extractors.rest_api.errors import ApiAuthRejected, ApiProtocolError, ApiRequestRejected, ApiTransportError
 
 log = logging.getLogger(__name__)
@@ -417,7 +418,7 @@ class _Fetcher:
             resp = self.session.get(url, params=params, timeout=self.timeout_s, allow_redirects=False, stream=True,
                                     **self._request_kwargs())
             if resp.status_code not in REDIRECT_STATUSES:
-                return self._read(resp)
+                return self._read(resp, page)
             here = getattr(resp, "url", None) or url
             target = urljoin(here, resp.headers.get("Location") or "")
             resp.close()
@@ -427,18 +428,23 @@ class _Fetcher:
             url, params = target, None
         raise ApiProtocolError(f"GET for {self.path} page {page}: more than {MAX_REDIRECTS} redirects", page=page)
 
-    def _read(self, resp: requests.Response) -> requests.Response:
+    def _read(self, resp: requests.Response, page: int | None = None) -> requests.Response:
         """Read a streamed response's body, giving up (a retryable ``Timeout``) at the deadline.
 
         ``timeout_s`` bounds each wait for the next bytes; this bounds the whole response, so a
-        server that sends a byte at a time cannot hold the facility's shard indefinitely.
+        server that sends a byte at a time cannot hold the facility's shard indefinitely. A body
+        (decompressed) over ``S06_MAX_FILE_BYTES`` - the limit of a dropped file, which is what a
+        page lands as - is refused as it arrives (``ApiProtocolError``, not retried: the same
+        page would be as large again), so one page cannot take the worker's memory.
         """
         raw = getattr(resp, "raw", None)
         if raw is None or not hasattr(raw, "read1"):  # already in memory (a scripted response)
             return resp
         limit = self.timeout_s * RESPONSE_DEADLINE_FACTOR
         deadline = time.monotonic() + limit
+        max_bytes = current_limits().max_file_bytes
         parts: list[bytes] = []
+        size = 0
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -446,6 +452,12 @@ class _Fetcher:
                 part = raw.read1(1 << 16, decode_content=True)
                 if not part:
                     break
+                size += len(part)
+                if size > max_bytes:
+                    resp.close()
+                    what = f"page {page}" if page is not None else "the response"
+                    raise ApiProtocolError(f"GET for {self.path} {what}: the body is over {max_bytes} bytes "
+                                           f"(S06_MAX_FILE_BYTES); ask for smaller pages (page_size)", page=page)
                 parts.append(part)
         except requests.Timeout:
             resp.close()

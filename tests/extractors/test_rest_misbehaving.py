@@ -146,3 +146,23 @@ def test_chunked_and_gzip_bodies_are_read(servers, tmp_path):
 
     api = servers(chunked_gzip)
     assert _fetch(api.url, tmp_path, AuthConfig("none")).records == 1
+
+
+def test_a_page_over_the_file_limit_is_refused_as_it_arrives_also_when_compressed(servers, tmp_path, monkeypatch):
+    """A page lands as a file, so it gets a file's limit (S06_MAX_FILE_BYTES) - counted on the
+    decompressed body while it arrives, so neither a huge page nor a gzip bomb fills the memory.
+    Not retried: the same page would be as large again."""
+    monkeypatch.setenv("S06_MAX_FILE_BYTES", "1000000")
+    big = json.dumps({"data": [{"id": "R" * 1000}] * 2000, "page": 1, "total_pages": 1}).encode()
+    api = servers(lambda h, m, b: _send(h, body=big))
+    with pytest.raises(ApiProtocolError, match=r"over 1000000 bytes \(S06_MAX_FILE_BYTES\)"):
+        _fetch(api.url, tmp_path, AuthConfig("none"), max_attempts=3)
+    assert len(api.seen) == 1
+
+    bomb = gzip.compress(b'{"data": [' + b" " * 5_000_000 + b"]}")
+    assert len(bomb) < 100_000
+    zipped = servers(lambda h, m, b: _send(h, body=bomb, headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(ApiProtocolError, match="S06_MAX_FILE_BYTES"):
+        _fetch(zipped.url, tmp_path, AuthConfig("none"))
+    small = servers(lambda h, m, b: _send(h))
+    assert _fetch(small.url, tmp_path, AuthConfig("none")).records == 1  # an ordinary page still reads
