@@ -90,6 +90,8 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
         if names is None:
             names = header_names(chunk.column_names, contract, landed.format or "", fmt.reader)
             note = ignored_columns_note(names, contract, landed.format or "", fmt.reader)
+            if item.batch.source_kind == "sql" and fmt.reader == "jsonl":
+                note = absent_columns_note(names, contract, landed.format or "")
             if note:
                 shard.file_notes[landed.name] = note
         if names != chunk.column_names:
@@ -180,6 +182,23 @@ def ignored_columns_note(columns: list[str], contract: DatasetContract, fmt: str
         return None
     shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
     return f"{len(unknown)} column(s) not in the {fmt} layout were ignored: {shown}"
+
+
+def absent_columns_note(columns: list[str], contract: DatasetContract, fmt: str) -> str | None:
+    """For the pipeline's own extract of a facility table: the layout's columns the table lacks.
+
+    The extract writes every column of the table into every row, so a column the layout reads
+    and the rows lack is not in the table: renamed or dropped at the source. Its values load as
+    empty (a required one then fails its rule in every row); the note says which, on the file's
+    ``ingested_files`` row, instead of leaving an empty column to be noticed later.
+    """
+    present = set(columns)
+    absent = [tag for name in contract.columns if (tag := contract.tag_for(name, fmt)) is not None
+              and tag not in present]
+    if not absent:
+        return None
+    shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+    return f"{len(absent)} column(s) of the {fmt} layout are not in the source table (loaded empty): {shown}"
 
 
 def missing_required_columns(chunk: pa.Table, contract: DatasetContract, fmt: str, reader_name: str) -> list[str]:

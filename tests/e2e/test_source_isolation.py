@@ -101,8 +101,19 @@ def test_non_retryable_source_errors_are_recorded_not_retried(own_store, fault, 
     assert len(server.requests_log) - before <= 4, "a rejected request must not be retried"
 
 
-def test_sql_facility_read_from_postgresql(own_store, pg_server):
+def _optional_tag(fmt: str) -> str:
+    """A column the SQL layout reads that is optional (its absence does not quarantine rows)."""
+    from config.contracts import load_contract
+
+    contract = load_contract("birth_certificates")
+    return next(tag for name, spec in contract.columns.items()
+                if not spec.required and (tag := contract.tag_for(name, fmt)) is not None and not spec.rules)
+
+
+@pytest.mark.parametrize("renamed", [False, True], ids=["as-sent", "optional-column-renamed"])
+def test_sql_facility_read_from_postgresql(own_store, pg_server, renamed):
     from config.registry import load_registry
+    from loaders.schema import ingested_files
     from pipeline.batch import run_batch
     from sample_data.generator import table_rows
 
@@ -112,6 +123,9 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server):
     url = pg_server.create_database("facility_db_copy")
     feed = sql_fac.datasets["birth_certificates"].options
     fac_engine = sa.create_engine(url)
+    gone = _optional_tag(sql_fac.datasets["birth_certificates"].format)
+    if renamed:  # the facility renamed a column the layout reads: its values load empty, and it is said
+        rows = [{(f"{k}_OLD" if k == gone else k): v for k, v in r.items()} for r in rows]
     cols = list(rows[0])
     meta = sa.MetaData()
     table = sa.Table(feed["table"], meta, *[sa.Column(c, sa.Integer if c == "ROW_ID" else sa.Text, primary_key=c == "ROW_ID")
@@ -149,6 +163,10 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server):
     assert all(m and m.startswith(n.isoformat()) for m, n in zip(marks, NIGHTS, strict=True))
     reasons = [ledger[f"birth_certificates/{sql_fac.code}/{n.isoformat()}"]["reason"] or "" for n in NIGHTS]
     assert all("1 row(s) of the source table have no cursor value and are never extracted" in r for r in reasons)
+    notes = [r["reason"] or "" for r in select(engine, ingested_files) if r["facility_code"] == sql_fac.code]
+    assert notes and len(notes) == sum(1 for r in select(engine, ingested_files) if r["facility_code"] == sql_fac.code)
+    said = [f"not in the source table (loaded empty): {gone}" in n for n in notes]
+    assert all(said) if renamed else not any(said)
 
 
 def test_a_broken_connection_fails_its_facility_without_quoting_the_secret(own_store, monkeypatch, caplog):
