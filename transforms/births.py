@@ -72,7 +72,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cu
     """
     n = table.num_rows
     code = table.column("certificate_code")
-    _, parts = code_parts(code, CODE_PATTERN, CODE_LAYOUT, CODE_GROUPS)
+    parts = code_parts(code, CODE_PATTERN, CODE_LAYOUT, CODE_GROUPS)
     code_facility, code_year = parts["facility"], parts["yy"]
     issue = table.column("issue_date")
     is_reissue = pc.fill_null(pc.equal(table.column("first_issue"), False), False)

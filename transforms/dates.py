@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.text import DIGITS, layout_matches, utf8_bytes, value_matrix
+
 _COMPACT = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?:(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?$"
 _DMY = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
 _YEAR = r"^(?P<y>\d{4})$"
@@ -135,6 +137,7 @@ _FIXED_LAYOUTS = {
     16: "dd/mm/yyyyTHH:MM",
     19: "dd/mm/yyyyTHH:MM:SS",
 }
+_DATE_CLASSES = {**dict.fromkeys("ymdHMS", DIGITS), "T": b" T"}
 
 
 def _fixed_width_fields(arr: pa.Array, present: np.ndarray, year_only_allowed: bool
@@ -147,12 +150,8 @@ def _fixed_width_fields(arr: pa.Array, present: np.ndarray, year_only_allowed: b
     """
     if arr.type != pa.string():
         return None
-    _, offsets_buf, data_buf = arr.buffers()
     n = len(arr)
-    if offsets_buf is None or data_buf is None:
-        return None
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset: arr.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8)
+    _, offsets = utf8_bytes(arr)
     lengths = offsets[1:] - offsets[:-1]
     layouts = dict(_FIXED_LAYOUTS)
     if year_only_allowed:
@@ -164,28 +163,19 @@ def _fixed_width_fields(arr: pa.Array, present: np.ndarray, year_only_allowed: b
         count = int(np.count_nonzero(selected))
         if not count:
             continue
-        if count == n and offsets[-1] - offsets[0] == n * length:
-            # every value has this layout: the bytes are an n x length matrix as they lie
-            rows: Any = slice(None)
-            chars = data[offsets[0]: offsets[-1]].reshape(n, length)
-        else:
-            rows = np.flatnonzero(selected)
-            chars = data[offsets[rows][:, None] + np.arange(length)]
+        # every value has this layout: the matrix is a view of the buffer
+        rows: Any = None if count == n and offsets[-1] == n * length else np.flatnonzero(selected)
+        chars = value_matrix(arr, length, rows)
+        if not layout_matches(chars, layout, _DATE_CLASSES):
+            return None
         numeric = [i for i, c in enumerate(layout) if c in "ymdHMS"]
         digits = chars[:, numeric].astype(np.int32) - 48
-        if digits.min() < 0 or digits.max() > 9:
-            return None
-        for i, c in enumerate(layout):
-            if c == "T":
-                if not ((chars[:, i] == 32) | (chars[:, i] == 84)).all():
-                    return None
-            elif c not in "ymdHMS" and not (chars[:, i] == ord(c)).all():
-                return None
+        at = slice(None) if rows is None else rows
         for target, letter in zip(out, "ymdHMS", strict=True):
             where = [k for k, i in enumerate(numeric) if layout[i] == letter]
             if where:
-                target[rows] = digits[:, where] @ (10 ** np.arange(len(where) - 1, -1, -1, dtype=np.int32))
-        done[rows] = True
+                target[at] = digits[:, where] @ (10 ** np.arange(len(where) - 1, -1, -1, dtype=np.int32))
+        done[at] = True
     if not np.array_equal(done, present):
         return None  # some value has another form: the regular expressions decide
     return tuple(out)

@@ -53,7 +53,7 @@ def derive_validation_columns(table: pa.Table, facility_code: str | pa.Array, cu
     """
     n = table.num_rows
     code = table.column("notice_code")
-    _, parts = code_parts(code, CODE_PATTERN, CODE_LAYOUT, CODE_GROUPS)
+    parts = code_parts(code, CODE_PATTERN, CODE_LAYOUT, CODE_GROUPS)
     is_reissue = pc.is_valid(table.column("first_issue_number"))
     issue = table.column("issue_date")
     death = table.column("death_datetime")

@@ -7,6 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.text import DIGITS, UPPER_ALNUM, layout_matches, utf8_bytes, value_matrix
+
 
 def constant(value: object, type_: pa.DataType, n: int) -> pa.Array:
     """``n`` copies of one value (Arrow repeats it; a Python list of ``n`` objects costs far more)."""
@@ -14,8 +16,8 @@ def constant(value: object, type_: pa.DataType, n: int) -> pa.Array:
 
 
 def code_parts(code: pa.Array | pa.ChunkedArray, pattern: str, layout: str, groups: dict[str, tuple[int, int]]
-               ) -> tuple[pa.Array, dict[str, pa.Array]]:
-    """Whether each code matches ``pattern``, and its named groups (NULL where it does not match).
+               ) -> dict[str, pa.Array]:
+    """The named groups of ``pattern`` in each code (NULL where the code does not match).
 
     ``layout`` is the same form at a fixed width (``9`` a digit, ``Z`` a digit or capital letter,
     anything else itself) and ``groups`` the code-unit span of each group in it. When every
@@ -24,43 +26,23 @@ def code_parts(code: pa.Array | pa.ChunkedArray, pattern: str, layout: str, grou
     """
     arr = code.combine_chunks() if isinstance(code, pa.ChunkedArray) else code
     if _fits_layout(arr, layout):
-        return pc.is_valid(arr), {g: pc.utf8_slice_codeunits(arr, a, b) for g, (a, b) in groups.items()}
+        return {g: pc.utf8_slice_codeunits(arr, a, b) for g, (a, b) in groups.items()}
     parts = pc.extract_regex(pc.fill_null(arr, ""), pattern)
     matched = parts.is_valid()
     null = pa.nulls(len(arr), pa.string())
-    return matched, {g: pc.if_else(matched, pc.struct_field(parts, g), null) for g in groups}
+    return {g: pc.if_else(matched, pc.struct_field(parts, g), null) for g in groups}
 
 
 def _fits_layout(arr: pa.Array, layout: str) -> bool:
     """Whether every non-NULL value of a string array has ``layout`` (see :func:`code_parts`)."""
     if arr.type != pa.string() or arr.null_count == len(arr):
         return False
-    _, offsets_buf, data_buf = arr.buffers()
-    if offsets_buf is None or data_buf is None:
+    _, offsets = utf8_bytes(arr)
+    rows = np.flatnonzero(arr.is_valid().to_numpy(zero_copy_only=False)) if arr.null_count else None
+    lengths = (offsets[1:] - offsets[:-1]) if rows is None else (offsets[rows + 1] - offsets[rows])
+    if not (lengths == len(layout)).all():
         return False
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8)
-    starts = offsets[:-1]
-    if arr.null_count:
-        starts = starts[arr.is_valid().to_numpy(zero_copy_only=False)]
-        lengths = offsets[1:][arr.is_valid().to_numpy(zero_copy_only=False)] - starts
-    else:
-        lengths = offsets[1:] - starts
-    width = len(layout)
-    if not (lengths == width).all():
-        return False
-    chars = data[starts[:, None] + np.arange(width)]
-    for i, c in enumerate(layout):
-        col = chars[:, i]
-        if c == "9":
-            ok = (col >= 48) & (col <= 57)
-        elif c == "Z":
-            ok = ((col >= 48) & (col <= 57)) | ((col >= 65) & (col <= 90))
-        else:
-            ok = col == ord(c)
-        if not ok.all():
-            return False
-    return True
+    return layout_matches(value_matrix(arr, len(layout), rows), layout, {"9": DIGITS, "Z": UPPER_ALNUM})
 
 
 def set_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:

@@ -93,6 +93,33 @@ def utf8_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data[start: int(offsets[-1]) if len(offsets) else 0], offsets - start
 
 
+def value_matrix(arr: pa.Array, width: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """The bytes of the values at ``rows`` (every value when None), each ``width`` bytes long, as
+    a ``len(rows) x width`` matrix: a view of the buffer when every value is selected, a gather
+    otherwise. The caller has checked the lengths."""
+    data, offsets = utf8_bytes(arr)
+    if rows is None:
+        return data[: len(arr) * width].reshape(len(arr), width)
+    return data[offsets[rows][:, None] + np.arange(width)]
+
+
+def layout_matches(chars: np.ndarray, layout: str, classes: dict[str, bytes]) -> bool:
+    """Whether every row of a byte matrix has ``layout``: at each position a byte of
+    ``classes[c]`` where ``c`` names a class, else the character ``c`` itself."""
+    for i, c in enumerate(layout):
+        allowed = np.frombuffer(classes.get(c, c.encode()), dtype=np.uint8)
+        column = chars[:, i]
+        ok = (column == allowed[0]) if len(allowed) == 1 else np.isin(column, allowed)
+        if not ok.all():
+            return False
+    return True
+
+
+#: Byte classes of :func:`layout_matches`.
+DIGITS = b"0123456789"
+UPPER_ALNUM = DIGITS + b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 def digits_only(arr: pa.Array, min_len: int, max_len: int) -> bool:
     """Whether every non-NULL value is ASCII digits, ``min_len`` to ``max_len`` of them (bytes of
     NULL slots count too: a false "no" only sends the column to the general path)."""

@@ -89,9 +89,10 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
         n = chunk.num_rows
         if names is None:
             names = header_names(chunk.column_names, contract, landed.format or "", fmt.reader)
-            note = ignored_columns_note(names, contract, landed.format or "", fmt.reader)
             if item.batch.source_kind == "sql" and fmt.reader == "jsonl":
                 note = absent_columns_note(names, contract, landed.format or "")
+            else:
+                note = ignored_columns_note(names, contract, landed.format or "", fmt.reader)
             if note:
                 shard.file_notes[landed.name] = note
         if names != chunk.column_names:
