@@ -980,7 +980,9 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
     # A file within one read block is parsed whole before its first row is yielded: a record with
     # the wrong number of fields can then be set aside and become a row error (located by a second
-    # pass, below). In a larger file rows have already gone downstream, so such a record rejects it.
+    # pass, below). A larger file streams; at its first such record the rows before it have gone
+    # downstream, so the file is located in full by the second pass and read again from there
+    # (:func:`_resume_after_misshapen`).
     tolerant = path.stat().st_size <= CSV_BLOCK_BYTES
     misshapen = [0]
 
@@ -994,6 +996,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
 
     parse = pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=NEWLINES_IN_VALUES)
     row = 0
+    resume = False
     try:
         reader = pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv)
         if tolerant:
@@ -1019,13 +1022,67 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             raise FileRejected(_invalid_text_reason("CSV file", path, decision)) from None
         if "straddl" in message:
             raise FileRejected(f"a CSV record is longer than {CSV_BLOCK_BYTES >> 20} MiB (after data row {row})") from None
-        shape = _CSV_SHAPE.search(message)
-        if shape:
-            where = _first_misshapen_row(path, enc, len(names))
-            at = f"data row {where[0]} (line {where[1]})" if where else f"a data row after row {row}"
-            raise FileRejected(f"CSV parse error: {at} has {shape.group(2)} fields where the header has "
-                               f"{shape.group(1)} (an unquoted delimiter or quote?)") from None
-        raise FileRejected(f"CSV parse error after data row {row}") from None
+        if not _CSV_SHAPE.search(message):
+            raise FileRejected(f"CSV parse error after data row {row}") from None
+        resume = True
+    if resume:
+        yield from _resume_after_misshapen(path, read_opts, conv, enc, names, row)
+
+
+def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacsv.ConvertOptions, encoding: str,
+                            names: list[str], done: int) -> Iterator[pa.Table]:
+    """The rest of a streamed CSV after its first record with the wrong number of fields.
+
+    ``done`` data rows (all before that record) have already been yielded. The stdlib parser
+    lists every misshapen record of the file (data row, physical line); Arrow reads the file
+    again setting them aside, the first ``done`` rows are dropped, and every other row gets its
+    real reference, with one row error per misshapen record in file order. Memory stays one
+    chunk plus the list of misshapen rows. The two parsers must agree on which records they set
+    aside; if they do not, references could be wrong, so the file is rejected (the read stage
+    then drops the rows it already received from it).
+    """
+    scan = _misshapen_rows(path, encoding, len(names))
+    if scan is None or not scan[0] or scan[0][0][0] <= done:
+        raise _misshapen_rejection(path, encoding, names)
+    bad, total = scan
+    bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
+    good_rows = np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows)
+    set_aside = [0]
+
+    def on_invalid(invalid: Any) -> str:
+        if (invalid.text or "").strip():
+            set_aside[0] += 1
+        return "skip"
+
+    parse = pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=NEWLINES_IN_VALUES)
+    seen = emitted = 0
+    try:
+        for batch in pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv):
+            start = max(0, done - seen)
+            seen += batch.num_rows
+            if batch.num_rows <= start:
+                continue
+            table = pa.Table.from_batches([batch]).slice(start)
+            first = seen - table.num_rows
+            if seen > len(good_rows):
+                raise _misshapen_rejection(path, encoding, names)
+            refs = good_rows[first:seen]
+            upto = int(np.searchsorted(bad_rows, refs[-1]))
+            yield _with_row_errors(table, names, refs, bad[emitted:upto])
+            emitted = upto
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        raise _misshapen_rejection(path, encoding, names) from None
+    if seen != len(good_rows) or set_aside[0] != len(bad):
+        raise _misshapen_rejection(path, encoding, names)
+    if emitted < len(bad):
+        yield _with_row_errors(None, names, np.empty(0, dtype=np.int64), bad[emitted:])
+
+
+def _misshapen_rejection(path: Path, encoding: str, names: list[str]) -> FileRejected:
+    where = _first_misshapen_row(path, encoding, len(names))
+    at = f"data row {where[0]} (line {where[1]})" if where else "a data row"
+    return FileRejected(f"CSV parse error: {at} has a different number of fields than the header "
+                        "(an unquoted delimiter or quote?)")
 
 
 def _row_refs(numbers: np.ndarray) -> pa.Array:
@@ -1075,23 +1132,29 @@ def _with_misshapen_rows(table: pa.Table, path: Path, encoding: str, names: list
     """
     scan = _misshapen_rows(path, encoding, len(names))
     if scan is None or len(scan[0]) != skipped or scan[1] != table.num_rows + skipped:
-        where = _first_misshapen_row(path, encoding, len(names))
-        at = f"data row {where[0]} (line {where[1]})" if where else "a data row"
-        raise FileRejected(f"CSV parse error: {at} has a different number of fields than the header "
-                           "(an unquoted delimiter or quote?)")
+        raise _misshapen_rejection(path, encoding, names)
     bad, total = scan
     bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
-    good_rows = np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows)
-    good = table.append_column("_source_ref", _row_refs(good_rows))
-    good = good.append_column("_reader_error", pa.nulls(good.num_rows, pa.string()))
+    return _with_row_errors(table, names, np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows), bad)
+
+
+def _with_row_errors(table: pa.Table | None, names: list[str], good_rows: np.ndarray,
+                     bad: list[tuple[int, int, int]]) -> pa.Table:
+    """Rows read (data row numbers ``good_rows``) and the misshapen records ``bad`` (data row,
+    physical line, field count) as row errors, in file order. The error names positions and
+    counts only, never the record's text."""
     errors = pa.table({
         **{n: pa.nulls(len(bad), pa.string()) for n in names},
-        "_source_ref": _row_refs(bad_rows),
+        "_source_ref": _row_refs(np.array([b[0] for b in bad], dtype=np.int64)),
         "_reader_error": pa.array([f"row {r} (line {line}) has {n} fields where the header has {len(names)} "
                                    "(an unquoted delimiter or quote?)" for r, line, n in bad], pa.string()),
     })
+    if table is None:
+        return errors
+    good = table.append_column("_source_ref", _row_refs(good_rows))
+    good = good.append_column("_reader_error", pa.nulls(good.num_rows, pa.string()))
     both = pa.concat_tables([good, errors.cast(good.schema)])
-    order = np.argsort(np.concatenate([good_rows, bad_rows]), kind="stable")
+    order = np.argsort(np.concatenate([good_rows, np.array([b[0] for b in bad], dtype=np.int64)]), kind="stable")
     return both.take(pa.array(order))
 
 
