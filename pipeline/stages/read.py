@@ -84,11 +84,15 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
     rows = 0
     next_progress = PROGRESS_ROWS
     t0 = time.perf_counter()
-    names: list[str] | None = None
+    # Per column list: a streamed file's chunks gain ``_reader_error`` from the first row error on.
+    names_for: dict[tuple[str, ...], list[str]] = {}
     for chunk in read(Path(landed.raw_path), chunk_rows, encoding=_declared_encoding(item), **options):
         n = chunk.num_rows
+        names = names_for.get(tuple(chunk.column_names))
         if names is None:
-            names = header_names(chunk.column_names, contract, landed.format or "", fmt.reader)
+            names = names_for[tuple(chunk.column_names)] = header_names(
+                chunk.column_names, contract, landed.format or "", fmt.reader)
+        if len(names_for) == 1 and rows == 0:
             if item.batch.source_kind == "sql" and fmt.reader == "jsonl":
                 note = absent_columns_note(names, contract, landed.format or "")
             else:

@@ -158,3 +158,36 @@ def test_a_late_arriving_record_rewrites_only_its_own_month(env):
     written = publish_curated("birth_certificates", start + dt.timedelta(days=1))["files"]
     assert [Path(p).parent.name for p in written] == ["birth_month=03"]
     assert november.stat().st_mtime_ns == stamp
+
+
+def test_a_misshapen_record_in_a_streamed_csv_is_quarantined_alone(env, monkeypatch):
+    """A CSV over one read block streams; a record with an unquoted comma half-way through is a row
+    error like in a small file: the batch loads every other row, quarantines that one with its
+    real row and line, and reconciles. (It rejected the whole file before.)"""
+    import csv
+
+    import extractors.formats as formats
+    from bench.bench_pipeline import DATASETS, registry_yaml
+    from bench.bench_pipeline import NIGHT as BENCH_NIGHT
+
+    ds = DATASETS["birth_certificates"]
+    (env / "facilities.yaml").write_text(registry_yaml(ds), encoding="utf-8")
+    folder = env / "drop" / ds.facility / ds.dataset / BENCH_NIGHT.isoformat()
+    folder.mkdir(parents=True)
+    path = folder / ds.file_name
+    ds.write(path, 300)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    fields = len(next(csv.reader([lines[0]])))
+    lines[150] = lines[150].rstrip("\n") + ",stray\n"  # data row 150 gains a field
+    path.write_text("".join(lines), encoding="utf-8")
+    monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 4096)
+    assert path.stat().st_size > 10 * formats.CSV_BLOCK_BYTES
+    start = dt.datetime(BENCH_NIGHT.year, BENCH_NIGHT.month, BENCH_NIGHT.day, tzinfo=TZ)
+    summary = run_batch(ds.dataset, ds.facility, start, start + dt.timedelta(days=1))
+    assert (summary["status"], summary["received"], summary["loaded"], summary["quarantined"]) == ("loaded", 300, 299, 1)
+    engine = staging.make_engine(load_settings().staging_url)
+    with engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT rule_id, source_ref, reason FROM quarantine")).all()
+    assert [tuple(r) for r in found] == [
+        ("ENVELOPE", "row 150", f"row 150 (line 151) has {fields + 1} fields where the header has {fields} "
+                                "(an unquoted delimiter or quote?)")]
