@@ -3,13 +3,14 @@ nothing on a re-run, exactly-once consumption across batches."""
 
 import threading
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from cli.consumer import consume
 from config.contracts import load_contract
 from loaders import staging
-from loaders.schema import acknowledgements, change_feed, dataset_tables
+from loaders.schema import acknowledgements, change_feed, data_columns, dataset_tables
 from tests.loaders.test_staging import rec, rows
 
 CONTRACT = load_contract("birth_certificates")
@@ -147,3 +148,60 @@ def test_two_intervals_of_one_dataset_loading_at_once_on_postgres(pg_url):
     assert all(vs == sorted(vs, key=int) for vs in per_key.values())
     assert len(feed) == len(feed_versions)
     engine.dispose()
+
+
+@pytest.mark.parametrize("dataset", ["birth_certificates", "driver_health_checks"])
+def test_feed_rows_copied_from_arrow_equal_the_sql_staged_ones(pg_server, tmp_path, monkeypatch, dataset):
+    """On PostgreSQL a load whose keys are all new (a first load, and the usual night after it)
+    copies its feed rows from Arrow instead of staging them in SQL. Both ways must give the same
+    feed: the key columns joined by '|', 'cancel' for a tombstone, and sequence numbers in byte
+    order of the key whatever the database collation ('B' < 'Z' < '_' < 'a'; the databases here
+    sort text by ICU's en-US rules, which put '_' first and 'a' before 'B'). SQLite, which always
+    stages in SQL, gives the same feed too."""
+    import psycopg
+
+    from loaders.curated import _SA_TO_ARROW
+
+    contract = load_contract(dataset)
+    types = {n: _SA_TO_ARROW[t] for n, t in data_columns(contract)}
+    key = list(contract.natural_key)
+
+    def table(codes, batch):
+        records = []
+        for i, code in enumerate(codes):
+            r = {k: f"{code}-{k[:3]}" if j else code for j, k in enumerate(key)}
+            r |= {"version_key": f"v{i}", "record_hash": f"h{code}", "batch_id": batch, "facility_code": "01929",
+                  "record_status": "cancelled" if code.startswith("_") else None}
+            records.append(r)
+        return pa.table({n: pa.array([r.get(n) for r in records], type=types[n]) for n in types})
+
+    def feed(url, arrow):
+        monkeypatch.setattr(staging, "_feed_from_arrow", (lambda c: True) if arrow else (lambda c: False))
+        engine = staging.make_engine(url)
+        staging.ensure_schema(engine, [dataset])
+        try:
+            for codes, batch in ((["a1", "Z9", "B2", "_x"], "b1"), (["b3", "A4", "~5"], "b2")):
+                with engine.begin() as conn:
+                    counts = staging.load_batches(conn, contract, [table(codes, batch)], unique_keys=True)
+                assert counts[batch].inserted == len(codes)
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(sa.text(
+                    "SELECT natural_key, operation, version_key, record_hash, batch_id FROM change_feed ORDER BY seq"))]
+        finally:
+            engine.dispose()
+
+    def en_us_database(name):
+        with psycopg.connect(f"host=127.0.0.1 port={pg_server.port} user=postgres dbname=postgres",
+                             autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
+                          "LOCALE 'C.UTF-8'")
+        return pg_server.url(name)
+
+    copied = feed(en_us_database(f"feed_arrow_{dataset}"), arrow=True)
+    staged = feed(en_us_database(f"feed_sql_{dataset}"), arrow=False)
+    lite = feed(f"sqlite:///{tmp_path / 'staging.db'}", arrow=False)
+    joined = (lambda c: c) if len(key) == 1 else (lambda c: "|".join([c, *(f"{c}-{k[:3]}" for k in key[1:])]))
+    assert [r[0] for r in copied] == [joined(c) for c in ["B2", "Z9", "_x", "a1", "A4", "b3", "~5"]]
+    assert [r[1] for r in copied] == ["insert", "insert", "cancel", "insert", "insert", "insert", "insert"]
+    assert copied == staged == lite
