@@ -4,8 +4,8 @@ Usage::
 
     python -m pipeline.feedback --night 2026-11-23
 
-For every facility x night with a quarantined record, a flagged record, a rejected file or a held
-batch, one folder ``$S06_DATA_ROOT/feedback/<facility>/<night>/`` holds the same list twice:
+For every facility x night with a quarantined record, a flagged record, a rejected file, a file
+loaded with a note (columns not read, columns a SQL source lacks) or a held batch, one folder ``$S06_DATA_ROOT/feedback/<facility>/<night>/`` holds the same list twice:
 ``feedback_<facility>_<night>.csv`` (UTF-8 with BOM, opens in Excel with Vietnamese intact) and
 ``feedback_<facility>_<night>.xlsx``. Each line names the record by the facility's *own*
 reference - the certificate / notice / licence code (``record_key``), the file and the row or
@@ -63,6 +63,7 @@ OUTCOMES = {
     "flagged": "đã nạp, có cảnh báo / loaded with a warning",
     "file_rejected": "tệp bị từ chối / file rejected",
     "held": "cả lô bị giữ lại / whole batch held back",
+    "noted": "tệp đã nạp, có ghi chú / file loaded, with a note",
 }
 _HELD = {
     "rule_vi": "Lô bị giữ lại", "rule_en": "Batch held back",
@@ -76,10 +77,10 @@ _HELD = {
 FEEDBACK_README = """THƯ MỤC HẠN CHẾ / RESTRICTED FOLDER
 
 Mỗi thư mục con <mã cơ sở>/<đêm>/ chứa phản hồi cho đúng một cơ sở: danh sách bản ghi bị cách ly,
-bị cảnh báo hoặc tệp bị từ chối, kèm mã hồ sơ của chính cơ sở đó. Chỉ gửi thư mục cho cơ sở tương ứng.
+bị cảnh báo, tệp bị từ chối hoặc tệp đã nạp có ghi chú, kèm mã hồ sơ của chính cơ sở đó. Chỉ gửi thư mục cho cơ sở tương ứng.
 
 Each <facility>/<night>/ folder is feedback for exactly one facility: its quarantined and flagged
-records and rejected files, listed by the facility's own record codes, file names and positions.
+records, rejected files and files loaded with a note, listed by the facility's own record codes, file names and positions.
 No record values are included, but the codes identify documents: hand each folder only to its own
 facility (SFTP, portal), never publish it.
 """
@@ -101,10 +102,16 @@ def collect(engine: Any, night: dt.date, datasets: list[str], timezone: str) -> 
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with engine.connect() as conn:
         for ds in datasets:
-            batches = [b for b in night_batches(conn, ds, night, timezone)
-                       if b["quarantined"] or b["flagged"] or b["files_rejected"] or b["status"] == "held"]
+            night_rows = night_batches(conn, ds, night, timezone)
+            noted = _noted_files(conn, [b["batch_id"] for b in night_rows])
+            batches = [b for b in night_rows if b["quarantined"] or b["flagged"] or b["files_rejected"]
+                       or b["status"] == "held" or b["batch_id"] in noted]
             for b in batches:
                 code = b["facility_code"]
+                for file_name, note in noted.get(b["batch_id"], []):
+                    lines[code].append({"dataset": ds, "record_reference": "", "source_file": file_name,
+                                        "position": "", "outcome": OUTCOMES["noted"], "rule_id": "NOTE",
+                                        "severity": "info", "field": "", "reason": note, **_texts(ds, "NOTE")})
                 if b["status"] == "held":
                     lines[code].append({"dataset": ds, "record_reference": "", "source_file": "", "position": "",
                                         "outcome": OUTCOMES["held"], "rule_id": "HELD", "severity": "error",
@@ -126,6 +133,20 @@ def collect(engine: Any, night: dt.date, datasets: list[str], timezone: str) -> 
                             **_texts(ds, rule),
                         })
     return lines
+
+
+def _noted_files(conn: Any, batch_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Per batch: (file, note) of each file that loaded with a note (columns the layout did not
+    read, columns a SQL source lacks). Notes name columns and counts, never values."""
+    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for i in range(0, len(batch_ids), staging.IN_BATCH):
+        q = (sa.select(ingested_files.c.batch_id, ingested_files.c.file_name, ingested_files.c.reason)
+             .where(ingested_files.c.batch_id.in_(batch_ids[i:i + staging.IN_BATCH]),
+                    ingested_files.c.status == "processed", ingested_files.c.reason.is_not(None))
+             .order_by(ingested_files.c.batch_id, ingested_files.c.file_name))
+        for batch_id, file_name, reason in conn.execute(q):
+            out[batch_id].append((file_name, reason))
+    return out
 
 
 def _private_dir(path: Path) -> None:

@@ -173,6 +173,15 @@ def test_header_case_is_forgiven_and_unknown_columns_are_noted(shard_env):
     assert fathers == 2
     assert (status, reason) == ("processed", "1 column(s) not in the csv layout were ignored: 'ghi_chu_rieng'")
     assert _ledger(shard_env)["31011"]["status"] == "loaded"
+    # The facility hears of it too: one line of its feedback file (nothing else was wrong).
+    from pipeline.feedback import collect
+
+    lines = collect(engine, NIGHT, ["birth_certificates"], "Asia/Ho_Chi_Minh")
+    assert list(lines) == ["31011"]
+    (line,) = lines["31011"]
+    assert (line["rule_id"], line["source_file"], line["reason"], line["rule_en"]) == (
+        "NOTE", f"31011/birth_certificates/{NIGHT.isoformat()}/upper.csv",
+        "1 column(s) not in the csv layout were ignored: 'ghi_chu_rieng'", "File loaded, with a note")
 
 
 def test_a_detected_encoding_is_not_reported_as_declared(shard_env):
