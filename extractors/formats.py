@@ -1375,7 +1375,7 @@ def _json_records(stream: _JsonStream, records_key: str | None, label: str) -> I
         stream.end()
         raise no_list
     stream.pos += 1
-    found = False
+    found = named = False
     if stream.peek() == "}":
         stream.pos += 1
     else:
@@ -1384,10 +1384,16 @@ def _json_records(stream: _JsonStream, records_key: str | None, label: str) -> I
                 raise stream.error()
             key = stream.value()
             stream.expect(":")
-            if key == records_key and not found and stream.peek() == "[":
-                found = True
+            if key == records_key and named:
+                # Two record lists under one name: which one the source meant is unknown, and
+                # reading either would silently drop the other (the rows of the first are dropped
+                # with the file).
+                raise FileRejected(f"{stream.what} names its '{label}' list more than once")
+            if key == records_key and stream.peek() == "[":
+                found = named = True
                 yield from stream.items()
             else:
+                named = named or key == records_key
                 stream.value()
             c = stream.peek()
             stream.pos += 1

@@ -72,6 +72,23 @@ def test_a_namespaced_flat_document_is_read(tmp_path):
     assert [r["SO"] for r in _rows(read_flat_document, path)] == ["7"]
 
 
+@pytest.mark.parametrize("document", [
+    '{"data": [{"SO": "1"}], "meta": {}, "data": [{"SO": "2"}]}',
+    '{"data": null, "data": [{"SO": "2"}]}',
+    '{"data": [{"SO": "1"}], "data": []}',
+])
+def test_a_record_list_named_twice_rejects_the_document(tmp_path, document):
+    """The wrapper object names its record list twice: reading either list would silently drop
+    the other (the second was skipped without a word), so the file is rejected."""
+    path = tmp_path / "d.json"
+    path.write_text(document, encoding="utf-8")
+    with pytest.raises(FileRejected) as err:
+        _rows(read_json_records, path, records_key="data")
+    assert err.value.reason == "JSON export names its 'data' list more than once"
+    path.write_text('{"meta": {"meta": 1}, "data": [{"SO": "1"}], "total": 1}', encoding="utf-8")
+    assert [r["SO"] for r in _rows(read_json_records, path, records_key="data")] == ["1"]
+
+
 def test_a_repeated_field_is_a_row_error_never_a_silent_choice(tmp_path):
     """Two ID elements (or keys) in one record: which one was meant is unknown, so the row is
     quarantined; the next record is read normally; the reason names the field, not the values."""
