@@ -393,9 +393,20 @@ def test_pipeline_writer_role(pg_engine, login_as):
     staging.ensure_schema(pg_engine, ["birth_certificates"])
     writer = login_as(helpers.WRITER_ROLE)
     staging.ensure_schema(writer, ["birth_certificates"])
+    # A first load, then a night of new keys: rows and change feed COPYed straight in (the feed's
+    # sequence and INSERT are all the writer needs, no DDL).
+    with writer.begin() as conn:
+        assert staging.load_rows(conn, BIRTHS, [rows(rec("Z", "1", 2900, "b0"))], unique_keys=True) == \
+            staging.UpsertCounts(inserted=1)
+    with writer.begin() as conn:
+        assert staging.load_rows(conn, BIRTHS, [rows(rec("Y", "1", 2800, "b1"))], unique_keys=True) == \
+            staging.UpsertCounts(inserted=1)
     # a real batch load: COPY into a temp table, upsert, versions, change feed (sequence)
     assert _load(writer, rec("A", "1", 3000)) == staging.UpsertCounts(inserted=1)
     assert _load(writer, rec("A", "2", 3050, "b2")) == staging.UpsertCounts(updated=1)
+    with writer.connect() as conn:
+        assert conn.execute(sa.text("SELECT natural_key, operation FROM change_feed ORDER BY seq")).all() == [
+            ("Z", "insert"), ("Y", "insert"), ("A", "insert"), ("A", "update")]
     with writer.begin() as conn:
         staging.replace_findings(conn, "b2", [{"batch_id": "b2", "dataset": "birth_certificates", "facility_code": "01929",
                                                "rule_id": "R1", "severity": "error", "category": "conformance",
