@@ -1,0 +1,44 @@
+"""The curated night read runs a chunk ahead in a background thread: same chunks, same order, the
+source's errors raised at the consumer, and an early stop closes the source (its connection)."""
+
+import threading
+
+import pytest
+
+from loaders.curated import prefetched
+
+
+def _source(n, log, fail_at=None):
+    try:
+        for i in range(n):
+            if i == fail_at:
+                raise RuntimeError(f"read failed at chunk {i}")
+            log.append(("read", i, threading.current_thread().name))
+            yield i
+    finally:
+        log.append(("closed",))
+
+
+def test_every_chunk_in_order_read_in_the_background():
+    log = []
+    assert list(prefetched(_source(7, log), depth=2)) == list(range(7))
+    assert all(entry[2] == "curated-prefetch" for entry in log if entry[0] == "read")
+    assert log[-1] == ("closed",)
+
+
+def test_an_error_of_the_source_is_raised_where_it_happened():
+    got = []
+    with pytest.raises(RuntimeError, match="read failed at chunk 3"):
+        for chunk in prefetched(_source(7, [], fail_at=3)):
+            got.append(chunk)
+    assert got == [0, 1, 2]
+
+
+def test_stopping_early_closes_the_source_and_ends_the_thread():
+    log = []
+    chunks = prefetched(_source(1000, log), depth=2)
+    assert next(chunks) == 0
+    chunks.close()
+    assert log[-1] == ("closed",)
+    assert len([e for e in log if e[0] == "read"]) <= 4  # read ahead by the queue's depth, not to the end
+    assert not any(t.name == "curated-prefetch" for t in threading.enumerate())
