@@ -27,11 +27,10 @@ def test_every_chunk_in_order_read_in_the_background():
 
 
 def test_an_error_of_the_source_is_raised_where_it_happened():
-    got = []
+    chunks = prefetched(_source(7, [], fail_at=3))
+    assert [next(chunks) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(RuntimeError, match="read failed at chunk 3"):
-        for chunk in prefetched(_source(7, [], fail_at=3)):
-            got.append(chunk)
-    assert got == [0, 1, 2]
+        next(chunks)
 
 
 def test_stopping_early_closes_the_source_and_ends_the_thread():
