@@ -166,16 +166,20 @@ class Capture:
         original = staging._bulk_insert
 
         def timed(conn: Any, name: str, names: list[str], chunks: Any) -> int:
+            # The change feed's rows are built by the loader, not read from the source: keep them
+            # for the replay.
+            kept = list(chunks) if name == "change_feed" else None
             t = time.perf_counter()
-            n = original(conn, name, names, chunks)
+            n = original(conn, name, names, chunks if kept is None else kept)
             self.steps.append(
                 {
                     "kind": "copy",
-                    "label": f"COPY -> temp {name} ({len(names)} columns)",
+                    "label": f"COPY -> {name} ({len(names)} columns)",
                     "table": name,
                     "names": names,
                     "rows": n,
                     "seconds": time.perf_counter() - t,
+                    "chunks": kept,
                 }
             )
             return n
@@ -239,7 +243,7 @@ def replay_explain(engine: Any, steps: list[dict[str, Any]], source: Callable[..
         for s in steps:
             t = time.perf_counter()
             if s["kind"] == "copy":
-                staging._bulk_insert(conn, s["table"], s["names"], source(None))
+                staging._bulk_insert(conn, s["table"], s["names"], s["chunks"] or source(None))
                 continue
             sql = s["sql"]
             head = " ".join(sql.split())[:40]
