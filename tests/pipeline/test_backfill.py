@@ -62,7 +62,8 @@ def test_backfill_twice_loads_history_once(tmp_path, monkeypatch, capsys):
 
 
 def test_a_staging_store_that_goes_away_mid_load_is_exit_2_not_a_list_of_failures(tmp_path, monkeypatch, capsys):
-    """A real PostgreSQL server is stopped (immediate) as the load appends to the change feed. The
+    """A real PostgreSQL server is stopped (immediate) as the load takes the change-feed lock, the
+    step before it appends to the feed (a COPY, which passes no SQLAlchemy event). The
     facility's ledger row cannot be written; before, the run printed per-step failures that did not
     say the store was gone (exit 1), or with a full disk nothing and exit 0. Now: one ``error:``
     line naming the store, exit 2."""
@@ -74,7 +75,7 @@ def test_a_staging_store_that_goes_away_mid_load_is_exit_2_not_a_list_of_failure
     stopped: list[bool] = []
 
     def stop_at_feed(conn, cursor, statement, parameters, context, executemany):
-        if not stopped and statement.lstrip().startswith("INSERT INTO change_feed"):
+        if not stopped and "FOR UPDATE" in statement and "change-feed" in str(parameters):
             stopped.append(True)
             server.stop()
 
