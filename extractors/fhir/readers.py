@@ -33,7 +33,7 @@ from extractors.fhir.export import ExportIndex, export_index, first_text
 from extractors.fhir.fhirpath import evaluate
 from extractors.fhir.outcome import outcome_summary
 from extractors.fhir.views import View, load_view
-from extractors.formats import FileRejected, first_invalid_byte, parse_json
+from extractors.formats import FileRejected, RepeatedKey, first_invalid_byte, parse_json
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -120,6 +120,9 @@ def read_fhir_ndjson(path: Path, chunk_rows: int, encoding: str = "auto", view: 
                 ref = f"line {number}"
                 try:
                     obj = parse_json(line)
+                except RepeatedKey as repeated:
+                    chunk.error(ref, f"line {number} repeats the key {repeated.label} in one object "
+                                     "(which value was meant is unknown)")
                 except (ValueError, RecursionError):
                     chunk.error(ref, f"line {number} is not a valid JSON object (truncated or corrupt)")
                 else:
@@ -164,6 +167,9 @@ def read_fhir_bundles(path: Path, chunk_rows: int, encoding: str = "auto", view:
         doc = parse_json(path.read_text(encoding="utf-8-sig", errors="strict"))
     except UnicodeDecodeError:
         raise FileRejected("FHIR page is not valid UTF-8") from None
+    except RepeatedKey as repeated:
+        raise FileRejected(f"FHIR page repeats the key {repeated.label} in one object (which value was meant "
+                           "is unknown)") from None
     except (ValueError, RecursionError):
         raise FileRejected("FHIR page is not valid JSON (truncated or corrupt)") from None
     if isinstance(doc, dict) and doc.get("resourceType") == "OperationOutcome":

@@ -156,6 +156,28 @@ def test_ndjson_reference_data_is_not_a_record_and_other_lines_are_envelope_erro
     assert all(r["id"] is None for r in got[1:])
 
 
+def test_a_repeated_key_is_named_as_such_not_as_corrupt_json(tmp_path):
+    """An identity field given twice: which value was meant is unknown. The NDJSON line is a row
+    error and a Bundle page is rejected, each saying the key repeats (before: "not valid JSON
+    (truncated or corrupt)", which sent the facility looking for a cut file); never the values."""
+    ndjson(tmp_path / "Patient.ndjson", [patient("p1")])
+    path = tmp_path / "Immunization.ndjson"
+    path.write_text('{"resourceType": "Immunization", "id": "i1", "id": "i2"}\n'
+                    + json.dumps(immunization("i3")) + "\n", encoding="utf-8")
+    got = rows(path)
+    assert [(r["_source_ref"], r["_reader_error"], r["id"]) for r in got] == [
+        ("line 1", "line 1 repeats the key 'id' in one object (which value was meant is unknown)", None),
+        ("line 2", None, "i3")]
+    page = tmp_path / "page-00001.json"
+    page.write_text('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Immunization", '
+                    '"id": "i1", "identifier": [{"value": "079226000001", "value": "079226000002"}]}}]}',
+                    encoding="utf-8")
+    with pytest.raises(FileRejected) as info:
+        rows(page, name="fhir_bundle")
+    assert info.value.reason == "FHIR page repeats the key 'value' in one object (which value was meant is unknown)"
+    assert "0792260" not in info.value.reason
+
+
 def test_ndjson_streams_in_chunks_and_rejects_undecodable_bytes(tmp_path):
     ndjson(tmp_path / "Patient.ndjson", [patient("p1")])
     path = ndjson(tmp_path / "Immunization.ndjson", [immunization(f"i{k}") for k in range(25)])
