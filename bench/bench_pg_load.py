@@ -243,7 +243,7 @@ def replay_explain(engine: Any, steps: list[dict[str, Any]], source: Callable[..
         for s in steps:
             t = time.perf_counter()
             if s["kind"] == "copy":
-                staging._bulk_insert(conn, s["table"], s["names"], s["chunks"] or source(None))
+                staging._bulk_insert(conn, s["table"], s["names"], s["chunks"] if s["chunks"] is not None else source(None))
                 continue
             sql = s["sql"]
             head = " ".join(sql.split())[:40]

@@ -1143,9 +1143,10 @@ def _with_row_errors(table: pa.Table | None, names: list[str], good_rows: np.nda
     """Rows read (data row numbers ``good_rows``) and the misshapen records ``bad`` (data row,
     physical line, field count) as row errors, in file order. The error names positions and
     counts only, never the record's text."""
+    bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
     errors = pa.table({
         **{n: pa.nulls(len(bad), pa.string()) for n in names},
-        "_source_ref": _row_refs(np.array([b[0] for b in bad], dtype=np.int64)),
+        "_source_ref": _row_refs(bad_rows),
         "_reader_error": pa.array([f"row {r} (line {line}) has {n} fields where the header has {len(names)} "
                                    "(an unquoted delimiter or quote?)" for r, line, n in bad], pa.string()),
     })
@@ -1154,7 +1155,7 @@ def _with_row_errors(table: pa.Table | None, names: list[str], good_rows: np.nda
     good = table.append_column("_source_ref", _row_refs(good_rows))
     good = good.append_column("_reader_error", pa.nulls(good.num_rows, pa.string()))
     both = pa.concat_tables([good, errors.cast(good.schema)])
-    order = np.argsort(np.concatenate([good_rows, np.array([b[0] for b in bad], dtype=np.int64)]), kind="stable")
+    order = np.argsort(np.concatenate([good_rows, bad_rows]), kind="stable")
     return both.take(pa.array(order))
 
 

@@ -5,7 +5,8 @@ Usage::
     python -m pipeline.feedback --night 2026-11-23
 
 For every facility x night with a quarantined record, a flagged record, a rejected file, a file
-loaded with a note (columns not read, columns a SQL source lacks) or a held batch, one folder ``$S06_DATA_ROOT/feedback/<facility>/<night>/`` holds the same list twice:
+loaded with a note (columns not read, columns a SQL source lacks) or a held batch, one folder
+``$S06_DATA_ROOT/feedback/<facility>/<night>/`` holds the same list twice:
 ``feedback_<facility>_<night>.csv`` (UTF-8 with BOM, opens in Excel with Vietnamese intact) and
 ``feedback_<facility>_<night>.xlsx``. Each line names the record by the facility's *own*
 reference - the certificate / notice / licence code (``record_key``), the file and the row or
@@ -77,10 +78,12 @@ _HELD = {
 FEEDBACK_README = """THƯ MỤC HẠN CHẾ / RESTRICTED FOLDER
 
 Mỗi thư mục con <mã cơ sở>/<đêm>/ chứa phản hồi cho đúng một cơ sở: danh sách bản ghi bị cách ly,
-bị cảnh báo, tệp bị từ chối hoặc tệp đã nạp có ghi chú, kèm mã hồ sơ của chính cơ sở đó. Chỉ gửi thư mục cho cơ sở tương ứng.
+bị cảnh báo, tệp bị từ chối hoặc tệp đã nạp có ghi chú, kèm mã hồ sơ của chính cơ sở đó.
+Chỉ gửi thư mục cho cơ sở tương ứng.
 
 Each <facility>/<night>/ folder is feedback for exactly one facility: its quarantined and flagged
-records, rejected files and files loaded with a note, listed by the facility's own record codes, file names and positions.
+records, rejected files and files loaded with a note, listed by the facility's own record codes,
+file names and positions.
 No record values are included, but the codes identify documents: hand each folder only to its own
 facility (SFTP, portal), never publish it.
 """

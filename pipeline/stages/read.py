@@ -92,7 +92,7 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
         if names is None:
             names = names_for[tuple(chunk.column_names)] = header_names(
                 chunk.column_names, contract, landed.format or "", fmt.reader)
-        if len(names_for) == 1 and rows == 0:
+        if rows == 0:  # the file's notes come from its first chunk's header
             if item.batch.source_kind == "sql" and fmt.reader == "jsonl":
                 note = absent_columns_note(names, contract, landed.format or "")
             else:
