@@ -29,6 +29,11 @@ def _commune_province() -> dict[str, str]:
     return out
 
 
+def warm_up() -> None:
+    """Build the commune table now (a worker does it once before it forks its tasks)."""
+    _commune_province()
+
+
 def commune_in_province(
     province: pa.Array, commune: pa.Array, event: pa.Array, reform_date: str = ADMIN_REFORM_DATE
 ) -> pa.Array:

@@ -12,8 +12,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = (
     "import json, sys; from ops.preload import preload; took = preload(); "
-    "print(json.dumps({'took': took, 'mods': sorted(m for m in sys.modules "
-    "if m.split('.')[0] in ('great_expectations', 'pipeline', 'expectations', 'transforms'))}))"
+    "communes = sys.modules['transforms.admin_units']._commune_province.cache_info().currsize "
+    "if 'transforms.admin_units' in sys.modules else 0; "
+    "print(json.dumps({'took': took, 'communes': communes, 'mods': sorted(m for m in sys.modules "
+    "if m.split('.')[0] in ('great_expectations', 'pipeline', 'expectations', 'transforms', 'extractors') "
+    "or m in ('pyarrow.dataset', 'pyarrow.acero'))}))"
 )
 
 
@@ -31,6 +34,9 @@ def test_preload_imports_the_pipeline_and_every_dataset_hook() -> None:
     assert len(hooks) == len(available_datasets())
     assert got["took"] > 0
     assert {"great_expectations", "pipeline.tasks", "expectations.runner", *hooks} <= set(got["mods"])
+    # what a shard task imports when it runs, so that a forked task does not pay for it
+    assert {"pipeline.shard", "pipeline.lookups", "extractors.formats", "pyarrow.dataset", "pyarrow.acero"} <= set(got["mods"])
+    assert got["communes"] == 1
 
 
 def test_preload_can_be_switched_off() -> None:
