@@ -91,3 +91,27 @@ def test_lookups_find_awkward_identifiers(staging_engine, tmp_path):
     found = StagingLookups(staging_engine, tmp_path / "no-reference").death_notice_codes(
         pa.array([*reversed(AWKWARD[:12]), "absent", 'a "quoted"'])).to_pylist()
     assert found == [f"K{i}" for i in reversed(range(12))] + [None, None]
+
+
+def test_postgresql_plans_the_values_as_a_constant_array(pg_url, tmp_path):
+    """The values reach the planner as a constant ``text[]``. Cast from a text parameter inside the
+    statement they were an expression the planner sized at a few values: a sequential scan then
+    compared every stored row with every value, which ran for minutes on a million IDs."""
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["death_notices"])
+    seen: list[tuple[str, object]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        if "deceased_id_number" in statement and "ANY" in statement:
+            seen.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", grab)
+    StagingLookups(engine, tmp_path / "no-reference").death_dates(pa.array(["001090000001", "001090000002"]))
+    sa.event.remove(engine, "before_cursor_execute", grab)
+    assert len(seen) == 1
+    statement, parameters = seen[0]
+    with engine.connect() as conn:
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    engine.dispose()
+    assert "'{001090000001,001090000002}'::text[]" in plan, plan
+    assert "cstring" not in plan and "character varying" not in plan, plan
