@@ -126,3 +126,20 @@ def test_batches_loaded_together_keep_their_own_counts_and_history(engine):
     assert again == {"ds/F1/2026-11-21": staging.UpsertCounts(unchanged=1),
                      "ds/F2/2026-11-21": staging.UpsertCounts(unchanged=1)}
     assert _current(engine)[1] == history
+
+
+def test_postgresql_load_plans_without_merge_joins_or_jit_and_only_for_itself(pg_url):
+    """The load joins the night's keys with the current table by index probe or hash, not by a
+    merge join that walks the whole key index (and without JIT compiling each statement); the
+    settings end with the load's transaction."""
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    _load(engine, rows(rec("A", "1", 3000)))
+    with engine.begin() as conn:
+        staging.load_rows(conn, CONTRACT, [rows(rec("B", "1", 3100))])
+        inside = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("enable_mergejoin", "jit")]
+    with engine.connect() as conn:
+        after = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("enable_mergejoin", "jit")]
+    engine.dispose()
+    assert inside == ["off", "off"]
+    assert after == ["on", "on"]
