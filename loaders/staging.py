@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from config.contracts import DatasetContract
 from loaders import locks
+from loaders.arrays import TextArray, array_literal
 from loaders.engine import engine_for, make_engine  # noqa: F401 - re-exported
 from loaders.schema import batch_ledger, data_columns, dataset_tables, dq_warnings, ingested_files, quarantine
 
@@ -573,7 +574,8 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     # made none faster (1,000,000 keys: 4.8 s with, 4.2 s without). Both last until commit.
     conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
     conn.exec_driver_sql("SET LOCAL jit = off")
-    if unique_keys and conn.exec_driver_sql(f"SELECT NOT EXISTS (SELECT 1 FROM {cur})").scalar():
+    if unique_keys and (conn.exec_driver_sql(f"SELECT NOT EXISTS (SELECT 1 FROM {cur})").scalar()
+                        or (_feed_from_arrow(contract) and _none_stored(conn, contract, source))):
         return _first_load(conn, contract, source)
     slim = [*key, "version_key", "record_hash", "batch_id", "record_status"]
     tmp_keys = f"tmp_keys_{contract.dataset}"
@@ -644,8 +646,39 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     return _counts(classified, replaced)
 
 
+#: Loads of at most this many rows first ask whether any of their keys is stored (one statement,
+#: see :func:`_none_stored`); a larger load goes straight to the classification, which it needs
+#: anyway when keys repeat, and for which the probe's cost would grow with the load.
+PROBE_MAX_ROWS = 200_000
+
+
+def _none_stored(conn: Connection, contract: DatasetContract, source: ChunkSource) -> bool:
+    """Whether no row of the current table has a first key column value of this load.
+
+    Then no key of the load is stored (a composite key shares its first column), and the load is
+    all new exactly as a first load is (the caller holds the dataset lock). One ``count(*)`` with
+    the values as a constant array: 20,000 index probes. The alternative, copying the keys into a
+    temporary table, analysing it and classifying, cost ~0.3 s per 20,000-row night against a
+    2,000,000-row table, for the answer "all new" that most nights of births and deaths give.
+    Only text first-key columns are probed (the literal is text); the caller probes only when
+    the feed can be copied from Arrow (:func:`_first_load` stages it from the whole table else).
+    """
+    current, _ = dataset_tables(contract.dataset)
+    first = current.c[contract.natural_key[0]]
+    if not issubclass(type(first.type), sa.String):
+        return False
+    parts = [c.column(first.name) for c in source(list(contract.natural_key))]
+    if not parts or sum(len(p) for p in parts) > PROBE_MAX_ROWS:
+        return False
+    values = pa.chunked_array(parts, pa.string()).combine_chunks().drop_null()
+    probe = sa.select(sa.func.count()).select_from(current).where(
+        first == sa.any_(sa.bindparam("probe_keys", array_literal(values), type_=TextArray())))
+    return conn.execute(probe).scalar() == 0
+
+
 def _first_load(conn: Connection, contract: DatasetContract, source: ChunkSource) -> dict[str, UpsertCounts]:
-    """PostgreSQL, the current table empty and no key repeated: COPY the rows straight in.
+    """PostgreSQL, no key of the load stored (the current table empty, or :func:`_none_stored`)
+    and no key repeated: COPY the rows straight in.
 
     Every key is then new (the caller holds the dataset lock, so no other batch can add one
     before commit), so there is nothing to classify: no key table, no probe. The change feed is

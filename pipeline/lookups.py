@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from config.contracts import load_contract
 from config.storage import LocalZone, Zone, is_remote, zone
+from loaders.arrays import TextArray, array_literal
 from loaders.schema import dataset_tables
 
 log = logging.getLogger(__name__)
@@ -130,43 +131,11 @@ def _distinct(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return found.filter(pc.not_equal(found, ""))
 
 
-def array_literal(values: pa.Array) -> str:
-    """A PostgreSQL ``text[]`` literal of ``values`` (no NULLs), built in Arrow.
-
-    Every element is double-quoted, with ``\\`` and ``"`` backslash-escaped, so any text reads
-    back as itself (commas, braces, spaces, the word NULL). A Python list bound as an array made
-    the driver adapt every element: ``death_dates`` of 1,000,000 IDs against 200,000 stored
-    notices took 5.5-6.7 s that way and 2.3 s with the literal (same server, alternating).
-    """
-    if len(values) == 0:
-        return "{}"
-    text = values.cast(pa.large_string())
-    text = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-    quote = pa.scalar('"', pa.large_string())
-    quoted = pc.binary_join_element_wise(quote, text, quote, pa.scalar("", pa.large_string()))
-    one = pa.LargeListArray.from_arrays(pa.array([0, len(quoted)], pa.int64()), quoted)
-    return "{" + pc.binary_join(one, pa.scalar(",", pa.large_string()))[0].as_py() + "}"
-
-
 def _per_row(ids: pa.Array, found: dict[str, tuple[Any, ...]], field: int, dtype: pa.DataType) -> pa.Array:
     """``found[id][field]`` for each row's id (NULL where the id is NULL, empty or not found)."""
     keys = pa.array(list(found), pa.string())
     values = pa.array([v[field] for v in found.values()], dtype)
     return pc.take(values, pc.index_in(ids.cast(pa.string()), value_set=keys))
-
-
-class _TextArray(sa.types.UserDefinedType[str]):
-    """An array literal bound as ``$1::TEXT[]``: the server parses it when the statement is bound,
-    so the planner sees a constant array (a hashed ``= ANY`` over a sequential scan, or one index
-    probe per value). Bound as text and cast in the statement (``CAST($1::VARCHAR AS TEXT[])``) it
-    is an expression evaluated at run time: the planner guesses a few values, and a sequential
-    scan compared every row with every value (minutes for a million IDs)."""
-
-    cache_ok = True
-    render_bind_cast = True
-
-    def get_col_spec(self, **_kw: Any) -> str:
-        return "TEXT[]"
 
 
 class StagingLookups:
@@ -196,12 +165,12 @@ class StagingLookups:
         """``WHERE`` clauses that together select the rows whose text ``column`` is in ``values``.
 
         PostgreSQL: one clause, ``column = ANY(:values::TEXT[])`` with the values as one array
-        literal (:func:`array_literal`, :class:`_TextArray`): one statement and one plan however
-        many values (a million-row batch once asked 200 ``IN`` queries of 5,000 parameters each).
+        literal (:mod:`loaders.arrays`): one statement and one plan however many values (a
+        million-row batch once asked 200 ``IN`` queries of 5,000 parameters each).
         SQLite: ``IN`` lists of :data:`IN_BATCH` (its bound-parameter limit).
         """
         if self.engine.dialect.name == "postgresql":
-            yield column == sa.any_(sa.bindparam("member_values", array_literal(values), type_=_TextArray()))
+            yield column == sa.any_(sa.bindparam("member_values", array_literal(values), type_=TextArray()))
             return
         for part in _chunks(values.to_pylist()):
             yield column.in_(part)

@@ -143,3 +143,44 @@ def test_postgresql_load_plans_without_merge_joins_or_jit_and_only_for_itself(pg
     engine.dispose()
     assert inside == ["off", "off"]
     assert after == ["on", "on"]
+
+
+@pytest.mark.parametrize("probe", [True, False], ids=["probe", "classify"])
+def test_postgresql_all_new_probe_gives_what_the_classification_gives(pg_url, monkeypatch, probe):
+    """A small load into a non-empty store first asks whether any of its keys is stored; when none
+    is, it loads as a first load does (no key table, no classification). The store, the history,
+    the change feed and the counts must be exactly what the classification gives (forced here with
+    a zero probe limit), and a load with one stored key must still be classified."""
+    if not probe:
+        monkeypatch.setattr(staging, "PROBE_MAX_ROWS", 0)
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    cancelled = {**rec("F", "1", 3500, "b4"), "record_status": "cancelled"}
+    loads = [rows(rec("A", "1", 3000, "b1"), rec("B", "1", 3100, "b1")),
+             rows(rec("C", "1", 3200, "b2"), rec("D", "1", 3300, "b2")),
+             rows(rec("E", "1", 3400, "b3"), rec("A", "2", 2900, "b3")),
+             rows(cancelled)]
+    counts, classified = [], []
+    for table in loads:
+        statements.clear()
+        with engine.begin() as conn:
+            counts.append(staging.load_batches(conn, CONTRACT, [table], unique_keys=True))
+        classified.append(any("tmp_keys_" in s for s in statements))
+    with engine.connect() as conn:
+        feed = [tuple(r) for r in conn.execute(sa.text(
+            "SELECT natural_key, operation, version_key, record_hash, batch_id FROM change_feed ORDER BY seq"))]
+    stored = _current(engine)
+    engine.dispose()
+    assert classified == ([False, False, True, False] if probe else [False, True, True, True])
+    assert [{b: (c.inserted, c.updated, c.unchanged, c.stale) for b, c in per.items()} for per in counts] == [
+        {"b1": (2, 0, 0, 0)}, {"b2": (2, 0, 0, 0)}, {"b3": (1, 1, 0, 0)}, {"b4": (1, 0, 0, 0)}]
+    assert stored == ({"A": (2900, "2"), "B": (3100, "1"), "C": (3200, "1"), "D": (3300, "1"), "E": (3400, "1"),
+                       "F": (3500, "1")},
+                      [("A", "h2900"), ("A", "h3000"), ("B", "h3100"), ("C", "h3200"), ("D", "h3300"),
+                       ("E", "h3400"), ("F", "h3500")])
+    assert feed == [("A", "insert", "1", "h3000", "b1"), ("B", "insert", "1", "h3100", "b1"),
+                    ("C", "insert", "1", "h3200", "b2"), ("D", "insert", "1", "h3300", "b2"),
+                    ("A", "update", "2", "h2900", "b3"), ("E", "insert", "1", "h3400", "b3"),
+                    ("F", "cancel", "1", "h3500", "b4")]

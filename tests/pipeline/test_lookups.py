@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from loaders import staging
+from loaders.arrays import array_literal
 from loaders.schema import dataset_tables
 from pipeline import lookups
 from pipeline.lookups import StagingLookups
@@ -68,11 +69,11 @@ AWKWARD = ["plain", 'a "quoted" word', "back\\slash", "trailing\\", "a,comma", "
 def test_array_literal_reads_back_as_the_same_values_on_postgresql(pg_url):
     """Every value, however awkward, comes back from the server exactly as it was sent, in order."""
     engine = staging.make_engine(pg_url)
-    literal = lookups.array_literal(pa.array(AWKWARD))
+    literal = array_literal(pa.array(AWKWARD))
     with engine.connect() as conn:
         back = conn.execute(sa.text("SELECT unnest(CAST(:v AS text[]))"), {"v": literal}).scalars().all()
         empty = conn.execute(sa.text("SELECT cardinality(CAST(:v AS text[]))"),
-                             {"v": lookups.array_literal(pa.array([], pa.string()))}).scalar()
+                             {"v": array_literal(pa.array([], pa.string()))}).scalar()
     engine.dispose()
     assert back == AWKWARD
     assert empty == 0
