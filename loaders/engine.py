@@ -13,9 +13,14 @@ from sqlalchemy.engine import Engine
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on.
+
+    ``hide_parameters``: a failed statement's exception text names the statement but not its
+    bound values. Lookups and loads bind identifiers (a lookup's array holds up to a chunk's
+    personal IDs), and an exception's text must not carry them anywhere it is printed.
+    """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        engine = sa.create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
@@ -26,7 +31,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 _ENGINES: dict[str, Engine] = {}

@@ -575,7 +575,7 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
     conn.exec_driver_sql("SET LOCAL jit = off")
     if unique_keys and (conn.exec_driver_sql(f"SELECT NOT EXISTS (SELECT 1 FROM {cur})").scalar()
-                        or (_feed_from_arrow(contract) and _none_stored(conn, contract, source))):
+                        or _none_stored(conn, contract, source)):
         return _first_load(conn, contract, source)
     slim = [*key, "version_key", "record_hash", "batch_id", "record_status"]
     tmp_keys = f"tmp_keys_{contract.dataset}"
@@ -660,13 +660,13 @@ def _none_stored(conn: Connection, contract: DatasetContract, source: ChunkSourc
     the values as a constant array: 20,000 index probes. The alternative, copying the keys into a
     temporary table, analysing it and classifying, cost ~0.3 s per 20,000-row night against a
     2,000,000-row table, for the answer "all new" that most nights of births and deaths give.
-    Only text first-key columns are probed (the literal is text); the caller probes only when
-    the feed can be copied from Arrow (:func:`_first_load` stages it from the whole table else).
+    Asked only when every key column is text (the literal is text, and :func:`_first_load` into
+    a non-empty table needs the feed copied from Arrow: it stages it from the whole table else).
     """
+    if not _feed_from_arrow(contract):
+        return False
     current, _ = dataset_tables(contract.dataset)
     first = current.c[contract.natural_key[0]]
-    if not issubclass(type(first.type), sa.String):
-        return False
     parts = [c.column(first.name) for c in source(list(contract.natural_key))]
     if not parts or sum(len(p) for p in parts) > PROBE_MAX_ROWS:
         return False

@@ -180,8 +180,10 @@ class StagingLookups:
 
     def _notices(self, ids: pa.Array) -> dict[str, tuple[str, dt.date | None]]:
         """person id -> (notice code, death date) of loaded death notices (earliest death)."""
+        if not self._has_table("death_notices"):
+            return {}
         wanted = _distinct(ids)
-        if not len(wanted) or not self._has_table("death_notices"):
+        if not len(wanted):
             return {}
         current, _ = dataset_tables("death_notices")
         found: dict[str, tuple[str, dt.date | None]] = {}
@@ -232,9 +234,12 @@ class StagingLookups:
     def existing_keys(self, dataset: str, keys: pa.Array) -> pa.Array:
         """Whether each ``|``-joined natural key is current in the dataset's staging table."""
         contract = load_contract(dataset)
+        nowhere = pc.if_else(pc.is_valid(keys), False, pa.scalar(None, pa.bool_()))
+        if not self._has_table(dataset):
+            return nowhere
         wanted = _distinct(keys)
-        if not len(wanted) or not self._has_table(dataset):
-            return pc.if_else(pc.is_valid(keys), False, pa.scalar(None, pa.bool_()))
+        if not len(wanted):
+            return nowhere
         current, _ = dataset_tables(dataset)
         key_cols = [current.c[k] for k in contract.natural_key]
         # The first key column narrows the query (its index); a one-column key is the whole value.
@@ -254,8 +259,10 @@ class StagingLookups:
 
         dates = ("period_start", "period_end", "last_change_date")
         schema = pa.schema([(c, pa.date32() if c in dates else pa.string()) for c in cols])
+        if not self._has_table("health_workforce"):
+            return schema.empty_table()
         wanted = _distinct(person_ids)
-        if not len(wanted) or not self._has_table("health_workforce"):
+        if not len(wanted):
             return schema.empty_table()
         current, _ = dataset_tables("health_workforce")
         rows: list[Any] = []
@@ -279,8 +286,10 @@ class StagingLookups:
         kinds = {name: spec.type for name, spec in contract.columns.items()}
         schema = pa.schema([(c, ARROW_TYPES.get(kinds.get(c, "string"), pa.string())) for c in columns])
         known = {n for n, _ in data_columns(contract)}
+        if not self._has_table(dataset) or not set(columns) <= known or column not in known:
+            return schema.empty_table()
         wanted = _distinct(values)
-        if not len(wanted) or not self._has_table(dataset) or not set(columns) <= known or column not in known:
+        if not len(wanted):
             return schema.empty_table()
         current, _ = dataset_tables(dataset)
         rows: list[Any] = []

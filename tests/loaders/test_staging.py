@@ -184,3 +184,12 @@ def test_postgresql_all_new_probe_gives_what_the_classification_gives(pg_url, mo
                     ("C", "insert", "1", "h3200", "b2"), ("D", "insert", "1", "h3300", "b2"),
                     ("A", "update", "2", "h2900", "b3"), ("E", "insert", "1", "h3400", "b3"),
                     ("F", "cancel", "1", "h3500", "b4")]
+
+
+def test_a_failed_statement_does_not_quote_its_bound_values(staging_engine):
+    """Statements bind identifiers (lookups bind a chunk's personal IDs): when one fails, the
+    exception's text names the statement, never the values, wherever it is printed."""
+    with pytest.raises(sa.exc.DBAPIError) as info, staging_engine.connect() as conn:
+        conn.execute(sa.text("SELECT * FROM no_such_table WHERE person = :pid"), {"pid": "079226000001"})
+    assert "no_such_table" in str(info.value)
+    assert "079226000001" not in str(info.value)
