@@ -193,3 +193,120 @@ def test_a_failed_statement_does_not_quote_its_bound_values(staging_engine):
         conn.execute(sa.text("SELECT * FROM no_such_table WHERE person = :pid"), {"pid": "079226000001"})
     assert "no_such_table" in str(info.value)
     assert "079226000001" not in str(info.value)
+
+
+def _load_unique(engine, table):
+    """A load whose keys the caller knows are unique (the batch runner's usual call)."""
+    with engine.begin() as conn:
+        return staging.load_rows(conn, CONTRACT, [table], unique_keys=True)
+
+
+def _indexes(conn) -> dict[str, tuple[int, str]]:
+    """Index name -> (OID, definition) of the birth table: a rebuilt index has a new OID."""
+    return {str(name): (int(oid), str(definition)) for name, oid, definition in conn.exec_driver_sql(
+        "SELECT indexrelid::regclass::text, indexrelid::bigint, pg_get_indexdef(indexrelid) FROM pg_index "
+        "WHERE indrelid = 'birth_certificates'::regclass")}
+
+
+def _rebuilt(before: dict, after: dict) -> set[str]:
+    assert {n: d for n, (_, d) in after.items()} == {n: d for n, (_, d) in before.items()}
+    return {n for n in before if before[n][0] != after[n][0]}
+
+
+def test_postgresql_large_first_load_builds_secondary_indexes_after_the_copy(pg_url, monkeypatch):
+    """A first load of at least SUSPEND_INDEXES_MIN_ROWS rows into an empty table drops the plain
+    secondary indexes and builds the same definitions after the COPY (the primary key stays); a
+    smaller first load, or any load into a non-empty table, keeps every index as it is."""
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    secondary = {"ix_birth_certificates_batch", "ix_birth_certificates_event"}
+    monkeypatch.setattr(staging, "SUSPEND_INDEXES_MIN_ROWS", 3)
+    with engine.connect() as conn:
+        before = _indexes(conn)
+    assert secondary < set(before)
+    assert _load_unique(engine, rows(rec("A", "1", 3000), rec("B", "1", 3100))) == staging.UpsertCounts(inserted=2)
+    with engine.begin() as conn:
+        small = _indexes(conn)
+        conn.exec_driver_sql("DELETE FROM change_feed")
+        conn.exec_driver_sql("DELETE FROM birth_certificates")
+    assert _rebuilt(before, small) == set()
+    with engine.begin() as conn:
+        counts = staging.load_rows(conn, CONTRACT, [rows(rec("A", "1", 3000), rec("B", "1", 3100), rec("C", "1", 3200))],
+                                    unique_keys=True)
+        lock_timeout = conn.exec_driver_sql("SHOW lock_timeout").scalar()  # the drop's own ended with it
+        large = _indexes(conn)
+    assert counts == staging.UpsertCounts(inserted=3)
+    assert _rebuilt(small, large) == secondary
+    assert _load_unique(engine, rows(rec("D", "1", 3300), rec("E", "1", 3400), rec("F", "1", 3500))) == \
+        staging.UpsertCounts(inserted=3)
+    with engine.connect() as conn:
+        assert _rebuilt(large, _indexes(conn)) == set()  # not empty any more
+        # The rebuilt indexes are used: the month lookup finds its rows through the event index.
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = " ".join(r[0] for r in conn.exec_driver_sql(
+            "EXPLAIN SELECT certificate_code FROM birth_certificates WHERE birth_datetime >= '2026-11-01'"))
+    engine.dispose()
+    assert "ix_birth_certificates_event" in plan
+    assert lock_timeout == "0"
+    assert set(_current(engine)[0]) == {"A", "B", "C", "D", "E", "F"}
+
+
+def test_postgresql_failed_large_first_load_leaves_the_indexes_it_dropped(pg_url, monkeypatch):
+    """The drop is part of the load's transaction: a load that fails after it leaves the same
+    indexes (same OIDs) and no row."""
+    monkeypatch.setattr(staging, "SUSPEND_INDEXES_MIN_ROWS", 1)
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    with engine.connect() as conn:
+        before = _indexes(conn)
+
+    def source(columns=None):
+        yield rows(rec("A", "1", 3000)) if columns is None else rows(rec("A", "1", 3000)).select(columns)
+        if columns is None:
+            raise OSError("spill file vanished")
+
+    with pytest.raises(OSError, match="spill file vanished"), engine.begin() as conn:
+        staging.load_rows(conn, CONTRACT, source, unique_keys=True)
+    with engine.connect() as conn:
+        after = _indexes(conn)
+        count = conn.exec_driver_sql("SELECT count(*) FROM birth_certificates").scalar()
+    engine.dispose()
+    assert after == before
+    assert count == 0
+
+
+def test_postgresql_first_load_keeps_indexes_it_cannot_drop_at_once(pg_url, monkeypatch):
+    """A reader holding the empty table open (the drop's exclusive lock would wait for it) and a
+    loading role that does not own the table: the load keeps the indexes and loads as usual."""
+    monkeypatch.setattr(staging, "SUSPEND_INDEXES_MIN_ROWS", 1)
+    monkeypatch.setattr(staging, "SUSPEND_LOCK_TIMEOUT_MS", 100)
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    with engine.connect() as conn:
+        before = _indexes(conn)
+    with engine.connect() as reader:
+        reader.exec_driver_sql("SELECT count(*) FROM birth_certificates").scalar()  # transaction stays open
+        assert _load_unique(engine, rows(rec("A", "1", 3000))) == staging.UpsertCounts(inserted=1)
+        reader.rollback()
+    with engine.begin() as conn:
+        assert _rebuilt(before, _indexes(conn)) == set()
+        conn.exec_driver_sql("DELETE FROM change_feed")
+        conn.exec_driver_sql("DELETE FROM birth_certificates")
+        role = "loader_" + pg_url.rsplit("/", 1)[1][-20:]
+        conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        conn.exec_driver_sql(f'CREATE ROLE "{role}"')
+        conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO "{role}"')
+        conn.exec_driver_sql(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+    def as_role(dbapi_conn, _record):
+        dbapi_conn.execute(f'SET ROLE "{role}"')
+        dbapi_conn.commit()
+
+    sa.event.listen(engine, "connect", as_role)
+    engine.dispose()  # new connections take the role
+    try:
+        assert _load_unique(engine, rows(rec("B", "1", 3100))) == staging.UpsertCounts(inserted=1)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT current_user").scalar() == role
+            assert _rebuilt(before, _indexes(conn)) == set()
+    finally:
+        engine.dispose()
