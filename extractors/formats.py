@@ -1202,6 +1202,53 @@ def parse_json(text: str) -> Any:
                       object_pairs_hook=_object_pairs)
 
 
+def parse_json_noting_repeats(text: str) -> tuple[Any, dict[int, str]]:
+    """As :func:`parse_json`, but an object that repeats a key does not stop the parse.
+
+    Returns the document and, for each object that repeated a key, its ``id()`` with the label of
+    the first repeated key (``'id'``, or ``(a key)`` for a name not safe to show). The object keeps
+    the last value, as Python's ``json`` does; the caller decides which part of the document such
+    an object spoils (one entry of a FHIR search page, or the whole page when it is the page's
+    own envelope). The ids stay valid while the document lives.
+    """
+    repeats: dict[int, str] = {}
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    repeats[id(obj)] = RepeatedKey(key).label
+                    break
+                seen.add(key)
+        return obj
+
+    doc = json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant,
+                     object_pairs_hook=pairs)
+    return doc, repeats
+
+
+def repeat_within(value: Any, repeats: dict[int, str]) -> str | None:
+    """The label of a repeated key in an object inside ``value`` (itself included), or None.
+
+    ``repeats`` as :func:`parse_json_noting_repeats` returns it; walks with an explicit stack (a
+    document the parser accepted may be nested deeper than Python's recursion allows here)."""
+    if not repeats:
+        return None
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            label = repeats.get(id(item))
+            if label is not None:
+                return label
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 _JSON_DECODER = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant,
                                  object_pairs_hook=_object_pairs)
 #: The same without the repeated-key check: finds where a record that repeats a key ends.

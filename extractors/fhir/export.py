@@ -26,7 +26,7 @@ from typing import Any
 
 from extractors.fhir.fhirpath import evaluate, reference_key
 from extractors.fhir.views import View, load_view
-from extractors.formats import json_value_text, parse_json
+from extractors.formats import json_value_text, parse_json, parse_json_noting_repeats, repeat_within
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,16 @@ def _ndjson_resources(path: Path) -> Iterator[tuple[dict[str, Any], str | None]]
 
 def _bundle_resources(path: Path) -> Iterator[tuple[dict[str, Any], str | None]]:
     try:
-        doc = parse_json(path.read_text(encoding="utf-8-sig", errors="strict"))
+        doc, repeats = parse_json_noting_repeats(path.read_text(encoding="utf-8-sig", errors="strict"))
     except (UnicodeDecodeError, ValueError, RecursionError, OSError):
         return
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle" or not isinstance(doc.get("entry"), list):
         return
+    if repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats):
+        return  # the page's envelope is ambiguous: none of it resolves (the page itself is rejected)
     for entry in doc["entry"]:
+        if repeat_within(entry, repeats):
+            continue  # an entry that repeats a key resolves nothing (its own row, if any, is an error)
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             full = entry.get("fullUrl")
             yield entry["resource"], full if isinstance(full, str) else None

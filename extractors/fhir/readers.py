@@ -33,7 +33,14 @@ from extractors.fhir.export import ExportIndex, export_index, first_text
 from extractors.fhir.fhirpath import evaluate
 from extractors.fhir.outcome import outcome_summary
 from extractors.fhir.views import View, load_view
-from extractors.formats import FileRejected, RepeatedKey, first_invalid_byte, parse_json
+from extractors.formats import (
+    FileRejected,
+    RepeatedKey,
+    first_invalid_byte,
+    parse_json,
+    parse_json_noting_repeats,
+    repeat_within,
+)
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -164,14 +171,21 @@ def read_fhir_bundles(path: Path, chunk_rows: int, encoding: str = "auto", view:
     """
     v = load_view(view)
     try:
-        doc = parse_json(path.read_text(encoding="utf-8-sig", errors="strict"))
+        doc, repeats = parse_json_noting_repeats(path.read_text(encoding="utf-8-sig", errors="strict"))
     except UnicodeDecodeError:
         raise FileRejected("FHIR page is not valid UTF-8") from None
-    except RepeatedKey as repeated:
-        raise FileRejected(f"FHIR page repeats the key {repeated.label} in one object (which value was meant "
-                           "is unknown)") from None
     except (ValueError, RecursionError):
         raise FileRejected("FHIR page is not valid JSON (truncated or corrupt)") from None
+    # An object that names a key twice spoils what it belongs to (which value was meant is
+    # unknown): an entry's becomes that entry's row error; one in the page's own envelope (the
+    # Bundle, its type, links, ...) rejects the page, as before.
+    in_entries = [repeat_within(e, repeats) for e in doc.get("entry") or []] \
+        if repeats and isinstance(doc, dict) and isinstance(doc.get("entry"), list) else []
+    envelope = repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats) \
+        if repeats and isinstance(doc, dict) else next(iter(repeats.values()), None)
+    if envelope is not None or (repeats and not any(in_entries)):
+        label = envelope or next(iter(repeats.values()))
+        raise FileRejected(f"FHIR page repeats the key {label} in one object (which value was meant is unknown)")
     if isinstance(doc, dict) and doc.get("resourceType") == "OperationOutcome":
         raise FileRejected(f"FHIR page is an OperationOutcome, not a Bundle: {outcome_summary(doc)}")
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
@@ -182,6 +196,13 @@ def read_fhir_bundles(path: Path, chunk_rows: int, encoding: str = "auto", view:
     index = export_index(path.parent, view, _patterns(resolve_files), "bundle") if v.references else None
     chunk = _Chunk(v.column_names)
     for i, entry in enumerate(entries, start=1):
+        repeated = in_entries[i - 1] if in_entries else None
+        if repeated is not None:
+            chunk.error(f"entry[{i}]", f"entry[{i}] repeats the key {repeated} in one object "
+                                       "(which value was meant is unknown)")
+            if len(chunk.rows) >= chunk_rows:
+                yield chunk.table()
+            continue
         resource = entry.get("resource") if isinstance(entry, dict) else None
         mode = (entry.get("search") or {}).get("mode") if isinstance(entry, dict) else None
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None

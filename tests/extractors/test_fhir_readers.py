@@ -158,8 +158,9 @@ def test_ndjson_reference_data_is_not_a_record_and_other_lines_are_envelope_erro
 
 def test_a_repeated_key_is_named_as_such_not_as_corrupt_json(tmp_path):
     """An identity field given twice: which value was meant is unknown. The NDJSON line is a row
-    error and a Bundle page is rejected, each saying the key repeats (before: "not valid JSON
-    (truncated or corrupt)", which sent the facility looking for a cut file); never the values."""
+    error, and so is the Bundle entry that holds it; the page's other entries are read. Each error
+    says the key repeats (before: "not valid JSON (truncated or corrupt)", which sent the facility
+    looking for a cut file); never the values."""
     ndjson(tmp_path / "Patient.ndjson", [patient("p1")])
     path = tmp_path / "Immunization.ndjson"
     path.write_text('{"resourceType": "Immunization", "id": "i1", "id": "i2"}\n'
@@ -169,13 +170,48 @@ def test_a_repeated_key_is_named_as_such_not_as_corrupt_json(tmp_path):
         ("line 1", "line 1 repeats the key 'id' in one object (which value was meant is unknown)", None),
         ("line 2", None, "i3")]
     page = tmp_path / "page-00001.json"
-    page.write_text('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Immunization", '
-                    '"id": "i1", "identifier": [{"value": "079226000001", "value": "079226000002"}]}}]}',
-                    encoding="utf-8")
-    with pytest.raises(FileRejected) as info:
+    page.write_text('{"resourceType": "Bundle", "entry": [' + json.dumps({"resource": immunization("i0")})
+                    + ', {"resource": {"resourceType": "Immunization", '
+                    '"id": "i1", "identifier": [{"value": "079226000001", "value": "079226000002"}]}}, '
+                    + json.dumps({"resource": immunization("i2")}) + ']}', encoding="utf-8")
+    got = rows(page, name="fhir_bundle")
+    assert [(r["_source_ref"], r["_reader_error"], r["id"]) for r in got] == [
+        ("Immunization/i0", None, "i0"),
+        ("entry[2]", "entry[2] repeats the key 'value' in one object (which value was meant is unknown)", None),
+        ("Immunization/i2", None, "i2")]
+    assert not any("0792260" in (r["_reader_error"] or "") for r in got)
+
+
+@pytest.mark.parametrize("envelope", [
+    '"type": "searchset", "type": "batch"',
+    '"link": [{"relation": "next", "relation": "self", "url": "http://x/fhir?page=2"}]',
+    '"resourceType": "Bundle"',  # the page's own type given twice
+])
+def test_a_page_whose_envelope_repeats_a_key_is_rejected_whole(tmp_path, envelope):
+    """A repeated key in the page's own envelope (not in one entry) leaves the whole page
+    ambiguous: rejected, naming the key."""
+    page = tmp_path / "page-00001.json"
+    page.write_text('{"resourceType": "Bundle", ' + envelope + ', "entry": ['
+                    + json.dumps({"resource": immunization("i0")}) + ']}', encoding="utf-8")
+    with pytest.raises(FileRejected, match=r"^FHIR page repeats the key '(type|relation|resourceType)' in one object"):
         rows(page, name="fhir_bundle")
-    assert info.value.reason == "FHIR page repeats the key 'value' in one object (which value was meant is unknown)"
-    assert "0792260" not in info.value.reason
+
+
+def test_an_included_patient_that_repeats_a_key_resolves_nothing(tmp_path):
+    """Reference data with a repeated key is not trusted: the immunization that points at it reads
+    as if the patient were absent from the export, while the page's other patients still resolve."""
+    ok = {"fullUrl": "http://x/fhir/Patient/p1", "resource": patient("p1"), "search": {"mode": "include"}}
+    spoiled = json.dumps({"fullUrl": "http://x/fhir/Patient/p2", "resource": patient("p2"), "search": {"mode": "include"}})
+    spoiled = spoiled.replace('"resourceType": "Patient"', '"resourceType": "Patient", "id": "p9"', 1)
+    page = tmp_path / "page-00001.json"
+    page.write_text('{"resourceType": "Bundle", "entry": ['
+                    + json.dumps({"resource": immunization("i1", "Patient/p1")}) + ", "
+                    + json.dumps({"resource": immunization("i2", "Patient/p2")}) + ", "
+                    + json.dumps(ok) + ", " + spoiled + "]}", encoding="utf-8")
+    got = rows(page, name="fhir_bundle", resolve_files="page-*.json")
+    assert [(r["id"], r["patient_in_export"], r["_reader_error"]) for r in got] == [
+        ("i1", "1", None), ("i2", "0", None), (None, None, "entry[4] repeats the key 'id' in one object "
+                                                        "(which value was meant is unknown)")]
 
 
 def test_ndjson_streams_in_chunks_and_rejects_undecodable_bytes(tmp_path):
