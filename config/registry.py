@@ -105,6 +105,14 @@ def parse_registry(raw: Any, where: str = "facilities.yaml") -> list[Facility]:
             if encoding not in ENCODINGS:
                 raise RegistryError(f"{label}: field 'datasets.{ds}.encoding' must be one of {sorted(ENCODINGS)}")
             options = {k: v for k, v in spec.items() if k not in ("format", "encoding", "rule_options")}
+            codes = options.get("envelope_codes", [])
+            if not isinstance(codes, list) or not all(isinstance(c, str) and FACILITY_CODE.match(c) for c in codes):
+                raise RegistryError(f"{label}: field 'datasets.{ds}.envelope_codes' must be a list of facility codes "
+                                    "(5 characters [0-9A-Z], quoted)")
+            if options.get("envelope_check") is False:  # YAML 1.1 reads an unquoted `off` as false
+                options["envelope_check"] = "off"
+            if options.get("envelope_check", "warn") not in ("warn", "error", "off"):
+                raise RegistryError(f"{label}: field 'datasets.{ds}.envelope_check' must be warn, error or off")
             rule_options = _rule_options(label, str(ds), spec.get("rule_options"))
             datasets[str(ds)] = FacilityDataset(format=str(spec["format"]), encoding=encoding, options=options,
                                                 rule_options=rule_options)

@@ -10,6 +10,7 @@ parse is reported once, under its own rule.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,45 @@ def validate_by_options(frame: Any, dataset: str, batch_index: np.ndarray, batch
     return found
 
 
+#: The column the XML9 reader fills with its envelope's facility code (``MACSKCB``).
+ENVELOPE_FACILITY = "_envelope_facility"
+#: ``envelope_check`` of a facility's dataset entry -> the finding's severity (``off``: none).
+SENDER_SEVERITY = {"warn": "warning", "error": "error", "off": None}
+_SHOWABLE_CODE = re.compile(r"^[0-9A-Z]{5}$")
+
+
+def sender_findings(raw: pa.Table, batch_index: np.ndarray, batches: list[Batch]) -> list[tuple[int, str, str]]:
+    """``(row, severity, reason)`` for rows whose envelope names another facility than the sender.
+
+    The XML9 envelope's ``MACSKCB`` names the facility whose system produced the file; it should
+    be the facility whose folder the file came from, or one of the codes its registry entry accepts
+    (``envelope_codes``: a system sending for another facility). Whether every facility's files
+    obey this is not known (DOMAIN [C-impl]), so the registry decides per facility and dataset
+    how much it matters (``envelope_check``: ``warn``, the default, flags the row (rule
+    ``SENDER``); ``error`` quarantines it; ``off``). An empty or absent ``MACSKCB`` is not judged.
+    The reason names both codes (facility codes are public), or ``(not a facility code)``.
+    """
+    if ENVELOPE_FACILITY not in raw.column_names or raw.num_rows == 0:
+        return []
+    named = pc.utf8_trim_whitespace(raw.column(ENVELOPE_FACILITY).combine_chunks().cast(pa.string()))
+    sender = pc.take(pa.array([b.spec.facility for b in batches], pa.string()), pa.array(batch_index))
+    other = pc.and_(pc.fill_null(pc.not_equal(named, ""), False), pc.fill_null(pc.not_equal(named, sender), False))
+    rows = np.flatnonzero(other.to_numpy(zero_copy_only=False))
+    out = []
+    for i in rows:
+        batch = batches[int(batch_index[i])]
+        spec = batch.facility.datasets.get(batch.spec.dataset) if batch.facility else None
+        options = spec.options if spec else {}
+        code = str(named[int(i)])
+        severity = SENDER_SEVERITY[options.get("envelope_check", "warn")]
+        if severity is None or code in options.get("envelope_codes", []):
+            continue
+        shown = code if _SHOWABLE_CODE.match(code) else "(not a facility code)"
+        out.append((int(i), severity, f"the envelope (MACSKCB) names facility {shown}, not {batch.spec.facility}, "
+                                      "which sent the file"))
+    return out
+
+
 def judge(chunks: list[Conformed], contract: DatasetContract, hooks: DatasetHooks, batches: list[Batch],
           stored: list[str], options: dict[str, Any] | None) -> Judged:
     """Judge conformed chunks together (one GX call per distinct rule-option set, usually one)
@@ -146,6 +186,9 @@ def judge(chunks: list[Conformed], contract: DatasetContract, hooks: DatasetHook
                 if reason:
                     findings.append((int(start + i), "ENVELOPE", "error", "conformance", None, reason))
                     envelope_rows.add(int(start + i))
+        for pos, severity, reason in sender_findings(c.raw, c.batch_index, batches):
+            if int(start + pos) not in envelope_rows:
+                findings.append((int(start + pos), "SENDER", severity, "conformance", None, reason))
         for failure in c.failures:
             for i in np.flatnonzero(failure.rows):
                 row = int(start + i)

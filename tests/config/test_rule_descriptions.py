@@ -7,9 +7,10 @@ import pytest
 from config.contracts import available_datasets, load_contract
 from config.rule_descriptions import load_rule_descriptions, parse_rule_descriptions
 
-#: Rule ids the batch runner emits itself (pipeline/batch.py): a rejected file, a broken envelope,
-#: and the feedback file's line for a file loaded with a note (pipeline/feedback.py).
-RUNNER_RULES = {"FILE", "ENVELOPE", "NOTE"}
+#: Rule ids the batch runner emits itself (pipeline/batch.py, pipeline/stages/judge.py): a rejected
+#: file, a broken envelope, an envelope naming another facility, and the feedback file's line for a
+#: file loaded with a note (pipeline/feedback.py).
+RUNNER_RULES = {"FILE", "ENVELOPE", "SENDER", "NOTE"}
 
 
 def emitted_rule_ids(dataset: str) -> set[str]:

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from config.settings import load_settings
 from loaders import staging
-from loaders.schema import batch_ledger, dataset_tables, ingested_files
+from loaders.schema import batch_ledger, dataset_tables, dq_warnings, ingested_files, quarantine
 from pipeline.batch import run_batch
 from pipeline.errors import BatchFailed, BatchHeldBack
 
@@ -36,14 +37,14 @@ def _child(i: int, facility: str = "01929") -> str:
     )
 
 
-def _xml9(children: list[str]) -> str:
+def _xml9(children: list[str], envelope: str = "01929") -> str:
     hoso = "".join(
         "<HOSO><FILEHOSO><LOAIHOSO>XML9</LOAIHOSO><NOIDUNGFILE>"
         + base64.b64encode(f"<CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH><DSACH_GIAYCHUNGSINH>{c}</DSACH_GIAYCHUNGSINH></CHI_TIEU_DU_LIEU_GIAY_CHUNG_SINH>".encode()).decode()
         + "</NOIDUNGFILE></FILEHOSO></HOSO>"
         for c in children
     )
-    return (f"<GIAMDINHHS><THONGTINDONVI><MACSKCB>01929</MACSKCB></THONGTINDONVI><THONGTINHOSO><DANHSACHHOSO>"
+    return (f"<GIAMDINHHS><THONGTINDONVI><MACSKCB>{envelope}</MACSKCB></THONGTINDONVI><THONGTINHOSO><DANHSACHHOSO>"
             f"{hoso}</DANHSACHHOSO></THONGTINHOSO></GIAMDINHHS>")
 
 
@@ -110,6 +111,49 @@ def test_threshold_is_configurable(env, monkeypatch):
     assert _count(current) == 0
     monkeypatch.setenv("S06_QUARANTINE_THRESHOLD", "0.6")
     assert _run()["loaded"] == 1  # the same batch, re-run after the threshold was raised
+
+
+def test_an_envelope_naming_another_facility_is_flagged_or_quarantined_as_the_registry_says(env, monkeypatch):
+    """MACSKCB of an XML9 envelope names the facility whose system made the file. When it is not
+    the sender, its records are flagged (SENDER, a warning: the default) naming both codes, or
+    "(not a facility code)" for anything else; envelope_check: error quarantines them instead,
+    envelope_codes accepts a code, and an empty MACSKCB or one with spaces around the sender's
+    code is not a finding."""
+    monkeypatch.setenv("S06_QUARANTINE_THRESHOLD", "1.0")
+    _drop(env, "01929", NIGHT, "a.xml", _xml9([_child(1)], envelope="79034"))
+    _drop(env, "01929", NIGHT, "b.xml", _xml9([_child(2)], envelope=" Bệnh viện &amp; 123 "))
+    _drop(env, "01929", NIGHT, "c.xml", _xml9([_child(3)], envelope=" 01929 "))
+    _drop(env, "01929", NIGHT, "d.xml", _xml9([_child(4)], envelope=""))
+    engine = staging.make_engine(load_settings().staging_url)
+    reasons = ["the envelope (MACSKCB) names facility (not a facility code), not 01929, which sent the file",
+               "the envelope (MACSKCB) names facility 79034, not 01929, which sent the file"]
+
+    def run(entry: str) -> tuple[tuple[int, int, int, int], list, list]:
+        (env / "facilities.yaml").write_text(REGISTRY.replace("{format: xml9}", entry), encoding="utf-8")
+        summary = _run()
+        with engine.connect() as conn:
+            held = sorted(conn.execute(sa.select(quarantine.c.rule_id, quarantine.c.reason)).all())
+            flagged = sorted(conn.execute(sa.select(dq_warnings.c.rule_id, dq_warnings.c.reason)
+                                          .where(dq_warnings.c.rule_id == "SENDER")).all())
+        counts = (summary["received"], summary["loaded"], summary["quarantined"], summary["flagged"])
+        return counts, held, flagged
+
+    assert run("{format: xml9}") == ((4, 4, 0, 2), [], [("SENDER", r) for r in reasons])
+    assert run("{format: xml9, envelope_check: error}") == ((4, 2, 2, 0), [("SENDER", r) for r in reasons], [])
+    assert run('{format: xml9, envelope_check: error, envelope_codes: ["79034"]}') == \
+        ((4, 3, 1, 0), [("SENDER", reasons[0])], [])
+    assert run("{format: xml9, envelope_check: off}") == ((4, 4, 0, 0), [], [])  # YAML's `off` is false
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{format: xml9, envelope_codes: [79034]}", "envelope_codes' must be a list of facility codes"),
+    ("{format: xml9, envelope_check: strict}", "envelope_check' must be warn, error or off"),
+])
+def test_envelope_options_are_checked(entry, message):
+    from config.registry import RegistryError, parse_registry
+
+    with pytest.raises(RegistryError, match=message):
+        parse_registry(yaml.safe_load(REGISTRY.replace("{format: xml9}", entry)))
 
 
 def test_unknown_facility_is_a_clear_failure(env):

@@ -57,7 +57,7 @@ def test_each_facility_is_judged_with_its_own_options_in_one_shard(tmp_path, mon
     heavy = [_child(i, fac).replace("<CAN_NANG_CON>3200<", "<CAN_NANG_CON>6500<") for i, fac in ((1, "01929"),)]
     _drop(tmp_path, "01929", NIGHT, "a.xml", _xml9([_child(2), *heavy]))
     heavy_b = _child(3, "01930").replace("<CAN_NANG_CON>3200<", "<CAN_NANG_CON>6500<")
-    _drop(tmp_path, "01930", NIGHT, "b.xml", _xml9([_child(4, "01930"), heavy_b]))
+    _drop(tmp_path, "01930", NIGHT, "b.xml", _xml9([_child(4, "01930"), heavy_b], envelope="01930"))
     calls = []
     original = expectations.validate_frame
 

@@ -57,7 +57,7 @@ def test_a_shard_keeps_every_result_per_facility_and_a_bad_csv_is_a_bad_file(sha
     from pipeline.shard import run_shard
 
     _drop(shard_env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 4)]))
-    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)]))
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)], envelope="79034"))
     _csv(shard_env, "31011", "good.csv", 5)
     _csv(shard_env, "31011", "no_code.csv", 4, drop_column="ma_gcs")  # a required column missing
     # 48005 sends nothing: a silent facility
@@ -88,12 +88,12 @@ def test_an_identical_rerun_is_skipped_and_a_changed_facility_is_not(shard_env, 
     from pipeline.shard import run_shard
 
     _drop(shard_env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 4)]))
-    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)]))
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)], envelope="79034"))
     start, end = _interval()
     run_shard("birth_certificates", CODES, start, end)
     first = _ledger(shard_env)
     # 79034 re-delivers a corrected file; the others deliver nothing new
-    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 4)]))
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 4)], envelope="79034"))
     batches = run_shard("birth_certificates", CODES, start, end)
     skipped = {b.spec.facility for b in batches if b.skipped_from is not None}
     assert skipped == {"01929", "31011", "48005"}
@@ -124,7 +124,7 @@ def test_a_facility_whose_processing_raises_fails_alone(shard_env, monkeypatch):
 
     monkeypatch.setattr(shard_module, "hooks_for", lambda ds: dataclasses.replace(real, derive=derive))
     _drop(shard_env, "01929", NIGHT, "a.xml", _xml9([_child(i) for i in range(1, 4)]))
-    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)]))
+    _drop(shard_env, "79034", NIGHT, "c.xml", _xml9([_child(i, "79034") for i in range(1, 3)], envelope="79034"))
     start, end = _interval()
     batches = shard_module.run_shard("birth_certificates", CODES, start, end)
     by_code = {b.spec.facility: b for b in batches}
