@@ -83,7 +83,7 @@ def _bundle_resources(path: Path) -> Iterator[tuple[dict[str, Any], str | None]]
         return
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle" or not isinstance(doc.get("entry"), list):
         return
-    if repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats):
+    if id(doc) in repeats or repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats):
         return  # the page's envelope is ambiguous: none of it resolves (the page itself is rejected)
     for entry in doc["entry"]:
         if repeat_within(entry, repeats):

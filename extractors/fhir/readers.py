@@ -181,7 +181,7 @@ def read_fhir_bundles(path: Path, chunk_rows: int, encoding: str = "auto", view:
     # Bundle, its type, links, ...) rejects the page, as before.
     in_entries = [repeat_within(e, repeats) for e in doc.get("entry") or []] \
         if repeats and isinstance(doc, dict) and isinstance(doc.get("entry"), list) else []
-    envelope = repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats) \
+    envelope = (repeats.get(id(doc)) or repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats)) \
         if repeats and isinstance(doc, dict) else next(iter(repeats.values()), None)
     if envelope is not None or (repeats and not any(in_entries)):
         label = envelope or next(iter(repeats.values()))

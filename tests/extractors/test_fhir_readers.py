@@ -186,6 +186,8 @@ def test_a_repeated_key_is_named_as_such_not_as_corrupt_json(tmp_path):
     '"type": "searchset", "type": "batch"',
     '"link": [{"relation": "next", "relation": "self", "url": "http://x/fhir?page=2"}]',
     '"resourceType": "Bundle"',  # the page's own type given twice
+    # two entry lists, the second with an entry that repeats a key itself: still the page's own
+    '"entry": [], "entry": [{"resource": {"resourceType": "Immunization", "id": "i1", "id": "i2"}}]',
 ])
 def test_a_page_whose_envelope_repeats_a_key_is_rejected_whole(tmp_path, envelope):
     """A repeated key in the page's own envelope (not in one entry) leaves the whole page
@@ -193,7 +195,7 @@ def test_a_page_whose_envelope_repeats_a_key_is_rejected_whole(tmp_path, envelop
     page = tmp_path / "page-00001.json"
     page.write_text('{"resourceType": "Bundle", ' + envelope + ', "entry": ['
                     + json.dumps({"resource": immunization("i0")}) + ']}', encoding="utf-8")
-    with pytest.raises(FileRejected, match=r"^FHIR page repeats the key '(type|relation|resourceType)' in one object"):
+    with pytest.raises(FileRejected, match=r"^FHIR page repeats the key '(type|relation|resourceType|entry)' in one object"):
         rows(page, name="fhir_bundle")
 
 
