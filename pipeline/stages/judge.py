@@ -144,7 +144,8 @@ def sender_findings(raw: pa.Table, batch_index: np.ndarray, batches: list[Batch]
     """
     if ENVELOPE_FACILITY not in raw.column_names or raw.num_rows == 0:
         return []
-    named = pc.utf8_trim_whitespace(raw.column(ENVELOPE_FACILITY).combine_chunks().cast(pa.string()))
+    # Codes are [0-9A-Z]: a lower-case spelling names the same facility.
+    named = pc.utf8_upper(pc.utf8_trim_whitespace(raw.column(ENVELOPE_FACILITY).combine_chunks().cast(pa.string())))
     sender = pc.take(pa.array([b.spec.facility for b in batches], pa.string()), pa.array(batch_index))
     other = pc.and_(pc.fill_null(pc.not_equal(named, ""), False), pc.fill_null(pc.not_equal(named, sender), False))
     rows = np.flatnonzero(other.to_numpy(zero_copy_only=False))
@@ -153,7 +154,7 @@ def sender_findings(raw: pa.Table, batch_index: np.ndarray, batches: list[Batch]
         batch = batches[int(batch_index[i])]
         spec = batch.facility.datasets.get(batch.spec.dataset) if batch.facility else None
         options = spec.options if spec else {}
-        code = str(named[int(i)])
+        code = str(named[int(i)].as_py())
         severity = SENDER_SEVERITY[options.get("envelope_check", "warn")]
         if severity is None or code in options.get("envelope_codes", []):
             continue

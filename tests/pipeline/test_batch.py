@@ -117,15 +117,17 @@ def test_an_envelope_naming_another_facility_is_flagged_or_quarantined_as_the_re
     """MACSKCB of an XML9 envelope names the facility whose system made the file. When it is not
     the sender, its records are flagged (SENDER, a warning: the default) naming both codes, or
     "(not a facility code)" for anything else; envelope_check: error quarantines them instead,
-    envelope_codes accepts a code, and an empty MACSKCB or one with spaces around the sender's
-    code is not a finding."""
+    envelope_codes accepts a code (in any case), and an empty MACSKCB or the sender's code with
+    spaces around it is not a finding."""
     monkeypatch.setenv("S06_QUARANTINE_THRESHOLD", "1.0")
     _drop(env, "01929", NIGHT, "a.xml", _xml9([_child(1)], envelope="79034"))
     _drop(env, "01929", NIGHT, "b.xml", _xml9([_child(2)], envelope=" Bệnh viện &amp; 123 "))
     _drop(env, "01929", NIGHT, "c.xml", _xml9([_child(3)], envelope=" 01929 "))
     _drop(env, "01929", NIGHT, "d.xml", _xml9([_child(4)], envelope=""))
+    _drop(env, "01929", NIGHT, "e.xml", _xml9([_child(5)], envelope="01a2b\n"))  # codes are upper case
     engine = staging.make_engine(load_settings().staging_url)
     reasons = ["the envelope (MACSKCB) names facility (not a facility code), not 01929, which sent the file",
+               "the envelope (MACSKCB) names facility 01A2B, not 01929, which sent the file",
                "the envelope (MACSKCB) names facility 79034, not 01929, which sent the file"]
 
     def run(entry: str) -> tuple[tuple[int, int, int, int], list, list]:
@@ -138,11 +140,11 @@ def test_an_envelope_naming_another_facility_is_flagged_or_quarantined_as_the_re
         counts = (summary["received"], summary["loaded"], summary["quarantined"], summary["flagged"])
         return counts, held, flagged
 
-    assert run("{format: xml9}") == ((4, 4, 0, 2), [], [("SENDER", r) for r in reasons])
-    assert run("{format: xml9, envelope_check: error}") == ((4, 2, 2, 0), [("SENDER", r) for r in reasons], [])
-    assert run('{format: xml9, envelope_check: error, envelope_codes: ["79034"]}') == \
-        ((4, 3, 1, 0), [("SENDER", reasons[0])], [])
-    assert run("{format: xml9, envelope_check: off}") == ((4, 4, 0, 0), [], [])  # YAML's `off` is false
+    assert run("{format: xml9}") == ((5, 5, 0, 3), [], [("SENDER", r) for r in reasons])
+    assert run("{format: xml9, envelope_check: error}") == ((5, 2, 3, 0), [("SENDER", r) for r in reasons], [])
+    assert run('{format: xml9, envelope_check: error, envelope_codes: ["79034", "01A2B"]}') == \
+        ((5, 4, 1, 0), [("SENDER", reasons[0])], [])
+    assert run("{format: xml9, envelope_check: off}") == ((5, 5, 0, 0), [], [])  # YAML's `off` is false
 
 
 @pytest.mark.parametrize(("entry", "message"), [
