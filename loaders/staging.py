@@ -749,8 +749,8 @@ def _suspend_indexes(conn: Connection, contract: DatasetContract, source: ChunkS
     definitions (``CREATE INDEX …``) for :func:`_rebuild_indexes`, or ``[]`` when they stay.
 
     Only plain indexes are dropped: not the primary key (the load relies on it), not a unique index
-    or one behind a constraint, not one in another tablespace (its definition would not say so),
-    not an invalid one, and only when the loading role owns the table. The drop is transactional:
+    or one behind a constraint, not one in another tablespace or with a comment (its definition
+    would not carry them), not an invalid one, and only when the loading role owns the table. The drop is transactional:
     if the load fails, the rollback brings the indexes back as they were. Readers of the table
     wait for the load's commit (the drop's exclusive lock); the table is empty until then anyway.
     """
@@ -763,6 +763,7 @@ def _suspend_indexes(conn: Connection, contract: DatasetContract, source: ChunkS
         "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
         "WHERE x.indrelid = to_regclass(:table) AND NOT x.indisprimary AND NOT x.indisunique "
         "AND x.indisvalid AND i.reltablespace = 0 AND pg_has_role(t.relowner, 'USAGE') "
+        "AND obj_description(x.indexrelid, 'pg_class') IS NULL "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY 1"
     ), {"table": f'"{contract.dataset}"'}).all()
     if not found:

@@ -310,3 +310,21 @@ def test_postgresql_first_load_keeps_indexes_it_cannot_drop_at_once(pg_url, monk
             assert _rebuilt(before, _indexes(conn)) == set()
     finally:
         engine.dispose()
+
+
+def test_postgresql_first_load_keeps_an_index_its_definition_would_not_rebuild(pg_url, monkeypatch):
+    """An index with a comment (or in another tablespace) is not dropped: CREATE INDEX from its
+    definition would lose what a DBA added. The others are still rebuilt."""
+    monkeypatch.setattr(staging, "SUSPEND_INDEXES_MIN_ROWS", 1)
+    engine = staging.make_engine(pg_url)
+    staging.ensure_schema(engine, ["birth_certificates"])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("COMMENT ON INDEX ix_birth_certificates_event IS 'months for the curated publish'")
+        before = _indexes(conn)
+    assert _load_unique(engine, rows(rec("A", "1", 3000))) == staging.UpsertCounts(inserted=1)
+    with engine.connect() as conn:
+        after = _indexes(conn)
+        comment = conn.exec_driver_sql("SELECT obj_description('ix_birth_certificates_event'::regclass, 'pg_class')").scalar()
+    engine.dispose()
+    assert _rebuilt(before, after) == {"ix_birth_certificates_batch"}
+    assert comment == "months for the curated publish"
