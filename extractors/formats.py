@@ -1180,14 +1180,20 @@ class RepeatedKey(ValueError):
         super().__init__(f"the key {self.label} appears more than once in one object")
 
 
+def _first_repeat(pairs: list[tuple[str, Any]]) -> str | None:
+    """The first key that ``pairs`` name a second time, or None."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
 def _object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):  # Python's json keeps the last silently; an identity field could swap
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise RepeatedKey(key)
-            seen.add(key)
+        raise RepeatedKey(str(_first_repeat(pairs)))
     return obj
 
 
@@ -1216,12 +1222,7 @@ def parse_json_noting_repeats(text: str) -> tuple[Any, dict[int, str]]:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
         if len(obj) != len(items):
-            seen: set[str] = set()
-            for key, _ in items:
-                if key in seen:
-                    repeats[id(obj)] = RepeatedKey(key).label
-                    break
-                seen.add(key)
+            repeats[id(obj)] = RepeatedKey(str(_first_repeat(items))).label
         return obj
 
     doc = json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant,

@@ -753,9 +753,10 @@ def _suspend_indexes(conn: Connection, contract: DatasetContract, source: ChunkS
 
     Only plain indexes are dropped: not the primary key (the load relies on it), not a unique index
     or one behind a constraint, not one in another tablespace or with a comment (its definition
-    would not carry them), not an invalid one, and only when the loading role owns the table. The drop is transactional:
-    if the load fails, the rollback brings the indexes back as they were. Readers of the table
-    wait for the load's commit (the drop's exclusive lock); the table is empty until then anyway.
+    would not carry them), not an invalid one, and only when the loading role owns the table.
+    The drop is transactional: if the load fails, the rollback brings the indexes back as they
+    were. Readers of the table wait for the load's commit (the drop's exclusive lock); the table
+    is empty until then anyway.
     """
     rows = source.rows() if isinstance(source, _KeyOrdered) else \
         sum(chunk.num_rows for chunk in source(list(contract.natural_key)))

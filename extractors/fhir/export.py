@@ -76,6 +76,22 @@ def _ndjson_resources(path: Path) -> Iterator[tuple[dict[str, Any], str | None]]
         log.warning("export index: %s could not be read to the end; its later resources do not resolve", path.name)
 
 
+def page_repeats(doc: Any, repeats: dict[int, str]) -> tuple[str | None, list[str | None]]:
+    """Where a search page's repeated keys are (``repeats`` from ``parse_json_noting_repeats``).
+
+    Returns the label of a repeated key outside the page's entries (the Bundle itself, its type,
+    links, or an ``entry`` that is not a list: the whole page is ambiguous), or None; and per
+    entry, the label of one repeated inside it, or None (``[]`` when there is nothing to say).
+    """
+    if not repeats:
+        return None, []
+    entries = doc.get("entry") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        return next(iter(repeats.values())), []
+    outside = repeats.get(id(doc)) or repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats)
+    return outside, [repeat_within(entry, repeats) for entry in entries]
+
+
 def _bundle_resources(path: Path) -> Iterator[tuple[dict[str, Any], str | None]]:
     try:
         doc, repeats = parse_json_noting_repeats(path.read_text(encoding="utf-8-sig", errors="strict"))
@@ -83,10 +99,11 @@ def _bundle_resources(path: Path) -> Iterator[tuple[dict[str, Any], str | None]]
         return
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle" or not isinstance(doc.get("entry"), list):
         return
-    if id(doc) in repeats or repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats):
+    outside, spoiled = page_repeats(doc, repeats)
+    if outside:
         return  # the page's envelope is ambiguous: none of it resolves (the page itself is rejected)
-    for entry in doc["entry"]:
-        if repeat_within(entry, repeats):
+    for i, entry in enumerate(doc["entry"]):
+        if spoiled and spoiled[i]:
             continue  # an entry that repeats a key resolves nothing (its own row, if any, is an error)
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             full = entry.get("fullUrl")

@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from extractors.fhir.export import ExportIndex, export_index, first_text
+from extractors.fhir.export import ExportIndex, export_index, first_text, page_repeats
 from extractors.fhir.fhirpath import evaluate
 from extractors.fhir.outcome import outcome_summary
 from extractors.fhir.views import View, load_view
@@ -39,7 +39,6 @@ from extractors.formats import (
     first_invalid_byte,
     parse_json,
     parse_json_noting_repeats,
-    repeat_within,
 )
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
@@ -179,13 +178,9 @@ def read_fhir_bundles(path: Path, chunk_rows: int, encoding: str = "auto", view:
     # An object that names a key twice spoils what it belongs to (which value was meant is
     # unknown): an entry's becomes that entry's row error; one in the page's own envelope (the
     # Bundle, its type, links, ...) rejects the page, as before.
-    in_entries = [repeat_within(e, repeats) for e in doc.get("entry") or []] \
-        if repeats and isinstance(doc, dict) and isinstance(doc.get("entry"), list) else []
-    envelope = (repeats.get(id(doc)) or repeat_within({k: v for k, v in doc.items() if k != "entry"}, repeats)) \
-        if repeats and isinstance(doc, dict) else next(iter(repeats.values()), None)
-    if envelope is not None or (repeats and not any(in_entries)):
-        label = envelope or next(iter(repeats.values()))
-        raise FileRejected(f"FHIR page repeats the key {label} in one object (which value was meant is unknown)")
+    outside, in_entries = page_repeats(doc, repeats)
+    if outside is not None:
+        raise FileRejected(f"FHIR page repeats the key {outside} in one object (which value was meant is unknown)")
     if isinstance(doc, dict) and doc.get("resourceType") == "OperationOutcome":
         raise FileRejected(f"FHIR page is an OperationOutcome, not a Bundle: {outcome_summary(doc)}")
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
