@@ -51,10 +51,14 @@ demo: airflow-init  ## MAIN JOB: sample data, then the nightly DAGs for $$NIGHTS
 run-night: airflow-init  ## One dataset, one night (exit code as the backfill's): make run-night DATASET=birth_certificates DATE=2026-11-21
 	$(BIN)/s06 demo --dataset $(DATASET) --start $(DATE) --nights 1 --no-generate --strict
 
+# Test workers (pytest-xdist): one per core, at most 4 (each starts its own PostgreSQL server).
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: airflow-init system-deps  ## TEST COMMAND: lint, type-check, then the whole suite (starts its own PostgreSQL, Redis, Airflow)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
 system-deps:  ## Debian packages the tests use (redis-server for the Celery test), installed when missing
 	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)

@@ -35,11 +35,49 @@ def pytest_configure(config: pytest.Config) -> None:
     # The tests run against the sample facility systems (config/facilities.yaml is production's).
     os.environ.setdefault("S06_FACILITIES_FILE", str(REPO / "sample_data" / "facilities.yaml"))
     os.environ.setdefault("AIRFLOW_HOME", str(root / "airflow"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _own_airflow_db(root / "airflow")
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
     key = json.loads((REPO / "config" / "dev_connections" / "s06_pseudonym_key.json").read_text())
     os.environ.setdefault("AIRFLOW_CONN_S06_PSEUDONYM_KEY", json.dumps(key))
     config.addinivalue_line("markers", "integration: runs whole DAGs or real servers (slower)")
+
+
+def _own_airflow_db(home: Path) -> None:
+    """Give this xdist worker an Airflow metadata DB of its own.
+
+    ``make test`` migrates one SQLite metadata DB (``.work/airflow``) and exports its URL; two
+    workers writing ``dag.test()`` runs into one SQLite file would wait on each other's locks and
+    collide on run ids. Each worker gets a copy of the migrated file instead (a copy, because
+    migrating takes longer than the copy), or an empty home that the tests migrate on first use,
+    as a bare ``pytest`` run does. A metadata DB that is not SQLite (a server) is left alone.
+    """
+    import shutil
+
+    url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if url and not url.startswith("sqlite:"):
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    source = Path(url.removeprefix("sqlite:///")) if url else Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    if source.is_file():
+        shutil.copyfile(source, home / "airflow.db")
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (``make test`` runs two workers), keep each test module on one worker, and the
+    whole end-to-end package on one worker: its package-scoped fixture runs every DAG over the
+    sample nights (about a minute), which a second worker would otherwise run again. Module-scoped
+    fixtures (servers, generated samples) are likewise set up once. Without xdist: no effect."""
+    if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", None):
+        return
+    e2e = REPO / "tests" / "e2e"
+    for item in items:
+        path = Path(str(item.fspath))
+        group = "tests/e2e" if e2e in path.parents else str(path.relative_to(REPO))
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

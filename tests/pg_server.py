@@ -76,23 +76,32 @@ class PgServer:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_server() -> PgServer:
-    """Start a server; raises RuntimeError with the server log on failure."""
+def start_server(attempts: int = 3) -> PgServer:
+    """Start a server; raises RuntimeError with the server log on failure.
+
+    A free port is picked by binding port 0 and closing it, so another process (a second test
+    worker starting its own server) can take it before the server listens; the start is then
+    tried again on a new port.
+    """
     binary = pg_bin()
     if binary is None:
         raise RuntimeError("PostgreSQL server binaries not found (set S06_PG_BIN)")
     as_postgres = os.geteuid() == 0
-    root = Path(tempfile.mkdtemp(prefix="s06-pg-"))
-    if as_postgres:
-        shutil.chown(root, "postgres", "postgres")
-        os.chmod(root, 0o700)
-    server = PgServer(root=root, port=_free_port(), bin=binary, as_postgres=as_postgres)
-    try:
-        server.start()
-    except subprocess.CalledProcessError as exc:
-        log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"PostgreSQL failed to start: {exc.stderr}\n{log}") from None
+    for attempt in range(1, attempts + 1):
+        root = Path(tempfile.mkdtemp(prefix="s06-pg-"))
+        if as_postgres:
+            shutil.chown(root, "postgres", "postgres")
+            os.chmod(root, 0o700)
+        server = PgServer(root=root, port=_free_port(), bin=binary, as_postgres=as_postgres)
+        try:
+            server.start()
+        except subprocess.CalledProcessError as exc:
+            log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
+            shutil.rmtree(root, ignore_errors=True)
+            if attempt < attempts and "could not bind" in log.lower() + str(exc.stderr).lower():
+                continue
+            raise RuntimeError(f"PostgreSQL failed to start: {exc.stderr}\n{log}") from None
+        break
     for _ in range(50):
         try:
             socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
