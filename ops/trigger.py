@@ -37,15 +37,36 @@ def trigger(api: Api, dataset: str, night: dt.date, facilities: list[str] | None
 
 
 def wait(api: Api, runs: list[tuple[str, str]], timeout: float, interval: float = 3.0) -> dict[tuple[str, str], str]:
-    """Poll until every ``(dag_id, run_id)`` finished or ``timeout`` passed; returns the last states."""
+    """Poll until every ``(dag_id, run_id)`` finished or ``timeout`` passed; returns the last states.
+
+    A poll the API server does not answer in time (connection refused or reset, read timeout, a
+    5xx answer) is not the run's failure: a busy server, or one restarting, answers a later poll.
+    Such a poll keeps the state seen before and the next poll asks again. If the deadline passes
+    and a run was never seen at all, the last such error is raised. A 4xx answer (unknown run,
+    expired login) is raised at once.
+    """
+    import requests
+
     states: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + timeout
     while True:
+        missed: Exception | None = None
         for dag_id, run_id in runs:
             if states.get((dag_id, run_id)) in FINISHED:
                 continue
-            states[(dag_id, run_id)] = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
-        if all(s in FINISHED for s in states.values()) or time.monotonic() > deadline:
+            try:
+                states[(dag_id, run_id)] = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                missed = exc
+            except requests.HTTPError as exc:
+                if exc.response is None or exc.response.status_code < 500:
+                    raise
+                missed = exc
+        if len(states) == len(runs) and all(s in FINISHED for s in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            if missed is not None and len(states) < len(runs):
+                raise missed
             return states
         time.sleep(interval)
 

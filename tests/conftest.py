@@ -66,18 +66,26 @@ def _own_airflow_db(home: Path) -> None:
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist (``make test`` runs two workers), keep each test module on one worker, and the
-    whole end-to-end package on one worker: its package-scoped fixture runs every DAG over the
-    sample nights (about a minute), which a second worker would otherwise run again. Module-scoped
-    fixtures (servers, generated samples) are likewise set up once. Without xdist: no effect."""
-    if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", None):
-        return
-    e2e = REPO / "tests" / "e2e"
-    for item in items:
-        path = Path(str(item.fspath))
-        group = "tests/e2e" if e2e in path.parents else str(path.relative_to(REPO))
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``make test`` runs two workers with ``--dist loadfile``: each test module stays on one worker,
+    so its module-scoped fixtures (servers, generated samples) are set up once. This keeps the
+    whole end-to-end package on one worker too: its package-scoped fixture runs every DAG over the
+    sample nights (about a minute), which a second worker would otherwise run again.
+
+    (xdist's ``loadgroup`` would say this with marks, but it renames node ids through an attribute
+    that pytest 9 no longer reads, so its groups are silently ignored.)
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByModuleAndE2ePackage(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "tests/e2e" if module.startswith("tests/e2e/") else module
+
+    return ByModuleAndE2ePackage(config, log)
 
 
 @pytest.fixture(scope="session")
