@@ -301,10 +301,24 @@ class Api:
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.base}{path}", headers=headers, timeout=self.timeout, **kwargs)
 
-    def get(self, path: str, **kwargs: Any) -> Any:
-        resp = self.request("GET", path, **kwargs)
-        resp.raise_for_status()
-        return resp.json()
+    def get(self, path: str, attempts: int = 3, **kwargs: Any) -> Any:
+        """GET ``path`` as JSON. A GET changes nothing, so one that times out, cannot connect or
+        gets a 5xx is asked again (``attempts`` in all, one second apart) before its error is
+        raised: a busy API server on a loaded machine misses an answer now and then. A 4xx is
+        raised at once."""
+        import requests
+
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = self.request("GET", path, **kwargs)
+                resp.raise_for_status()
+                return resp.json()
+            except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
+                status = exc.response.status_code if exc.response is not None else None
+                if attempt == attempts or (status is not None and status < 500):
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
 
 def api_for(cfg: ServiceConfig) -> Api:

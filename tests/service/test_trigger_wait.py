@@ -1,5 +1,6 @@
-"""``ops.trigger.wait`` against a real HTTP server on loopback that answers like Airflow's API,
-except when it is too busy: a poll that times out or gets a 5xx is asked again, a 4xx is raised."""
+"""``ops.trigger.wait`` and ``ops.service.Api.get`` against a real HTTP server on loopback that
+answers like Airflow's API, except when it is too busy: a poll that times out or gets a 5xx is
+asked again, a 4xx is raised."""
 
 from __future__ import annotations
 
@@ -93,4 +94,24 @@ def test_an_unknown_run_is_raised_at_once(api_server):
     script.answers = ["404"]
     with pytest.raises(requests.HTTPError):
         wait(Api(base, "u", "p", timeout=0.3), [RUN], timeout=30, interval=0.05)
+    assert script.polls == 1
+
+
+def test_api_get_asks_again_after_a_timeout_or_a_5xx_and_raises_after_its_attempts(api_server):
+    base, script = api_server
+    api = Api(base, "u", "p", timeout=0.3)
+    script.answers = ["slow", "502", "running"]
+    assert api.get("/api/v2/dags/x/dagRuns/y") == {"state": "running"}
+    assert script.polls == 3
+    script.answers, script.polls = ["500"], 0
+    with pytest.raises(requests.HTTPError):
+        api.get("/api/v2/dags/x/dagRuns/y", attempts=2)
+    assert script.polls == 2
+
+
+def test_api_get_raises_a_4xx_at_once(api_server):
+    base, script = api_server
+    script.answers = ["404", "running"]
+    with pytest.raises(requests.HTTPError):
+        Api(base, "u", "p", timeout=0.3).get("/api/v2/dags/x/dagRuns/y")
     assert script.polls == 1
