@@ -281,8 +281,9 @@ def status(cfg: ServiceConfig | None = None) -> dict[str, bool]:
 class Api:
     """A small client of Airflow's REST API v2 (token from the simple auth manager)."""
 
-    def __init__(self, base: str, user: str, password: str, timeout: float = 30.0) -> None:
+    def __init__(self, base: str, user: str, password: str, timeout: float = 30.0, get_attempts: int = 3) -> None:
         self.base, self.user, self.password, self.timeout = base.rstrip("/"), user, password, timeout
+        self.get_attempts = get_attempts
         self._token: str | None = None
 
     def token(self) -> str:
@@ -301,24 +302,30 @@ class Api:
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.base}{path}", headers=headers, timeout=self.timeout, **kwargs)
 
-    def get(self, path: str, attempts: int = 3, **kwargs: Any) -> Any:
-        """GET ``path`` as JSON. A GET changes nothing, so one that times out, cannot connect or
-        gets a 5xx is asked again (``attempts`` in all, one second apart) before its error is
-        raised: a busy API server on a loaded machine misses an answer now and then. A 4xx is
-        raised at once."""
-        import requests
-
-        for attempt in range(1, attempts + 1):
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """GET ``path`` as JSON. A GET changes nothing, so one that failed transiently
+        (:func:`transient`) is asked again, ``get_attempts`` times in all, one second apart, before
+        its error is raised: a busy API server on a loaded machine misses an answer now and then."""
+        for attempt in range(1, self.get_attempts + 1):
             try:
                 resp = self.request("GET", path, **kwargs)
                 resp.raise_for_status()
                 return resp.json()
-            except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
-                status = exc.response.status_code if exc.response is not None else None
-                if attempt == attempts or (status is not None and status < 500):
+            except Exception as exc:
+                if attempt == self.get_attempts or not transient(exc):
                     raise
                 time.sleep(1.0)
-        raise AssertionError("unreachable")
+        raise AssertionError("get_attempts must be at least 1")
+
+
+def transient(exc: BaseException) -> bool:
+    """True for an API call's error that a later call may not meet: no connection, no answer in
+    time, or a 5xx answer. A 4xx answer (unknown run, expired login, bad request) is not."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError):
+        return exc.response is not None and exc.response.status_code >= 500
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout))
 
 
 def api_for(cfg: ServiceConfig) -> Api:

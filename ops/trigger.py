@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from ops.service import DATASETS, Api, ServiceConfig, api_for
+from ops.service import DATASETS, Api, ServiceConfig, api_for, transient
 from pipeline.runparams import trigger_payload
 
 FINISHED = {"success", "failed"}
@@ -43,10 +43,8 @@ def wait(api: Api, runs: list[tuple[str, str]], timeout: float, interval: float 
     5xx answer) is not the run's failure: a busy server, or one restarting, answers a later poll.
     Such a poll keeps the state seen before and the next poll asks again. If the deadline passes
     and a run was never seen at all, the last such error is raised. A 4xx answer (unknown run,
-    expired login) is raised at once.
+    expired login) is raised at once. (``api.get`` has already asked again a few times.)
     """
-    import requests
-
     states: dict[tuple[str, str], str] = {}
     deadline = time.monotonic() + timeout
     while True:
@@ -56,10 +54,8 @@ def wait(api: Api, runs: list[tuple[str, str]], timeout: float, interval: float 
                 continue
             try:
                 states[(dag_id, run_id)] = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                missed = exc
-            except requests.HTTPError as exc:
-                if exc.response is None or exc.response.status_code < 500:
+            except Exception as exc:
+                if not transient(exc):
                     raise
                 missed = exc
         if len(states) == len(runs) and all(s in FINISHED for s in states.values()):

@@ -19,6 +19,11 @@ from ops.trigger import wait
 RUN = ("birth_certificates", "night_2026-11-21__manual__x")
 
 
+def _one_try(base: str) -> Api:
+    """A client whose ``get`` asks once, so that ``wait``'s own asking again is what is tested."""
+    return Api(base, "u", "p", timeout=0.3, get_attempts=1)
+
+
 class _Script:
     """What the server answers to the n-th poll of the run: ("slow" | "500" | "404" | state)."""
 
@@ -70,7 +75,7 @@ def api_server() -> Iterator[tuple[str, _Script]]:
 def test_a_poll_that_times_out_or_gets_a_5xx_is_asked_again(api_server):
     base, script = api_server
     script.answers = ["queued", "slow", "503", "running", "success"]
-    states = wait(Api(base, "u", "p", timeout=0.3), [RUN], timeout=30, interval=0.05)
+    states = wait(_one_try(base), [RUN], timeout=30, interval=0.05)
     assert states == {RUN: "success"}
     assert script.polls == 5
 
@@ -79,21 +84,21 @@ def test_a_run_never_seen_by_the_deadline_raises_the_last_error(api_server):
     base, script = api_server
     script.answers = ["500"]
     with pytest.raises(requests.HTTPError):
-        wait(Api(base, "u", "p", timeout=0.3), [RUN], timeout=0.3, interval=0.05)
+        wait(_one_try(base), [RUN], timeout=0.3, interval=0.05)
     assert script.polls >= 2  # it did ask again before giving up
 
 
 def test_the_deadline_returns_the_last_state_seen_when_later_polls_failed(api_server):
     base, script = api_server
     script.answers = ["running", "500"]
-    assert wait(Api(base, "u", "p", timeout=0.3), [RUN], timeout=0.3, interval=0.05) == {RUN: "running"}
+    assert wait(_one_try(base), [RUN], timeout=0.3, interval=0.05) == {RUN: "running"}
 
 
 def test_an_unknown_run_is_raised_at_once(api_server):
     base, script = api_server
     script.answers = ["404"]
     with pytest.raises(requests.HTTPError):
-        wait(Api(base, "u", "p", timeout=0.3), [RUN], timeout=30, interval=0.05)
+        wait(_one_try(base), [RUN], timeout=30, interval=0.05)
     assert script.polls == 1
 
 
@@ -105,7 +110,7 @@ def test_api_get_asks_again_after_a_timeout_or_a_5xx_and_raises_after_its_attemp
     assert script.polls == 3
     script.answers, script.polls = ["500"], 0
     with pytest.raises(requests.HTTPError):
-        api.get("/api/v2/dags/x/dagRuns/y", attempts=2)
+        Api(base, "u", "p", timeout=0.3, get_attempts=2).get("/api/v2/dags/x/dagRuns/y")
     assert script.polls == 2
 
 
