@@ -163,21 +163,80 @@ def _create_temp(conn: Connection, name: str, like: sa.Table, names: list[str]) 
     conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" ({cols})')
 
 
+#: PostgreSQL column types the binary ``COPY`` writes, and the Arrow type each is encoded from.
+_BINARY_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "character varying": pa.string(),
+    "date": pa.date32(),
+    "timestamp without time zone": pa.timestamp("us"),
+    "smallint": pa.int16(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "boolean": pa.bool_(),
+    "double precision": pa.float64(),
+}
+
+
+def _binary_schema(conn: Connection, name: str, names: list[str]) -> pa.Schema | None:
+    """The Arrow schema whose binary ``COPY`` encoding fits table ``name``'s ``names`` columns,
+    or None when one of them has a type :data:`_BINARY_TYPES` lacks (then CSV is sent)."""
+    found: dict[str, str] = dict(conn.exec_driver_sql(
+        "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+        "WHERE attrelid = %(t)s::regclass AND attnum > 0 AND NOT attisdropped",
+        {"t": f'"{name}"'},
+    ).all())
+    fields = []
+    for n in names:
+        arrow = _BINARY_TYPES.get(found.get(n, ""))
+        if arrow is None:
+            return None
+        fields.append(pa.field(n, arrow))
+    return pa.schema(fields)
+
+
+def _binary_chunk(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` cast column by column to ``schema`` (a safe cast: an out-of-range integer raises
+    instead of wrapping); a time-zone-aware timestamp is refused rather than shifted."""
+    cols = []
+    for f in schema:
+        col = table.column(f.name)
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            raise TypeError(f"column {f.name}: a time-zone-aware timestamp cannot be staged")
+        cols.append(col if col.type == f.type else pc.cast(col, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
 def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable[pa.Table]) -> int:
     """Insert Arrow chunks into table ``name`` (COPY on PostgreSQL); returns rows inserted."""
     total = 0
     dbapi: Any = conn.connection.dbapi_connection  # open inside the transaction (typed Optional)
     quoted = ", ".join(f'"{n}"' for n in names)
     if conn.dialect.name == "postgresql":
-        # Arrow writes the CSV (vectorized); COPY reads it. Unquoted empty fields are NULL in
-        # COPY's CSV format, which is how Arrow writes nulls.
         from psycopg.copy import QueuedLibpqWriter
 
         cur = dbapi.cursor()
-        opts = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        # A writer thread sends the data while this one reads and formats the next chunk (Arrow
-        # releases the GIL): the client's work overlaps the server's instead of alternating.
+        # A writer thread sends the data while this one reads and encodes the next chunk (Arrow
+        # and the encoder release the GIL): the client's work overlaps the server's.
         writer = QueuedLibpqWriter(cur)
+        schema = _binary_schema(conn, name, names)
+        if schema is not None:
+            # COPY's binary format, encoded from Arrow by pgpq: the server parses no text (on a
+            # million births this COPY took 18-19 s where the CSV one took 22-23 s).
+            import pgpq
+
+            encoder = pgpq.ArrowToPostgresBinaryEncoder(schema)
+            with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT binary)', writer=writer) as copy:
+                copy.write(encoder.write_header())
+                for chunk in chunks:
+                    table = _binary_chunk(chunk, schema)
+                    for batch in table.to_batches():
+                        copy.write(encoder.write_batch(batch))
+                    total += table.num_rows
+                copy.write(encoder.finish())
+            return total
+        # CSV otherwise: Arrow writes it, COPY reads it. Unquoted empty fields are NULL in COPY's
+        # CSV format, which is how Arrow writes nulls.
+        opts = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', writer=writer) as copy:
             for chunk in chunks:
                 table = chunk.select(names)

@@ -24,8 +24,8 @@ import time
 #: brings the readers, the stages, the lookups, and pyarrow's dataset and Acero modules (group-by),
 #: about 0.35 s that a forked task otherwise paid inside its own run.
 PRELOAD_MODULES = ("pyarrow", "pyarrow.compute", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.acero",
-                   "pyarrow.pandas_compat", "pandas", "expectations", "great_expectations", "sqlalchemy",
-                   "pipeline.batch", "pipeline.tasks", "pipeline.shard", "expectations.runner")
+                   "pyarrow.pandas_compat", "pyarrow.ipc", "pgpq", "pandas", "expectations", "great_expectations",
+                   "sqlalchemy", "pipeline.batch", "pipeline.tasks", "pipeline.shard", "expectations.runner")
 
 
 def preload() -> float:

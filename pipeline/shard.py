@@ -163,7 +163,7 @@ class ShardRunner:
 
     def _new_spill(self) -> SpillWriter:
         self._spill_no += 1
-        return SpillWriter(self.work / f"valid-{self._spill_no:05d}.parquet")
+        return SpillWriter(self.work / f"valid-{self._spill_no:05d}.arrow")
 
     def _small(self, unit: Unit) -> None:
         """Small files of one format: read whole, then conformed in chunks of at most chunk_rows."""
