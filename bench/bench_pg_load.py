@@ -7,13 +7,13 @@ table on the same server, measured in the same run::
     python -m bench.bench_pg_load --rows 1000000 [--dataset birth_certificates] [--profile] [--variants]
 
 1. **prepare** (not timed against the budget): generate the dataset's bench CSV and run the real
-   batch runner in a child process up to the spill, keeping the spilled Parquet files of valid
+   batch runner in a child process up to the spill, keeping the spilled work files (Arrow IPC) of valid
    rows - exactly what :func:`loaders.staging.load_rows` receives in a nightly run (same
    columns, types, chunking, ``unique_keys`` flag);
 2. start a throwaway PostgreSQL 15 (``tests/pg_server.py``: fsync off, default buffers);
-3. measure, each from the same Parquet chunks and including the commit:
+3. measure, each from the same spilled chunks and including the commit:
 
-   (a) **COPY**: the loader's own bulk path (``staging._bulk_insert``: Arrow CSV + ``COPY``) into
+   (a) **COPY**: the loader's own bulk path (``staging._bulk_insert``: a binary ``COPY`` encoded from Arrow) into
        a normal, unindexed table with the same columns (created beforehand, not timed); run
        before and after the loads, the faster run is the baseline;
    (b) **first load**: ``load_rows`` into a fresh store (``ensure_schema`` beforehand, not timed);
@@ -42,9 +42,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bench.bench_pipeline import DATASETS, NIGHT, RESULTS, machine_facts, registry_yaml
+from pipeline.stages.spill import read_spills
 
 # --------------------------------------------------------------------------- prepare
 
@@ -64,7 +64,7 @@ def _prepare_child(dataset: str, root: Path, out: Path, queue: mp.Queue) -> None
         """Stops where the load would start; copies the shard's valid-row files out."""
         files = []
         for i, path in enumerate(shard.spills):
-            target = out / f"valid-{i:05d}.parquet"
+            target = out / f"valid-{i:05d}.arrow"
             shutil.copyfile(path, target)
             files.append(str(target))
         (b,) = shard.batches
@@ -119,9 +119,7 @@ def chunk_source(files: list[str]) -> Callable[[list[str] | None], Iterator[pa.T
     """The runner's ``_spill_chunks``: 100,000-row Arrow tables from the spill files, re-readable."""
 
     def source(columns: list[str] | None = None) -> Iterator[pa.Table]:
-        for path in files:
-            for rb in pq.ParquetFile(path).iter_batches(batch_size=100_000, columns=columns):
-                yield pa.Table.from_batches([rb])
+        yield from read_spills([Path(f) for f in files], columns)
 
     return source
 
