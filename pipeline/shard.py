@@ -17,6 +17,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from config.settings import Settings, load_settings
 from extractors.file_drop.helpers import write_manifest
 from extractors.formats import FileRejected
 from loaders import staging
+from loaders.curated import prefetched
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
 from pipeline.errors import BatchFailed, log_withheld
@@ -38,7 +40,7 @@ from pipeline.stages import land as land_stage
 from pipeline.stages import load as load_stage
 from pipeline.stages.conform import Conformed, ShardLookups, conform
 from pipeline.stages.judge import Judged, judge
-from pipeline.stages.read import Item, Unit, read_file, units
+from pipeline.stages.read import READ_AHEAD_CHUNKS, Item, Unit, read_ahead, read_file, units
 from pipeline.stages.remote import RemoteZones
 from pipeline.stages.spill import SpillWriter, write_quarantine_zone
 from pipeline.stages.state import Batch, BatchSpec, Shard
@@ -283,10 +285,17 @@ class ShardRunner:
             results.append(judged)
             self.shard.timed("spill", t0)
 
+        chunks: Iterator[pa.Table] | None = None
         try:
             pending: list[pa.Table] = []
             pending_rows = 0
-            for chunk in read_file(item, self.contract, self.settings.chunk_rows, self.shard):
+            # A CSV file is parsed a chunk ahead in a thread (pyarrow releases the GIL), so the
+            # parse of the next chunk overlaps the conform and validation of this one; its
+            # errors (a rejected file) are raised here, at the chunk where they happened.
+            ahead = read_ahead(item, self.contract)
+            source = read_file(item, self.contract, self.settings.chunk_rows, self.shard, clock=not ahead)
+            chunks = self._timed_reads(prefetched(source, depth=READ_AHEAD_CHUNKS)) if ahead else source
+            for chunk in chunks:
                 pending.append(chunk)
                 pending_rows += chunk.num_rows
                 rows += chunk.num_rows
@@ -305,6 +314,10 @@ class ShardRunner:
             self.seen.rollback(point)
             self._fail_processing(batch, exc)
             return
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a read-ahead thread stops here, not when the generator is collected
         path = spill.close()
         if path:
             self.shard.spills.append(path)
@@ -314,6 +327,15 @@ class ShardRunner:
         row = batch.file_row(item.landed, reason=self.shard.file_notes.get(item.landed.name))
         row["records"] = rows
         batch.files.append(row)
+
+    def _timed_reads(self, chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        """``chunks``, the wait for each added to the shard's *read* timing."""
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            self.shard.timed("read", t0)
+            yield chunk
+            t0 = time.perf_counter()
+        self.shard.timed("read", t0)
 
     # ------------------------------------------------------------------ after the load
 

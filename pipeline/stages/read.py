@@ -73,8 +73,13 @@ def units(shard: Shard, small_file_bytes: int) -> list[Unit]:
     return [Unit(fmt, tuple(items), streamed=False) for fmt, items in sorted(small.items())] + large
 
 
-def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Shard) -> Iterator[pa.Table]:
-    """Chunks of one file with the lineage columns; raises ``FileRejected`` if it cannot be read."""
+def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Shard,
+              clock: bool = True) -> Iterator[pa.Table]:
+    """Chunks of one file with the lineage columns; raises ``FileRejected`` if it cannot be read.
+
+    With ``clock`` (the default) the time spent reading is added to the shard's *read* timing;
+    a caller that reads ahead in another thread (:func:`read_ahead`) times its own waits instead.
+    """
     landed = item.landed
     fmt = contract.source_formats[landed.format or ""]
     read = reader(fmt.reader)
@@ -118,10 +123,24 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
         if rows >= next_progress:
             log.info("%s: %d rows read from %s", item.batch.batch_id, rows, Path(landed.name).name)
             next_progress += PROGRESS_ROWS
-        t0 = shard.timed("read", t0)
+        if clock:
+            t0 = shard.timed("read", t0)
         yield chunk
         t0 = time.perf_counter()
-    shard.timed("read", t0)
+    if clock:
+        shard.timed("read", t0)
+
+
+#: Readers that parse outside the GIL (pyarrow's CSV reader): a large file of theirs is read a
+#: chunk ahead in a thread while the shard conforms and validates the chunk before it.
+READ_AHEAD_READERS = frozenset({"csv"})
+#: Chunks a read-ahead holds at most (besides the one being processed).
+READ_AHEAD_CHUNKS = 2
+
+
+def read_ahead(item: Item, contract: DatasetContract) -> bool:
+    """Whether :func:`read_file` of ``item`` is worth running a chunk ahead in a thread."""
+    return contract.source_formats[item.landed.format or ""].reader in READ_AHEAD_READERS
 
 
 def _declared_encoding(item: Item) -> str:

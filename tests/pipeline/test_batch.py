@@ -237,3 +237,77 @@ def test_a_misshapen_record_in_a_streamed_csv_is_quarantined_alone(env, monkeypa
     assert [tuple(r) for r in found] == [
         ("ENVELOPE", "row 150", f"row 150 (line 151) has {fields + 1} fields where the header has {fields} "
                                 "(an unquoted delimiter or quote?)")]
+
+
+def _streamed_bench_csv(env: Path, monkeypatch, rows: int, long_value_at: int | None = None):
+    """The bench's birth CSV (one facility), streamed by the shard in small reader blocks and chunks."""
+    import extractors.formats as formats
+    from bench.bench_pipeline import DATASETS, registry_yaml
+    from bench.bench_pipeline import NIGHT as BENCH_NIGHT
+
+    ds = DATASETS["birth_certificates"]
+    (env / "facilities.yaml").write_text(registry_yaml(ds), encoding="utf-8")
+    folder = env / "drop" / ds.facility / ds.dataset / BENCH_NIGHT.isoformat()
+    folder.mkdir(parents=True)
+    path = folder / ds.file_name
+    ds.write(path, rows)
+    if long_value_at is not None:  # one record longer than a reader block: the file is refused there
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        lines[long_value_at] = lines[long_value_at].rstrip("\n") + ',"' + "x" * 10_000 + '"\n'
+        path.write_text("".join(lines), encoding="utf-8")
+    monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setenv("S06_SMALL_FILE_BYTES", "0")  # stream it
+    monkeypatch.setenv("S06_CHUNK_ROWS", "40")  # many chunks, several conformed before the end
+    start = dt.datetime(BENCH_NIGHT.year, BENCH_NIGHT.month, BENCH_NIGHT.day, tzinfo=TZ)
+    return ds, start
+
+
+def _spy_read_ahead(monkeypatch) -> list[int]:
+    """Count the read-aheads the shard starts (the real one runs)."""
+    import pipeline.shard as shard_mod
+
+    started: list[int] = []
+    real = shard_mod.prefetched
+
+    def spy(chunks, depth=2):
+        started.append(depth)
+        return real(chunks, depth)
+
+    monkeypatch.setattr(shard_mod, "prefetched", spy)
+    return started
+
+
+def _prefetch_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "curated-prefetch"]
+
+
+def test_a_streamed_csv_is_read_ahead_and_loads_every_row(env, monkeypatch):
+    ds, start = _streamed_bench_csv(env, monkeypatch, 300)
+    started = _spy_read_ahead(monkeypatch)
+    summary = run_batch(ds.dataset, ds.facility, start, start + dt.timedelta(days=1))
+    assert started == [2]
+    assert (summary["status"], summary["received"], summary["loaded"]) == ("loaded", 300, 300)
+    engine = staging.make_engine(load_settings().staging_url)
+    with engine.connect() as conn:
+        refs = conn.execute(sa.text("SELECT source_ref FROM birth_certificates")).scalars().all()
+    assert sorted(refs, key=lambda r: int(r.split()[1])) == [f"row {i}" for i in range(1, 301)]
+    assert not _prefetch_threads()
+
+
+def test_a_streamed_csv_refused_half_way_loses_its_early_chunks_and_its_reader(env, monkeypatch):
+    """The reader thread's refusal reaches the shard at the chunk where it happened: the rows already
+    conformed from that file are dropped, as when the file is read in the shard's own thread."""
+    ds, start = _streamed_bench_csv(env, monkeypatch, 300, long_value_at=250)
+    started = _spy_read_ahead(monkeypatch)
+    summary = run_batch(ds.dataset, ds.facility, start, start + dt.timedelta(days=1))
+    assert started == [2]
+    assert (summary["received"], summary["loaded"]) == (0, 0)
+    current, _ = dataset_tables("birth_certificates")
+    assert _count(current) == 0
+    engine = staging.make_engine(load_settings().staging_url)
+    with engine.connect() as conn:
+        status, reason = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).one()
+    assert status == "rejected" and "longer than" in reason
+    assert not _prefetch_threads()
