@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None, default_dataset: str | None = None) -> l
         if server:
             server.stop()
     print(
-        "\nstages: land=copy+checksum, read=parse to strings, normalize=types+derivations+hashes+dedup, "
+        "\nstages: land=copy+checksum, read=parse to strings (a CSV read ahead in a thread: the wait for it), normalize=types+derivations+hashes+dedup, "
         "validate=GX suite, spill=write valid rows, load=staging upsert+change feed (one transaction), "
         "publish_parquet=curated months, rerun_same_interval=identical re-run (rerun_load: its load stage)"
     )
