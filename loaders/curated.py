@@ -565,7 +565,8 @@ def _night_by_month(engine: Engine, contract: DatasetContract, key: bytes, night
 PREFETCH_CHUNKS = 2
 
 
-def prefetched(chunks: Iterator[pa.Table], depth: int = PREFETCH_CHUNKS) -> Iterator[pa.Table]:
+def prefetched(chunks: Iterator[pa.Table], depth: int = PREFETCH_CHUNKS,
+               name: str = "curated-prefetch") -> Iterator[pa.Table]:
     """``chunks``, read by a background thread up to ``depth`` chunks ahead.
 
     Reading the night back (the driver decodes PostgreSQL's COPY stream in C++, without the GIL)
@@ -599,7 +600,7 @@ def prefetched(chunks: Iterator[pa.Table], depth: int = PREFETCH_CHUNKS) -> Iter
             if close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="curated-prefetch", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:

@@ -294,7 +294,8 @@ class ShardRunner:
             # errors (a rejected file) are raised here, at the chunk where they happened.
             ahead = read_ahead(item, self.contract)
             source = read_file(item, self.contract, self.settings.chunk_rows, self.shard, clock=not ahead)
-            chunks = self._timed_reads(prefetched(source, depth=READ_AHEAD_CHUNKS)) if ahead else source
+            chunks = (self._timed_reads(prefetched(source, depth=READ_AHEAD_CHUNKS, name="read-ahead")) if ahead
+                      else source)
             for chunk in chunks:
                 pending.append(chunk)
                 pending_rows += chunk.num_rows

@@ -269,9 +269,9 @@ def _spy_read_ahead(monkeypatch) -> list[int]:
     started: list[int] = []
     real = shard_mod.prefetched
 
-    def spy(chunks, depth=2):
+    def spy(chunks, depth=2, name="curated-prefetch"):
         started.append(depth)
-        return real(chunks, depth)
+        return real(chunks, depth, name)
 
     monkeypatch.setattr(shard_mod, "prefetched", spy)
     return started
@@ -280,7 +280,7 @@ def _spy_read_ahead(monkeypatch) -> list[int]:
 def _prefetch_threads() -> list[str]:
     import threading
 
-    return [t.name for t in threading.enumerate() if t.name == "curated-prefetch"]
+    return [t.name for t in threading.enumerate() if t.name == "read-ahead"]
 
 
 def test_a_streamed_csv_is_read_ahead_and_loads_every_row(env, monkeypatch):
