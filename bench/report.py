@@ -42,7 +42,9 @@ def _national() -> list[str]:
              "file. The pipeline runs the DAG's task functions (`plan_shards` → `process_shard` per shard → "
              "`publish_curated` → `reconcile_interval`) against PostgreSQL 15; the floor (`bench/floor.py`: list, "
              "land with SHA-256, `pyarrow.csv`, casts and checks, `COPY`, ledger `COPY`, pseudonymized Parquet) "
-             "processes the same files into the same server in the same run. Imports are outside both clocks: the "
+             "processes the same files in the same run, on a fresh server of the same configuration started after "
+             "the pipeline's (results measured at `03dc068` and before ran it on the pipeline's server, after the "
+             "pipeline's three nights). Imports are outside both clocks: the "
              "pipeline's process first runs `ops.preload` (what a worker does before it forks tasks).", ""]
     found = _load("national_*.json")
     if not found:
