@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,9 +194,13 @@ def _floor(ds: BenchDataset, root: Path, staging_url: str, queue: mp.Queue) -> N
 
 def bench(
     dataset: str, rows: int, staging_url: str | None, keep: bool = False, seed: int | None = None,
-    floor_url: str | None = None,
+    floor_url: str | Callable[[], str] | None = None,
 ) -> dict[str, Any]:
-    """Generate, then run one dataset at one size in a fresh child process; returns the result."""
+    """Generate, then run one dataset at one size in a fresh child process; returns the result.
+
+    ``floor_url`` is the floor's database, or a function that makes it (called after the
+    pipeline's run: ``main`` starts a fresh server for the floor there).
+    """
     ds = DATASETS[dataset]
     root = Path(tempfile.mkdtemp(prefix=f"s06-bench-{dataset}-"))
     folder = root / "drop" / ds.facility / ds.dataset / NIGHT.isoformat()
@@ -209,7 +214,7 @@ def bench(
     machine = machine_facts()
     result = in_child(_run, ds, rows, root, staging_url)
     if staging_url and staging_url.startswith("postgresql") and floor_url:
-        floor = in_child(_floor, ds, root, floor_url)
+        floor = in_child(_floor, ds, root, floor_url() if callable(floor_url) else floor_url)
         result["floor"] = floor
         result["floor_ratio"] = round(result["timings"]["end_to_end"] / floor["total_s"], 2)
     result["backend"] = "postgresql" if staging_url and staging_url.startswith("postgresql") else "sqlite"
@@ -261,7 +266,7 @@ def print_result(r: dict[str, Any]) -> None:
     if r.get("held"):
         print(f"  HELD BACK: {r['held']}")
     if r.get("floor"):
-        print(f"  hand-written floor (same file, same server): {r['floor']['total_s']:.2f} s; "
+        print(f"  hand-written floor (same file, its own fresh server): {r['floor']['total_s']:.2f} s; "
               f"pipeline / floor = {r['floor_ratio']}")
     print(f"  {'stage':<22}{'seconds':>9}{'rows/s':>14}")
     for stage in STAGES:
@@ -306,12 +311,27 @@ def main(argv: list[str] | None = None, default_dataset: str | None = None) -> l
 
         server = start_server()
     results = []
+    floor_servers: list[Any] = []
+
+    def floor_db(name: str) -> Callable[[], str]:
+        """The floor's database on a fresh server of its own, started when the pipeline is done (the
+        pipeline's server, after its loads, is not the state the pipeline started from)."""
+        def make() -> str:
+            floor_servers.append(start_server())
+            return str(floor_servers[-1].create_database(name))
+
+        return make
+
     try:
         for dataset in datasets:
             for n in args.rows or [1_000_000]:
                 url = server.create_database(f"bench_{dataset}_{n}") if server else args.staging_url
-                floor_url = server.create_database(f"floor_{dataset}_{n}") if server else None
-                r = bench(dataset, n, url, args.keep, args.seed, floor_url)
+                floor_url = floor_db(f"floor_{dataset}_{n}") if server else None
+                try:
+                    r = bench(dataset, n, url, args.keep, args.seed, floor_url)
+                finally:
+                    while floor_servers:
+                        floor_servers.pop().stop()
                 print_result(r)
                 results.append(r)
                 if not args.json and not args.no_save:

@@ -130,8 +130,9 @@ def _throughput() -> list[str]:
     lines = ["## Throughput: a million rows", "",
              "`python -m bench.bench_pipeline --dataset <ds> --rows 1000000 [--postgres]`: one facility CSV through "
              "the shard runner (the code the DAG runs), then the curated publish and the identical re-run "
-             "(skipped: inputs unchanged). With `--postgres`, the floor processes the same file into the same "
-             "server in the same run. Imports are outside the clock on both sides: the project's child first runs "
+             "(skipped: inputs unchanged). With `--postgres`, the floor processes the same file in the same run, "
+             "on a fresh server of its own started after the pipeline's run (results measured at `b9941da` and "
+             "before ran it on the pipeline's server, after the pipeline). Imports are outside the clock on both sides: the project's child first runs "
              "`ops.preload` (what a deployed worker does before it forks tasks; its seconds are the *imports* "
              "column), the floor imports its modules before its clock starts. A cold process's start is "
              "measured on its own below.", ""]
