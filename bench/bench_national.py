@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             # three nights left in the server (dirty buffers, a checkpoint under way, bloat in the
             # catalog) weighs on it, for or against.
             server.stop()
-            server = None
+            server = None  # stopped: not stopped again below if the next start fails
             server = start_server()
             floor_url = server.create_database("floor")
             floor = in_child(_floor_night, root, floor_url, registry, night)

@@ -35,9 +35,7 @@ import datetime as dt
 import fcntl
 import json
 import os
-import queue
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +46,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from config.storage import LocalZone, Zone
+from loaders.prefetch import prefetched
 from loaders.schema import data_columns, dataset_tables
 from transforms.icd10_chapters import CHAPTERS, first_chapter, split_list
 from transforms.normalize import ARROW_TYPES, not_measured_column, year_column
@@ -548,7 +547,8 @@ def _night_by_month(engine: Engine, contract: DatasetContract, key: bytes, night
     with the default ``work_mem``), Arrow sorts it in memory in a fraction of that.
     """
     curated, months, keys = [], [], []
-    for chunk in prefetched(_month_chunks(engine, contract, None, None, nights=[night], ordered=False)):
+    for chunk in prefetched(_month_chunks(engine, contract, None, None, nights=[night], ordered=False),
+                             name="curated-prefetch"):
         event = chunk.column(contract.event_date)  # staging's value (curated may keep only its year)
         months.append(pc.add(pc.multiply(pc.cast(pc.year(event), pa.int32()), 100), pc.cast(pc.month(event), pa.int32())))
         keys.append(chunk.select(list(contract.natural_key)))
@@ -561,58 +561,6 @@ def _night_by_month(engine: Engine, contract: DatasetContract, key: bytes, night
     return {(v // 100, v % 100): table.filter(pc.equal(ym, v)) for v in pc.unique(ym).drop_null().to_pylist()}
 
 
-#: Chunks read ahead by :func:`prefetched`.
-PREFETCH_CHUNKS = 2
-
-
-def prefetched(chunks: Iterator[pa.Table], depth: int = PREFETCH_CHUNKS,
-               name: str = "curated-prefetch") -> Iterator[pa.Table]:
-    """``chunks``, read by a background thread up to ``depth`` chunks ahead.
-
-    Reading the night back (the driver decodes PostgreSQL's COPY stream in C++, without the GIL)
-    then overlaps the pseudonymization of the chunk before it (Python, holding the GIL) instead
-    of alternating with it. The source is iterated and closed in that thread only (its database
-    connection with it); an error there is raised here, at the chunk where it happened. If the
-    consumer stops early, the thread stops at its next chunk and closes the source.
-    """
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(kind: str, item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put((kind, item), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not put("chunk", chunk):
-                    return
-            put("done", None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name=name, daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = slots.get()
-            if kind == "error":
-                raise item
-            if kind == "done":
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def compact(engine: Engine, contract: DatasetContract, root: Path | Zone, key: bytes, before: str,

@@ -31,7 +31,7 @@ from config.settings import Settings, load_settings
 from extractors.file_drop.helpers import write_manifest
 from extractors.formats import FileRejected
 from loaders import staging
-from loaders.curated import prefetched
+from loaders.prefetch import prefetched
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
 from pipeline.errors import BatchFailed, log_withheld

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from loaders.curated import prefetched
+from loaders.prefetch import prefetched
 
 
 def _source(n, log, fail_at=None):
@@ -21,8 +21,8 @@ def _source(n, log, fail_at=None):
 
 def test_every_chunk_in_order_read_in_the_background():
     log = []
-    assert list(prefetched(_source(7, log), depth=2)) == list(range(7))
-    assert all(entry[2] == "curated-prefetch" for entry in log if entry[0] == "read")
+    assert list(prefetched(_source(7, log), depth=2, name="reader-7")) == list(range(7))
+    assert all(entry[2] == "reader-7" for entry in log if entry[0] == "read")  # in the named thread
     assert log[-1] == ("closed",)
 
 

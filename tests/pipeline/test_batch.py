@@ -269,7 +269,7 @@ def _spy_read_ahead(monkeypatch) -> list[int]:
     started: list[int] = []
     real = shard_mod.prefetched
 
-    def spy(chunks, depth=2, name="curated-prefetch"):
+    def spy(chunks, depth=2, name="prefetch"):
         started.append(depth)
         return real(chunks, depth, name)
 
