@@ -44,6 +44,8 @@ def test_columns_in_the_order_asked_and_batches_filtered(tmp_path: Path) -> None
     back = pa.concat_tables(read_spills([first, second], ["weight_grams", "certificate_code"], {"b2"}))
     assert back.column_names == ["weight_grams", "certificate_code"]  # batch_id read to filter, then dropped
     assert back.column("certificate_code").to_pylist() == ["Cb2-000000", "Cb2-000001", "Cb2-000010"]
+    unfiltered = pa.concat_tables(read_spills([first], ["weight_grams", "certificate_code"]))
+    assert unfiltered.column_names == ["weight_grams", "certificate_code"]  # not the file's order
     keyed = pa.concat_tables(read_spills([first, second], ["batch_id"], {"b1", "b3"}))
     assert keyed.column("batch_id").to_pylist() == ["b1"] * 4 + ["b3"] * 3
 
