@@ -37,6 +37,23 @@ def test_pipeline_bench_runs_and_loads_every_row(dataset: str, tmp_path: Path) -
 
 
 @pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server binaries not installed")
+def test_pipeline_bench_alternates_pairs_with_the_floor_and_reports_the_median(tmp_path: Path) -> None:
+    from bench.bench_pipeline import main
+
+    out = tmp_path / "pairs.json"
+    main(["--dataset", "birth_certificates", "--rows", str(ROWS), "--postgres", "--pairs", "2", "--json", str(out)])
+    [r] = json.loads(out.read_text())
+    assert r["backend"] == "postgresql" and len(r["pairs"]) == 2
+    # Every run starts from empty zones and an empty store: each one loads every row (a run that
+    # saw the previous one's ledger would be an identical re-run and skip).
+    assert r["summary"]["loaded"] == ROWS and r["floor"]["datasets"]["birth_certificates"]["loaded"] == ROWS
+    ratios = [p["ratio"] for p in r["pairs"]]
+    assert all(p["floor_s"] > 0 and p["end_to_end_s"] > 0 for p in r["pairs"])
+    assert r["floor_ratio"] == min(ratios)  # the lower middle of two
+    assert round(r["timings"]["end_to_end"] / r["floor"]["total_s"], 2) == r["floor_ratio"]
+
+
+@pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server binaries not installed")
 def test_pg_load_bench_runs(tmp_path: Path) -> None:
     from bench.bench_pg_load import main
 
