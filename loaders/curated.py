@@ -115,6 +115,27 @@ def _values(spec_values: dict[str, tuple[str, str]]) -> dict[str, dict[str, str]
     return {code: {"vi": vi, "en": en} for code, (vi, en) in spec_values.items()}
 
 
+#: A run of nine or more digits (single spaces, dots or dashes between them allowed, an optional
+#: leading +): a phone number, a citizen ID, an insurance number typed into a text field.
+DIGIT_RUN = r"\+?[0-9](?:[ .\-]?[0-9]){8,}"
+#: What such a run becomes in curated Parquet.
+DIGIT_RUN_MASK = "[số đã ẩn]"
+
+
+def mask_digit_runs(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Kept text with every :data:`DIGIT_RUN` replaced by :data:`DIGIT_RUN_MASK`.
+
+    Curated Parquet keeps a few short descriptive text columns (a professional title, a licence
+    issuer, disease names, ...): no column meant for a person's identifier, but a facility's
+    system may let a clerk type one in. None of those columns has a legitimate nine-digit number.
+    """
+    return pc.replace_substring_regex(col, DIGIT_RUN, DIGIT_RUN_MASK)
+
+
+def _kept_text(spec: Any) -> bool:
+    return spec.curated == "keep" and spec.type == "text"
+
+
 def curated_fields(contract: DatasetContract) -> list[tuple[pa.Field, str]]:
     """Every curated column as an Arrow field with its dictionary in the field metadata.
 
@@ -137,7 +158,9 @@ def curated_fields(contract: DatasetContract) -> list[tuple[pa.Field, str]]:
                          logical_type=logical, unit=spec.unit, values=_values(spec.values),
                          timezone=f"{tz} (naive local wall-clock time)" if spec.type == "datetime" else None,
                          treatment="kept as in staging" + (f"; split on '{spec.curated_list}' into a list"
-                                                           if spec.curated_list else ""), **base)
+                                                           if spec.curated_list else "")
+                         + (f"; runs of nine or more digits (a phone or ID number typed in) become "
+                            f"'{DIGIT_RUN_MASK}'" if _kept_text(spec) else ""), **base)
             out.append((pa.field(name, arrow_type, metadata=meta), name))
             if spec.curated_chapter:
                 chapters = {k: {"vi": v[2], "en": v[3]} for k, v in CHAPTERS.items()}
@@ -205,6 +228,8 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
         if spec.curated == "drop":
             continue
         col = table.column(name)
+        if _kept_text(spec):
+            col = mask_digit_runs(col)
         if spec.curated == "keep" and spec.curated_list:
             out[name] = split_list(col, spec.curated_list)
             if spec.curated_chapter:

@@ -59,7 +59,8 @@ def render_analyst_dictionary(contract: DatasetContract) -> str:
         "versions; withdrawn records are left out).",
         f"* **Time**: timestamps and dates are naive **local wall-clock time, {contract.timezone}** (UTC+7, no "
         "daylight saving); no offset is stored.",
-        "* **Personal data**: names, addresses and free text are not in curated Parquet; identifiers are keyed "
+        "* **Personal data**: names, addresses and free narrative text are not in curated Parquet (short descriptive "
+        "text that is kept has any run of nine or more digits masked); identifiers are keyed "
         "HMAC-SHA256 pseudonyms (`*_pseudonym`), equal across datasets within a domain (every personal ID is "
         "domain `person`); dates of birth are reduced to the year. NULL means not sent or not applicable.",
         "* **Metadata**: `pyarrow.parquet.read_schema(path).field(name).metadata` holds `description_vi`, "

@@ -230,3 +230,70 @@ def test_a_night_part_is_in_key_byte_order_as_a_rebuilt_month_is(engine, tmp_pat
     publish_partitions(engine, CONTRACT, {(2026, 11)}, month_root, KEY)
     rebuilt = month_file(month_root, 2026, 11)
     assert pq.read_table(rebuilt, partitioning=None).column("certificate_code_pseudonym").to_pylist() == expected
+
+
+def test_republish_rewrites_parts_written_under_an_older_curated_treatment(engine, tmp_path, monkeypatch, capsys):
+    """``s06 republish``: a part written before a column's treatment changed (here: it still holds
+    the mother's name, in clear) is rewritten from staging with the current treatment; a month
+    folder whose rows are gone loses its files."""
+    import pyarrow as pa
+
+    from cli.republish import main
+
+    root = tmp_path / "data"
+    _night_load(engine, "2026-11-21", rec("A", "1", 3000), rec("B", "1", 3100))
+    folder = partition_dir(root / "curated", CONTRACT, 2026, 11)
+    folder.mkdir(parents=True)
+    stale = pa.table({"certificate_code_pseudonym": ["x", "y"], "mother_full_name": ["NGUYEN THI A", "TRAN THI B"]})
+    pq.write_table(stale, folder / "part-2026-11-21.parquet")
+    gone = partition_dir(root / "curated", CONTRACT, 2026, 8)
+    gone.mkdir(parents=True)
+    pq.write_table(stale, gone / "part-2026-08-02.parquet")
+    monkeypatch.setenv("S06_DATA_ROOT", str(root))
+    monkeypatch.setenv("S06_STAGING_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("S06_PSEUDONYM_KEY", KEY.decode())
+
+    assert main(["--dataset", "birth_certificates", "--month", "2026-11"]) == 0
+    part = pq.read_table(folder / "part-2026-11-21.parquet", partitioning=None)
+    assert part.schema.equals(curated_schema(CONTRACT), check_metadata=False)
+    assert len(_codes(folder / "part-2026-11-21.parquet")) == 2
+    assert list(gone.glob("part-*")), "--month 2026-11 leaves August alone"
+
+    assert main(["--dataset", "birth_certificates"]) == 0  # every month: the zone's folders too
+    assert not list(gone.glob("part-*")), "a month with no rows in staging loses its files"
+    out = capsys.readouterr().out
+    assert "2 month(s) rebuilt" in out and "NGUYEN" not in out
+
+
+def test_republish_refuses_a_month_that_is_not_one(capsys):
+    from cli.republish import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "birth_certificates", "--month", "2026-13"])
+    assert exc.value.code == 2 and "not a month" in capsys.readouterr().err
+
+
+def test_kept_text_is_masked_where_it_holds_a_phone_or_id_number_and_free_text_is_not_curated():
+    import pyarrow as pa
+
+    from loaders.curated import DIGIT_RUN_MASK, to_curated
+
+    contract = load_contract("health_workforce")
+    n = 5
+    cols = {}
+    for name, spec in contract.columns.items():
+        cols[name] = pa.nulls(n, {"date": pa.date32(), "datetime": pa.timestamp("s"), "int": pa.int32(),
+                                  "bool": pa.bool_()}.get(spec.type, pa.string()))
+        if spec.year_only_allowed:
+            cols[f"{name}_year"] = pa.nulls(n, pa.int32())
+    from loaders.curated import CURATED_LINEAGE
+
+    for name in CURATED_LINEAGE:
+        cols[name] = pa.array(["x"] * n)
+    cols["title"] = pa.array(["Bác sĩ, liên hệ 0912 999 888", "Điều dưỡng hạng 3", "CCCD 001195700001 ghi nhầm",
+                              "Khoa 12, năm 2026", "+84-912-999-888"])
+    curated = to_curated(pa.table(cols), contract, KEY)
+    assert curated.column("title").to_pylist() == [
+        f"Bác sĩ, liên hệ {DIGIT_RUN_MASK}", "Điều dưỡng hạng 3", f"CCCD {DIGIT_RUN_MASK} ghi nhầm",
+        "Khoa 12, năm 2026", DIGIT_RUN_MASK]
+    assert "exam_reason" not in curated_schema(load_contract("driver_health_checks")).names
