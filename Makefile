@@ -63,7 +63,7 @@ test: airflow-init system-deps  ## TEST COMMAND: lint, type-check, then the whol
 system-deps:  ## Debian packages the tests use (redis-server for the Celery test), installed when missing
 	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
 
-test-celery: airflow-init system-deps  ## The CeleryExecutor test on all four datasets (PostgreSQL + Redis + 2 workers)
+test-celery: airflow-init system-deps  ## The CeleryExecutor test on every dataset (PostgreSQL + Redis + 2 workers)
 	S06_CELERY_DATASETS=all $(BIN)/python -m pytest tests/service/test_celery.py -q
 
 up: airflow-init  ## Run it as a service: scheduler, dag-processor, triggerer, api-server (URL + login printed), loopback only

@@ -116,7 +116,8 @@ def run(datasets: list[str], first: dt.date, last: dt.date, facilities: list[str
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (module docstring)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="s06 backfill", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", action="append", choices=available_datasets(), help="dataset(s); default: all")
     p.add_argument("--from", dest="first", type=dt.date.fromisoformat, required=True, help="first night (local date)")
     p.add_argument("--to", dest="last", type=dt.date.fromisoformat, required=True, help="last night, inclusive")

@@ -172,7 +172,8 @@ def _page(engine: Engine, dataset: str, consumer: str, citizens: set[str], page:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: consume the feed once and print the counts (exit 2: cannot run)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="s06 consumer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="birth_certificates", choices=[d for d in available_datasets() if match_column(d)])
     p.add_argument("--consumer", default=None,
                    help=f"consumer id (default: the login on PostgreSQL, {DEFAULT_CONSUMER} on SQLite)")

@@ -37,7 +37,8 @@ SAMPLE_REGISTRY = REPO_ROOT / "sample_data" / "facilities.yaml"
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="s06 demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 11, 21), help="first night (local date)")
     p.add_argument("--nights", type=int, default=3, help="number of consecutive nights")
     p.add_argument("--dataset", action="append", choices=available_datasets(), help="dataset(s) to run (default: all)")

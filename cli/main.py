@@ -2,11 +2,13 @@
 
 ::
 
-    s06 demo [--start 2026-11-21] [--nights 3] [--dataset ...] [--no-generate]
+    s06 demo [--start 2026-11-21] [--nights 3] [--dataset ...] [--no-generate] [--strict]
     s06 backfill --from 2026-11-01 --to 2026-11-20 [--dataset ...] [--facility ...]
-    s06 consumer [--dataset birth_certificates] [--consumer population_db]
-    s06 summary --start 2026-11-21 [--nights 3] [--dataset ...]
+    s06 consumer [--dataset birth_certificates] [--consumer ID] [--url URL]
+    s06 summary --start 2026-11-21 [--nights 1] [--dataset ...]
 
+Options in brackets are optional, shown with their default where it is a fixed value (ID and URL
+are placeholders); ``s06 <command> --help`` lists every option of a command.
 Each command is also a module (``python -m cli.demo`` ...). Installed as a console script by
 ``make install`` (``[project.scripts]`` in ``pyproject.toml``).
 """

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: print the summary of the given nights."""
     import argparse
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="s06 summary", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first night (local date)")
     p.add_argument("--nights", type=int, default=1, help="number of consecutive nights")
     p.add_argument("--dataset", action="append", choices=available_datasets(), help="dataset(s); default: all")

@@ -70,7 +70,7 @@ def wait(api: Api, runs: list[tuple[str, str]], timeout: float, interval: float 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--night", type=dt.date.fromisoformat, required=True, help="local date YYYY-MM-DD")
-    p.add_argument("--dataset", action="append", choices=DATASETS, help="default: all four")
+    p.add_argument("--dataset", action="append", choices=DATASETS, help="default: every dataset")
     p.add_argument("--facility", action="append", help="restrict to these facility codes")
     p.add_argument("--wait", action="store_true", help="wait until the runs finish")
     p.add_argument("--timeout", type=float, default=1800)

@@ -4,7 +4,7 @@ loopback. One sample night, triggered through the REST API, must give the same l
 staging rows as ``dag.test()`` of that night into a separate data root.
 
 The normal test command runs ``driver_health_checks`` (file drops + the REST facility);
-``make test-celery`` (``S06_CELERY_DATASETS=all``) runs all four datasets.
+``make test-celery`` (``S06_CELERY_DATASETS=all``) runs every dataset (``ops.service.DATASETS``).
 """
 
 from __future__ import annotations
