@@ -129,7 +129,8 @@ class EncodingDecision:
 
     def describe(self) -> str:
         """``UTF-8 (detected)``, ``cp1258 (declared in the registry)``, ``UTF-8 (byte-order mark)``."""
-        why = {"bom": "byte-order mark", "declared": "declared in the registry", "detected": "detected"}[self.source]
+        why = {"bom": "byte-order mark", "declared": "declared in the registry", "detected": "detected",
+               "utf8_over_declared": "detected: the file is valid UTF-8, not the registry's encoding"}[self.source]
         return f"{self.label} ({why})"
 
 
@@ -160,7 +161,9 @@ def _utf8_verdict(head: bytes, complete: bool) -> tuple[int, int]:
 def decide_encoding(path: Path, declared: str = "auto") -> EncodingDecision:
     """Decide the text encoding of a file, and say how it was decided.
 
-    A byte-order mark wins; then an encoding declared in the registry; then the first megabyte is
+    A byte-order mark wins; then an encoding declared in the registry, unless the first megabyte
+    is valid UTF-8 holding non-ASCII characters while a legacy code page is declared (then UTF-8,
+    source ``utf8_over_declared``: the read stage notes it on the file); otherwise the first megabyte is
     inspected: valid UTF-8 is UTF-8; UTF-8 with a few invalid bytes among many valid multi-byte
     characters is still UTF-8 (a corrupt UTF-8 file, which the reader rejects naming the byte
     offset - not a cp1258 file); otherwise Windows-1258, the legacy Vietnamese code page Python can
@@ -172,12 +175,29 @@ def decide_encoding(path: Path, declared: str = "auto") -> EncodingDecision:
         return EncodingDecision("utf-8-sig", "bom")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return EncodingDecision("utf-16", "bom")
+    complete = len(head) < SNIFF_BYTES
     if declared not in ("auto", ""):
+        if not is_utf8_name(declared):
+            # A legacy single-byte declaration on a file that is valid UTF-8 with non-ASCII
+            # characters is out of date (the facility's system now exports UTF-8): read as
+            # declared, every such character would load as mojibake without a word. Text in a
+            # Vietnamese code page is practically never valid UTF-8 once it has accents.
+            bad, multibyte = _utf8_verdict(head, complete=complete)
+            if bad == 0 and multibyte > 0:
+                return EncodingDecision("utf-8", "utf8_over_declared")
         return EncodingDecision(declared, "declared")
-    bad, multibyte = _utf8_verdict(head, complete=len(head) < SNIFF_BYTES)
+    bad, multibyte = _utf8_verdict(head, complete=complete)
     if bad == 0 or multibyte >= bad:
         return EncodingDecision("utf-8", "detected")
     return EncodingDecision("cp1258", "detected")
+
+
+def is_utf8_name(name: str) -> bool:
+    """Whether the codec ``name`` is UTF-8 (any spelling: ``utf8``, ``UTF-8``, ``utf-8-sig``)."""
+    try:
+        return codecs.lookup(name).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return False
 
 
 def detect_encoding(path: Path, declared: str = "auto") -> str:
@@ -778,6 +798,12 @@ class _Rows:
 _PLAIN_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r\n]*)?<[A-Za-z_][A-Za-z0-9_.\-]*[ \t\r\n/>]")
 
 
+#: XML's white space (space, tab, CR, LF), removed from base64 content before decoding: an XML
+#: base64 value may be wrapped in lines (MIME-style exporters wrap at 76 characters) and indented.
+#: Anything else outside the base64 alphabet, and bad padding, still make the content invalid.
+_XML_SPACE = str.maketrans("", "", " \t\r\n")
+
+
 def parse_inner_document(data: bytes) -> Any:
     """Parse one base64-decoded XML9 document (bytes in memory) safely.
 
@@ -825,8 +851,9 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                         continue
                     xml9_tables += 1
                     try:
-                        inner = binascii.a2b_base64((_text_of(filehoso, "NOIDUNGFILE", namespaced) or "").strip(),
-                                                    strict_mode=True)
+                        inner = binascii.a2b_base64(
+                            (_text_of(filehoso, "NOIDUNGFILE", namespaced) or "").translate(_XML_SPACE),
+                            strict_mode=True)
                         doc = parse_inner_document(inner)
                     except (binascii.Error, ValueError):
                         rows.error(ref, "NOIDUNGFILE is not valid base64")
@@ -954,11 +981,15 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
         raise FileRejected(f"CSV header has {len(names)} columns, over the limit of {limits.max_columns} (S06_MAX_COLUMNS)")
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
-        if name in seen:
-            raise FileRejected(f"CSV header repeats a column name (columns {seen[name] + 1} and {i + 1})")
+        # Layouts match header names whatever their letter case, so two names differing only in
+        # case are the same column sent twice: keeping either would silently choose a value.
+        key = name.casefold()
+        if key in seen:
+            how = "" if names[seen[key]] == name else ", differing only in letter case"
+            raise FileRejected(f"CSV header repeats a column name (columns {seen[key] + 1} and {i + 1}{how})")
         if name in LINEAGE_COLUMNS:
             raise FileRejected(f"CSV header uses a reserved column name (column {i + 1})")
-        seen[name] = i
+        seen[key] = i
     return names
 
 
@@ -1001,16 +1032,16 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
         reader = pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv)
         if tolerant:
             batches = [b for b in reader if b.num_rows]
-            t = pa.Table.from_batches(batches, schema=reader.schema)
+            t = _without_blank_records(pa.Table.from_batches(batches, schema=reader.schema))
             if misshapen[0]:
                 yield _with_misshapen_rows(t, path, enc, names, misshapen[0])
             elif t.num_rows:
                 yield t.append_column("_source_ref", _row_refs(np.arange(1, t.num_rows + 1)))
             return
         for batch in reader:
-            if batch.num_rows == 0:
+            t = _without_blank_records(pa.Table.from_batches([batch]))
+            if t.num_rows == 0:
                 continue
-            t = pa.Table.from_batches([batch])
             refs = _row_refs(np.arange(row + 1, row + t.num_rows + 1))
             row += t.num_rows
             yield t.append_column("_source_ref", refs)
@@ -1027,6 +1058,35 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
         resume = True
     if resume:
         yield from _resume_after_misshapen(path, read_opts, conv, enc, names, row)
+
+
+#: What a blank field is made of: a record whose every field is only these is not a record.
+_BLANK = " \t\r\n"
+
+
+def _without_blank_records(table: pa.Table) -> pa.Table:
+    """``table`` without the records whose every field is empty or white space (``,,,``: a
+    spreadsheet's empty row). The second pass (:func:`_misshapen_rows`) skips the same records, so
+    both parsers number data rows alike. A record has to be short to be blank, so only short
+    ones are looked at closely (a file of real records costs one length sum per column)."""
+    if table.num_rows == 0 or table.num_columns == 0:
+        return table
+    total = np.zeros(table.num_rows, dtype=np.int64)
+    for col in table.columns:
+        total += pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
+    short = np.flatnonzero(total <= 8 * table.num_columns)
+    if short.size == 0:
+        return table
+    sub = table.take(pa.array(short))
+    kept_len = np.zeros(short.size, dtype=np.int64)
+    for col in sub.columns:
+        kept_len += pc.fill_null(pc.binary_length(pc.utf8_trim(col, _BLANK)), 0).to_numpy(zero_copy_only=False)
+    blank = short[kept_len == 0]
+    if blank.size == 0:
+        return table
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[blank] = False
+    return table.filter(pa.array(keep))
 
 
 def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacsv.ConvertOptions, encoding: str,
@@ -1058,11 +1118,12 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
     seen = emitted = 0
     try:
         for batch in pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv):
+            whole = _without_blank_records(pa.Table.from_batches([batch]))
             start = max(0, done - seen)
-            seen += batch.num_rows
-            if batch.num_rows <= start:
+            seen += whole.num_rows
+            if whole.num_rows <= start:
                 continue
-            table = pa.Table.from_batches([batch]).slice(start)
+            table = whole.slice(start)
             first = seen - table.num_rows
             if seen > len(good_rows):
                 raise _misshapen_rejection(path, encoding, names)
@@ -1106,7 +1167,7 @@ def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = F
             rows = csv.reader(fh)
             next(rows, None)  # the header
             for record in rows:
-                if not record or not "".join(record).strip():
+                if not record or not "".join(record).strip(_BLANK):
                     continue
                 data_row += 1
                 if len(record) != fields:

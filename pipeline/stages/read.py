@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from extractors.formats import reader
+from extractors.formats import is_utf8_name, reader
 from pipeline.stages.land import files_to_read
 from transforms.records import constant
 
@@ -102,6 +102,11 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
                 note = absent_columns_note(names, contract, landed.format or "")
             else:
                 note = ignored_columns_note(names, contract, landed.format or "", fmt.reader)
+            declared = _declared_encoding(item)
+            if declared not in ("auto", "") and landed.encoding in ("utf-8", "utf-8-sig") and not is_utf8_name(declared):
+                stale = (f"read as UTF-8: the registry declares {declared}, but the file is valid UTF-8 "
+                         "(update the facility's encoding in the registry)")
+                note = f"{stale}; {note}" if note else stale
             if note:
                 shard.file_notes[landed.name] = note
         if names != chunk.column_names:
@@ -163,8 +168,9 @@ def header_names(columns: list[str], contract: DatasetContract, fmt: str, reader
 
     Exports from spreadsheets and other systems change the case of a header (``MA_GCS`` for
     ``ma_gcs``); matching exactly would drop an optional column without a word. A name matching
-    one contract tag case-insensitively takes the tag's spelling, unless the exact tag is also
-    present. Two columns folding to the same tag reject the file.
+    one contract tag case-insensitively takes the tag's spelling. Two columns folding to the same
+    tag reject the file (the CSV reader already refuses a header repeating a name in any letter
+    case, the exact tag among them).
 
     Raises:
         FileRejected: two header columns differ only in letter case and match a contract tag.

@@ -46,6 +46,9 @@ def _reject(read, path, **kw) -> str:
     [
         pytest.param(b"ma_gcs,ho_ten,ma_gcs\n1,SECRET,2\n", "CSV header repeats a column name (columns 1 and 3)",
                      id="duplicated-column"),
+        pytest.param(b"ma_gcs,ho_ten,MA_GCS\n1,SECRET,2\n",
+                     "CSV header repeats a column name (columns 1 and 3, differing only in letter case)",
+                     id="duplicated-column-other-case"),
         pytest.param(b'ma_gcs,"ho_ten\n1,SECRET\n', "CSV header does not parse", id="unclosed-quote"),
         pytest.param(b"ma_gcs,_reader_error\n1,SECRET\n", "reserved column name", id="reserved-column"),
         pytest.param(b"ma\x01gcs,ho_ten\n1,SECRET\n", "CSV header contains a control character", id="control-in-header"),
@@ -115,9 +118,20 @@ def test_utf8_bad_byte_beyond_the_sniff_block(tmp_path):
 
 def test_declared_encoding_is_said_to_be_declared(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_bytes("ma,ten\n1,Hương\n".encode())
+    path.write_bytes("ma,ten\n1,Hương\n".encode("cp1258"))  # not UTF-8 either: the declaration stands
     reason = _reject(read_csv, path, encoding="ascii")
     assert "invalid ascii at byte" in reason and "declared in the registry" in reason
+
+
+def test_a_legacy_declaration_on_a_valid_utf8_file_reads_it_as_utf8(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_bytes("ma,ten\n1,Hương\n".encode())
+    decision = decide_encoding(path, "cp1258")
+    assert (decision.encoding, decision.source) == ("utf-8", "utf8_over_declared")
+    assert _rows(read_csv, path, encoding="cp1258")[0]["ten"] == "Hương"
+    assert decide_encoding(path, "utf8").source == "declared"  # a UTF-8 declaration is simply right
+    path.write_bytes(b"ma,ten\n1,Huong\n")  # ASCII only: nothing says the declaration is wrong
+    assert decide_encoding(path, "cp1258").encoding == "cp1258"
 
 
 def test_cp1258_file_is_still_detected_as_cp1258(tmp_path):

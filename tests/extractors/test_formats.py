@@ -43,6 +43,22 @@ def test_xml9_bad_base64_is_a_row_error_not_a_file_error(tmp_path):
     assert len(rows) == 3
 
 
+def test_xml9_base64_wrapped_in_lines_or_indented_reads_and_bad_padding_does_not(tmp_path):
+    """XML base64 may carry white space: MIME-style exporters wrap at 76 characters (LF or CRLF)."""
+    wrapped = base64.encodebytes(INNER.encode()).decode()  # 76-character lines, LF
+    assert "\n" in wrapped.strip()
+    crlf = "\r\n    ".join(wrapped.splitlines())
+    no_padding = base64.b64encode(INNER.encode() + b" ").decode().rstrip("=")
+    p = tmp_path / "a.xml"
+    p.write_text(_envelope(wrapped, crlf, no_padding, "QUJD\u00a0REVG"), encoding="utf-8")
+    rows = next(iter(read_giamdinhhs_xml9(p, 1000))).to_pylist()
+    assert [r["_source_ref"] for r in rows if r["_reader_error"] is None] == [
+        "HOSO[1]/DU_LIEU_GIAY_CHUNG_SINH[1]", "HOSO[1]/DU_LIEU_GIAY_CHUNG_SINH[2]",
+        "HOSO[2]/DU_LIEU_GIAY_CHUNG_SINH[1]", "HOSO[2]/DU_LIEU_GIAY_CHUNG_SINH[2]"]
+    assert [(r["_source_ref"], r["_reader_error"]) for r in rows if r["_reader_error"]] == [
+        ("HOSO[3]", "NOIDUNGFILE is not valid base64"), ("HOSO[4]", "NOIDUNGFILE is not valid base64")]
+
+
 def test_truncated_xml_rejects_file_without_content_in_reason(tmp_path):
     p = tmp_path / "t.xml"
     p.write_text(_envelope(base64.b64encode(INNER.encode()).decode())[:-40], encoding="utf-8")

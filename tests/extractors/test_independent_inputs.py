@@ -197,22 +197,27 @@ def test_a_streamed_csv_with_misshapen_records_reads_like_a_whole_one(tmp_path, 
         assert _with_error_column(_rows(read_csv, path)) == whole, block
 
 
-def test_a_streamed_csv_the_two_parsers_read_differently_is_rejected(tmp_path, monkeypatch):
-    """A line of only a delimiter and spaces is a row of empty values to Arrow and a blank line to
-    the locating parser: the references could then be wrong, so the file is rejected, read whole
-    or streamed, naming where the first misshapen record is and none of its text."""
+def test_a_blank_record_is_no_record_and_does_not_cost_the_file_its_misshapen_row(tmp_path, monkeypatch):
+    """A record of only delimiters and spaces (a spreadsheet's empty row: ``,,`` or `` , ``) is not a
+    record: both parsers skip it, so rows keep their numbers and a misshapen record beside it is
+    still a row error of its own, read whole or streamed (they used to disagree on it and the
+    whole file was rejected). Its text is never in a reason."""
     import extractors.formats as formats
     from extractors.formats import read_csv
 
     path = tmp_path / "d.csv"
-    path.write_text("so,ten\n" + "".join(f"{i},a\n" for i in range(1, 30)) + "30,SECRET,x\n , \n31,b\n",
+    path.write_text("so,ten\n" + "".join(f"{i},a\n" for i in range(1, 30)) + "30,SECRET,x\n , \n,\n31,b\n\t,\n",
                     encoding="utf-8")
+    expected = [(str(i), f"row {i}", None) for i in range(1, 30)] + [
+        (None, "row 30", "row 30 (line 31) has 3 fields where the header has 2 (an unquoted delimiter or quote?)"),
+        ("31", "row 31", None)]
     for block in (1 << 20, 64):
         monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", block)
-        with pytest.raises(FileRejected) as err:
-            _rows(read_csv, path)
-        assert err.value.reason.startswith("CSV parse error: data row 30 (line 31) has a different number of fields")
-        assert "SECRET" not in err.value.reason
+        rows = _with_error_column(_rows(read_csv, path))
+        assert [(r["so"], r["_source_ref"], r["_reader_error"]) for r in rows] == expected, block
+        assert "SECRET" not in str([r["_reader_error"] for r in rows])
+    path.write_text("so,ten\n1,a\n,\n2,b\n", encoding="utf-8")  # no misshapen record: no phantom record either
+    assert [(r["so"], r["_source_ref"]) for r in _rows(read_csv, path)] == [("1", "row 1"), ("2", "row 2")]
 
 
 def test_a_csv_with_classic_mac_line_ends_is_read(tmp_path):

@@ -197,3 +197,44 @@ def test_a_detected_encoding_is_not_reported_as_declared(shard_env):
     reason = _ledger(shard_env)["31011"]["reason"]
     assert "mixed.csv: CSV file is not valid UTF-8" in reason and "(detected)" in reason
     assert "declared" not in reason
+
+
+def test_a_utf8_file_from_a_facility_registered_as_cp1258_is_read_as_utf8_with_a_note(shard_env):
+    """A facility whose system moved to UTF-8 while the registry still says cp1258: read as
+    declared, every accented name would load as mojibake (``TRáº¦N``) without a word. The file is
+    valid UTF-8 with accents, so it is read as UTF-8 and its ingested_files row says why, for the
+    registry to be corrected; a real cp1258 file from the same entry still reads as cp1258."""
+    from pipeline.shard import run_shard
+
+    registry = REGISTRY.replace('{birth_certificates: {format: csv}}}\n  - {code: "79034"',
+                                '{birth_certificates: {format: csv, encoding: cp1258}}}\n  - {code: "79034"')
+    assert registry != REGISTRY
+    (shard_env / "facilities.yaml").write_text(registry, encoding="utf-8")
+    _csv(shard_env, "31011", "utf8.csv", 3)
+    folder = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat()
+    text = (folder / "utf8.csv").read_text(encoding="utf-8")
+    assert any(ord(ch) > 127 for ch in text)
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.execute(sa.text("SELECT mother_full_name FROM birth_certificates"))]
+        (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
+    assert len(names) == 3 and all(n in text.upper() for n in names), "the names load as written, not as mojibake"
+    assert status == "processed" and reason.startswith("read as UTF-8: the registry declares cp1258")
+
+    # The same entry, a genuine cp1258 file the next night: read as declared, no note.
+    night2 = NIGHT + dt.timedelta(days=1)
+    (shard_env / "drop" / "31011" / "birth_certificates" / night2.isoformat()).mkdir(parents=True)
+    target = shard_env / "drop" / "31011" / "birth_certificates" / night2.isoformat() / "legacy.csv"
+    import unicodedata
+
+    legacy = unicodedata.normalize("NFD", text).encode("cp1258", errors="replace")  # tone marks as cp1258 bytes
+    assert max(legacy) > 127
+    target.write_bytes(legacy)
+    start2 = start + dt.timedelta(days=1)
+    run_shard("birth_certificates", ["31011"], start2, start2 + dt.timedelta(days=1))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)
+                            .where(ingested_files.c.file_name.like("%legacy.csv"))).all()
+    assert rows == [("processed", None)]
