@@ -10,7 +10,7 @@ in the same run and alternating:
 * **floor**: ``xml.etree.ElementTree.iterparse`` (C parser, no checks) doing the same extraction
   into one dict per record (base64 decode and ``fromstring`` of the inner documents included);
 * **floor_columns**: the same, collecting the values into per-tag Python lists instead ("iterparse
-  into columns", the floor ENVIRONMENT.md measured).
+  into columns", what the reader builds).
 
 Reports medians of ``--repeat`` runs, wall and process CPU time (the machine is shared: CPU time
 is the steadier figure), and the ratios reader / floor; JSON into

@@ -6,6 +6,7 @@
     s06 backfill --from 2026-11-01 --to 2026-11-20 [--dataset ...] [--facility ...]
     s06 consumer [--dataset birth_certificates] [--consumer ID] [--url URL]
     s06 summary --start 2026-11-21 [--nights 1] [--dataset ...]
+    s06 republish --dataset ... [--month 2026-11 ...]
 
 Options in brackets are optional, shown with their default where it is a fixed value (ID and URL
 are placeholders); ``s06 <command> --help`` lists every option of a command.
@@ -24,6 +25,7 @@ COMMANDS = {
     "backfill": "cli.backfill",
     "consumer": "cli.consumer",
     "summary": "cli.summary",
+    "republish": "cli.republish",
 }
 
 

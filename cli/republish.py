@@ -10,7 +10,8 @@ one part per night, under each month's lock (safe while the nightly DAGs run)::
 
 A month is every month a loaded batch of the dataset touched (the ledger's ``partitions``) and
 every month folder already in the curated zone (a month with no rows left loses its files).
-Prints counts only: no personal data.
+Prints counts only: no personal data. Exit 0 when every month was rebuilt; 2 with one ``error:``
+line when the pseudonymization key is missing or the staging store does not answer.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 
 from sqlalchemy.engine import Engine
 
+from cli.preflight import EXIT_CANNOT_RUN, CannotRun, preflight
 from config.contracts import available_datasets, load_contract
 from config.settings import load_settings
 from config.storage import Zone
@@ -54,7 +57,7 @@ def published_months(engine: Engine, dataset: str, zone: Zone) -> set[tuple[int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line; exit 0 when every month was rebuilt."""
+    """Command line; exit 0 when every month was rebuilt, 2 when it cannot run."""
     from loaders.curated import publish_partitions
     from pipeline.secrets import pseudonym_key
 
@@ -65,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="rebuild only these months (default: every published month)")
     args = parser.parse_args(argv)
     settings = load_settings()
+    try:
+        preflight(settings)
+    except CannotRun as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     engine = staging.engine_for(settings.staging_url)
     staging.ensure_schema(engine, args.dataset)
     zone = settings.zone("curated")

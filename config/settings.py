@@ -2,7 +2,7 @@
 
 One place decides where the data zones live and which staging store to use, so local runs,
 tests and production differ only by environment (STYLE P20). Every variable is documented in
-the README's "Environment variables" table.
+``docs/configuration.md``.
 """
 
 from __future__ import annotations

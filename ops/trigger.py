@@ -1,6 +1,6 @@
 """Trigger explicit nights on the running service through the REST API (v2), optionally wait.
 
-    python -m ops.trigger --night 2026-11-21                         # all four datasets
+    python -m ops.trigger --night 2026-11-21                         # every dataset
     python -m ops.trigger --night 2026-11-23 --dataset birth_certificates --facility 31011 --wait
 
 Each run gets a run id that names the night (``night_2026-11-21__manual__<UTC time>``), the

@@ -253,7 +253,9 @@ def test_republish_rewrites_parts_written_under_an_older_curated_treatment(engin
     monkeypatch.setenv("S06_STAGING_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("S06_PSEUDONYM_KEY", KEY.decode())
 
-    assert main(["--dataset", "birth_certificates", "--month", "2026-11"]) == 0
+    from cli.main import main as s06
+
+    assert s06(["republish", "--dataset", "birth_certificates", "--month", "2026-11"]) == 0
     part = pq.read_table(folder / "part-2026-11-21.parquet", partitioning=None)
     assert part.schema.equals(curated_schema(CONTRACT), check_metadata=False)
     assert len(_codes(folder / "part-2026-11-21.parquet")) == 2
@@ -265,12 +267,19 @@ def test_republish_rewrites_parts_written_under_an_older_curated_treatment(engin
     assert "2 month(s) rebuilt" in out and "NGUYEN" not in out
 
 
-def test_republish_refuses_a_month_that_is_not_one(capsys):
+def test_republish_refuses_a_month_that_is_not_one_and_a_missing_key_in_one_line(capsys, monkeypatch, tmp_path):
     from cli.republish import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--dataset", "birth_certificates", "--month", "2026-13"])
     assert exc.value.code == 2 and "not a month" in capsys.readouterr().err
+    monkeypatch.setenv("S06_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("S06_STAGING_URL", f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.delenv("S06_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_S06_PSEUDONYM_KEY", "")
+    assert main(["--dataset", "birth_certificates"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no pseudonymization key") and err.count("\n") == 1
 
 
 def test_kept_text_is_masked_where_it_holds_a_phone_or_id_number_and_free_text_is_not_curated():
