@@ -201,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.report import build_report
 
     with _output_to(log_path):  # GX and Airflow's loggers go to the task log file, not the console
-        report = build_report(nights[-1], days=30, settings=settings, datasets=datasets)
+        # The night's report and feedback cover every dataset (they are one per night): a
+        # one-dataset run (make run-night) must not rewrite them with that dataset alone.
+        report = build_report(nights[-1], days=30, settings=settings)
     print(f"\nQuality report ({nights[-1]}): {report.html}")
     print(f"  tables (CSV, Parquet)          {report.folder / 'tables'}")
     print(f"  facility feedback (restricted) {settings.data_root / 'feedback'} ({len(report.feedback)} file(s))")

@@ -204,13 +204,16 @@ def _xlsx_bytes(rows: list[dict[str, Any]], facility: str, name: str, night: dt.
     return buf.getvalue()
 
 
-def write_feedback(night: dt.date, settings: Settings | None = None, datasets: list[str] | None = None,
-                   engine: Any = None) -> list[Path]:
-    """Write the night's feedback folders (replacing the night's earlier ones); returns the files."""
+def write_feedback(night: dt.date, settings: Settings | None = None, engine: Any = None) -> list[Path]:
+    """Write the night's feedback folders (replacing the night's earlier ones); returns the files.
+
+    A facility's file holds every dataset's lines for the night, so it is always rebuilt from all
+    of them (rebuilding it from one dataset, after a one-dataset re-run, deleted the others' lines).
+    """
     from config.registry import load_registry
 
     settings = settings or load_settings()
-    datasets = datasets or available_datasets()
+    datasets = available_datasets()
     engine = engine or staging.make_engine(settings.staging_url)
     names = {f.code: f.name for f in load_registry(settings.facilities_file)}
     root = feedback_root(settings)

@@ -606,7 +606,7 @@ def build_report(night: dt.date, days: int = 30, settings: Settings | None = Non
     if feedback:
         from pipeline.feedback import write_feedback
 
-        result.feedback = write_feedback(night, settings=settings, datasets=datasets, engine=engine)
+        result.feedback = write_feedback(night, settings=settings, engine=engine)
     if data_docs:
         from expectations.runner import build_data_docs
 

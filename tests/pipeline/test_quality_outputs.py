@@ -153,3 +153,17 @@ def test_rerunning_the_batch_replaces_its_statistics(outputs):
     start = dt.datetime(NIGHT.year, NIGHT.month, NIGHT.day, tzinfo=TZ)
     run_batch("birth_certificates", "01929", start, start + dt.timedelta(days=1))
     assert len(sorted((root / "gx").rglob("birth_certificates_01929_2026-11-21.*.json"))) == 1
+
+
+def test_a_report_built_for_one_dataset_keeps_the_other_datasets_feedback(outputs):
+    """A facility's feedback file holds every dataset's lines for the night: a report built for one
+    dataset (a one-dataset re-run, ``make run-night``) rebuilds it from all of them, so the births
+    lines survive a report for death notices (they were deleted)."""
+    from pipeline.report import build_report
+
+    root, result = outputs
+    (before,) = [p for p in result.feedback if p.suffix == ".csv"]
+    lines = before.read_bytes()
+    again = build_report(NIGHT, days=7, datasets=["death_notices"], data_docs=False)
+    assert [p for p in again.feedback if p.suffix == ".csv"] == [before]
+    assert before.read_bytes() == lines and b"birth_certificates" in lines
