@@ -61,6 +61,14 @@ def _lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
         raise FileRejected(f"unknown declared encoding {encoding!r}") from None
 
 
+def _starts_a_document(line: str) -> bool:
+    """A first line that opens an array, or a lone ``{``: a JSON document delivered as JSON Lines
+    (``json.dumps(records, indent=2)``). Read line by line it would be one row error per line,
+    enough to hold the facility's batch back, with ``received`` counting lines, not records."""
+    head = line.strip().lstrip("\ufeff")
+    return head.startswith("[") or head == "{"
+
+
 def _object(line: str) -> dict[str, Any] | str:
     """The parsed object, or why the line is not a usable JSON object."""
     try:
@@ -101,6 +109,9 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
     keys: dict[str, None] = {}
     any_line = False
     for _number, line in _lines(path, enc):  # pass 1: decodability and the column union
+        if not any_line and _starts_a_document(line):
+            raise FileRejected("the file is one JSON document (an array, or an object over several lines), not JSON "
+                               "Lines (one record object per line)")
         any_line = True
         obj = _object(line)
         if not isinstance(obj, str):

@@ -193,3 +193,29 @@ def test_json_export_reader_refs_errors_and_rejection(tmp_path):
     path.write_text('{"other": []}', encoding="utf-8")
     with pytest.raises(FileRejected, match="no 'nhanVien' list"):
         list(read_json_records(path, 2, records_key="nhanVien"))
+
+
+@pytest.mark.parametrize("text", [
+    '[\n  {"SOGIAYKHAM": "1"},\n  {"SOGIAYKHAM": "2"}\n]\n',  # json.dumps(records, indent=2)
+    '{\n  "SOGIAYKHAM": "1"\n}\n',  # one pretty-printed object
+    '\ufeff[{"SOGIAYKHAM": "1"}, {"SOGIAYKHAM": "2"}]\n',  # an array on one line, after a BOM
+    '\n\n  [\n{"SOGIAYKHAM": "1"}\n]',  # blank lines first
+])
+def test_a_json_document_delivered_as_json_lines_is_one_file_rejection(tmp_path, text):
+    from extractors.sql.jsonl import read_jsonl
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FileRejected) as err:
+        list(read_jsonl(path, 10))
+    assert "not JSON Lines" in err.value.reason and "SOGIAYKHAM" not in err.value.reason
+
+
+def test_json_lines_with_a_broken_line_keep_their_row_errors(tmp_path):
+    from extractors.sql.jsonl import read_jsonl
+
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"A": "1"}\n{"A": \n{"A": "3"}\n', encoding="utf-8")
+    rows = [r for t in read_jsonl(path, 10) for r in t.to_pylist()]
+    assert [(r["A"], r["_reader_error"]) for r in rows] == [
+        ("1", None), (None, "line 2 is not a valid JSON object"), ("3", None)]
