@@ -80,6 +80,8 @@ class ColumnSpec:
     rules: tuple[str, ...] = ()
     width: int | None = None
     year_only_allowed: bool = False
+    #: a datetime column whose values must carry the time of day (a date alone is a failure)
+    time_required: bool = False
     none_values: tuple[str, ...] = ()
     not_measured_values: tuple[str, ...] = ()
     code_map: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -432,6 +434,8 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
         if (col.get("curated_list") or col.get("curated_chapter")) and (ctype not in ("code", "text")
                                                                         or curated != "keep"):
             raise ContractError(f"{w}: curated_list / curated_chapter need a kept code or text column")
+        if col.get("time_required") and ctype != "datetime":
+            raise ContractError(f"{w}: time_required is for datetime columns")
         columns[name] = ColumnSpec(
             name=name,
             type=ctype,
@@ -442,6 +446,7 @@ def parse_contract(raw: dict[str, Any], where: str = "<contract>") -> DatasetCon
             rules=tuple(col.get("rule") or ()),
             width=col.get("width"),
             year_only_allowed=bool(col.get("year_only_allowed", False)),
+            time_required=bool(col.get("time_required", False)),
             none_values=tuple(col.get("none_values") or ()),
             not_measured_values=tuple(col.get("not_measured_values") or ()),
             code_map={k: {str(a): int(b) for a, b in v.items()} for k, v in (col.get("code_map") or {}).items()},

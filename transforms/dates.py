@@ -60,8 +60,27 @@ def _field(struct: pa.Array, name: str) -> np.ndarray:
     return pc.fill_null(pc.cast(col, pa.int64()), -1).to_numpy(zero_copy_only=False)
 
 
+def accepted_forms(*, with_time: bool, year_only_allowed: bool = False, iso: bool = False,
+                   time_required: bool = False) -> str:
+    """The forms :func:`parse_dates` accepts with these options, for a facility-facing reason."""
+    if iso:
+        forms = "YYYY-MM-DDThh:mm[:ss][+07:00]" if with_time else "YYYY-MM-DD"
+        if year_only_allowed:
+            forms += ", YYYY or YYYY-MM (year only)"
+        return forms + (", with a time" if time_required else "")
+    if with_time and time_required:
+        forms = "yyyyMMddHHmm, yyyyMMddHHmmss or dd/MM/yyyy HH:mm[:ss] (the time is required)"
+    elif with_time:
+        forms = "yyyyMMddHHmm, yyyyMMddHHmmss, dd/MM/yyyy HH:mm[:ss], or a date alone (yyyyMMdd, dd/MM/yyyy)"
+    else:
+        forms = "yyyyMMdd or dd/MM/yyyy"
+    if year_only_allowed:
+        forms += "; yyyy alone (or 00 for an unknown day or month) is a year only"
+    return forms
+
+
 def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_allowed: bool = False,
-                iso: bool = False, timezone: str | None = None) -> ParsedDates:
+                iso: bool = False, timezone: str | None = None, time_required: bool = False) -> ParsedDates:
     """Parse a string array of dates or date-times.
 
     Args:
@@ -73,6 +92,8 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
             instead of the Vietnamese forms; ``YYYY`` / ``YYYY-MM`` are year-only values.
         timezone: with ``iso``, the zone an instant with an offset is converted into (the
             contract's); None keeps the wall-clock time as written.
+        time_required: with ``with_time``, a value without its hour and minute (a date alone) is
+            a failure instead of midnight (a birth's time of day is part of the record).
 
     Returns:
         The parsed arrays and the failure mask.
@@ -86,10 +107,10 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
     has_tz = np.zeros(n, bool)
     fields = None if iso else _fixed_width_fields(arr, present, year_only_allowed)
     if fields is not None:
-        y, m, d, hh, mi, ss = fields
+        y, m, d, hh, mi, ss, timed = fields
         matched = present.copy()
     else:
-        y, m, d, hh, mi, ss, matched, offset, has_tz = _regex_fields(arr, n, iso, with_time, year_only_allowed)
+        y, m, d, hh, mi, ss, timed, matched, offset, has_tz = _regex_fields(arr, n, iso, with_time, year_only_allowed)
     if iso:  # the offset must be a real one (-14:00 .. +14:00)
         matched &= np.abs(offset) <= 14 * 3600
     year_ok = (y >= MIN_YEAR) & (y <= MAX_YEAR)
@@ -105,6 +126,8 @@ def parse_dates(arr: pa.Array | pa.ChunkedArray, *, with_time: bool, year_only_a
         & (d >= 1) & (d <= dim)
         & (hh >= 0) & (hh <= 23) & (mi >= 0) & (mi <= 59) & (ss >= 0) & (ss <= 59)
     )
+    if with_time and time_required:
+        valid &= timed
     failed = present & ~valid & ~year_only
     months = np.where(valid, (y - 1970) * 12 + (mm - 1), 0).astype("datetime64[M]")
     days = months.astype("datetime64[D]") + np.where(valid, d - 1, 0).astype("timedelta64[D]")
@@ -145,8 +168,8 @@ def _fixed_width_fields(arr: pa.Array, present: np.ndarray, year_only_allowed: b
     """The fields of every present value when each has one of the fixed-width layouts (numpy over
     the column's bytes, no regex), else None (then the regular expressions read the column).
 
-    Returns ``(y, m, d, H, M, S)``: -1 for an absent date field, 0 for an absent time field, as
-    the regular expressions give them.
+    Returns ``(y, m, d, H, M, S, timed)``: -1 for an absent date field, 0 for an absent time field,
+    as the regular expressions give them; ``timed``: the value has a time of day.
     """
     if arr.type != pa.string():
         return None
@@ -158,6 +181,7 @@ def _fixed_width_fields(arr: pa.Array, present: np.ndarray, year_only_allowed: b
         layouts[4] = "yyyy"
     out = [np.full(n, -1, np.int64) for _ in range(3)] + [np.zeros(n, np.int64) for _ in range(3)]
     done = np.zeros(n, bool)
+    timed = np.zeros(n, bool)
     for length, layout in layouts.items():
         selected = present & (lengths == length)
         count = int(np.count_nonzero(selected))
@@ -176,16 +200,19 @@ def _fixed_width_fields(arr: pa.Array, present: np.ndarray, year_only_allowed: b
             if where:
                 target[at] = digits[:, where] @ (10 ** np.arange(len(where) - 1, -1, -1, dtype=np.int32))
         done[at] = True
+        if "H" in layout:
+            timed[at] = True
     if not np.array_equal(done, present):
         return None  # some value has another form: the regular expressions decide
-    return tuple(out)
+    return (*out, timed)
 
 
 def _regex_fields(arr: pa.Array, n: int, iso: bool, with_time: bool, year_only_allowed: bool
                   ) -> tuple[np.ndarray, ...]:
     """Fields of each value matched by the first of the forms' regular expressions it fits.
 
-    Returns ``(y, m, d, H, M, S, matched, offset, has_tz)``.
+    Returns ``(y, m, d, H, M, S, timed, matched, offset, has_tz)`` (``timed``: the value has a
+    time of day).
     """
     y = np.full(n, -1, np.int64)
     m = np.full(n, -1, np.int64)
@@ -193,6 +220,7 @@ def _regex_fields(arr: pa.Array, n: int, iso: bool, with_time: bool, year_only_a
     hh = np.full(n, 0, np.int64)
     mi = np.full(n, 0, np.int64)
     ss = np.full(n, 0, np.int64)
+    timed = np.zeros(n, bool)
     matched = np.zeros(n, bool)
     offset = np.zeros(n, np.int64)
     has_tz = np.zeros(n, bool)
@@ -209,12 +237,14 @@ def _regex_fields(arr: pa.Array, n: int, iso: bool, with_time: bool, year_only_a
             for target, name in ((hh, "H"), (mi, "M"), (ss, "S")):
                 got = _field(ex, name)
                 target[ok] = np.where(got[ok] < 0, 0, got[ok])
+                if name == "H":
+                    timed[ok] = got[ok] >= 0
         if pattern is _ISO:
             offset, has_tz = _offsets(ex, ok)
             if not with_time:
                 has_tz[:] = False  # a FHIR date has no time: nothing to convert
         matched |= ok
-    return y, m, d, hh, mi, ss, matched, offset, has_tz
+    return y, m, d, hh, mi, ss, timed, matched, offset, has_tz
 
 
 def _offsets(ex: pa.Array, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config.contracts import year_column
-from transforms.dates import parse_dates
+from transforms.dates import accepted_forms, parse_dates
 from transforms.text import clean_text, digits_only, upper_vi, upper_vi_str, utf8_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from config.contracts import ColumnSpec, DatasetContract
+    from config.contracts import ColumnSpec, DatasetContract, SourceFormat
 
 #: Arrow type of each canonical column type.
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -111,7 +111,7 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str,
         return {spec.name: upper_vi(text)}, no_failure
     if ctype in ("date", "datetime"):
         parsed = parse_dates(text, with_time=ctype == "datetime", year_only_allowed=spec.year_only_allowed,
-                             iso=iso_timezone is not None, timezone=iso_timezone)
+                             iso=iso_timezone is not None, timezone=iso_timezone, time_required=spec.time_required)
         dates = {spec.name: parsed.values}
         if spec.year_only_allowed:
             dates[year_column(spec.name)] = parsed.year
@@ -149,6 +149,16 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str,
     return out, _mask(pc.and_(present, pc.is_null(value)))
 
 
+def _parse_reason(name: str, spec: ColumnSpec, fmt: SourceFormat | None) -> str:
+    """A parse failure's reason; for a date, the forms it accepts (what the facility should send)."""
+    reason = f"{name}: value does not parse as {spec.type}"
+    if spec.type in ("date", "datetime"):
+        forms = accepted_forms(with_time=spec.type == "datetime", year_only_allowed=spec.year_only_allowed,
+                               iso=fmt is not None and fmt.date_style == "iso8601", time_required=spec.time_required)
+        reason += f" (or is not a real date); accepted: {forms}"
+    return reason
+
+
 def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> Normalized:
     """Normalize a raw chunk of one source format.
 
@@ -182,7 +192,7 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
                 ParseFailure(
                     column=name,
                     rule_id=rule,
-                    reason=f"{name}: value does not parse as {spec.type}",
+                    reason=_parse_reason(name, spec, fmt),
                     rows=failed,
                 )
             )

@@ -91,8 +91,8 @@ def test_fixed_width_reading_gives_the_regular_expressions_fields():
         fast = _fixed_width_fields(arr, present, year_only)
         assert fast is not None
         slow = _regex_fields(arr, len(arr), False, True, year_only)
-        assert slow[6][present].all()
-        for got, want in zip(fast, slow[:6], strict=True):
+        assert slow[7][present].all()  # matched
+        for got, want in zip(fast, slow[:7], strict=True):  # the fields and whether a time was written
             assert np.array_equal(got[present], want[present])
 
 
@@ -102,3 +102,18 @@ def test_a_value_outside_the_fixed_widths_sends_the_column_to_the_regular_expres
 
     arr = pa.array(["01/02/2020", value])
     assert _fixed_width_fields(arr, np.array([True, True]), False) is None
+
+
+@pytest.mark.parametrize("regex", [False, True])
+def test_a_required_time_fails_a_date_alone_and_keeps_every_timed_form(regex):
+    """``time_required`` (the birth's NGAY_SINH_CON): a date without its hour and minute is a
+    failure, not midnight, in the compact and the dd/MM/yyyy forms, on both readings."""
+    values = ["202611290830", "20261129083015", "29/11/2026 08:30", "29/11/2026 08:30:15", "20261129", "29/11/2026"]
+    if regex:
+        values.append("1/2/2020 9:30")  # outside the fixed widths: the regular expressions read the column
+    parsed = parse_dates(pa.array(values), with_time=True, time_required=True)
+    expect = [False, False, False, False, True, True] + ([False] if regex else [])
+    assert parsed.failed.tolist() == expect
+    assert parsed.values.to_pylist()[:2] == [dt.datetime(2026, 11, 29, 8, 30), dt.datetime(2026, 11, 29, 8, 30, 15)]
+    loose = parse_dates(pa.array(values), with_time=True)
+    assert not loose.failed.any() and loose.values.to_pylist()[4] == dt.datetime(2026, 11, 29)
