@@ -642,16 +642,21 @@ def checked_fields(elem: Any, rec: dict[str, str], namespaced: bool) -> tuple[di
     The readers build ``{tag: text}`` of the leaf children inline and call this only when the
     count differs from the children's (a repeated leaf, or a nested element) or the document
     declared a namespace. A leaf element that appears twice in one record is a problem: keeping
-    either value would silently choose between two, say, identity numbers. Nested elements are
-    not fields (skipped, as before). ``namespaced``: names are made local.
+    either value would silently choose between two, say, identity numbers. So is an element that
+    holds other elements: the formats' records are flat (every field plain text), and reading
+    around it would load the record with that field empty (an identity number sent as
+    ``<SO_CCCD_NND><SO>…</SO></SO_CCCD_NND>`` lost without a word). ``namespaced``: names are made
+    local.
     """
     if len(rec) != len(elem):  # a repeated leaf, or a nested element: look closer (rare)
         seen: set[str] = set()
         for c in elem:
-            if len(c) == 0:
-                if c.tag in seen:
-                    return rec, f"element {_element_label(c.tag)} appears more than once in the record"
-                seen.add(c.tag)
+            if len(c):
+                return rec, (f"element {_element_label(c.tag)} holds other elements instead of a value (a field "
+                             "must be plain text)")
+            if c.tag in seen:
+                return rec, f"element {_element_label(c.tag)} appears more than once in the record"
+            seen.add(c.tag)
     if namespaced:
         local = {local_name(k): v for k, v in rec.items()}
         if len(local) != len(rec):

@@ -219,3 +219,25 @@ def test_json_lines_with_a_broken_line_keep_their_row_errors(tmp_path):
     rows = [r for t in read_jsonl(path, 10) for r in t.to_pylist()]
     assert [(r["A"], r["_reader_error"]) for r in rows] == [
         ("1", None), (None, "line 2 is not a valid JSON object"), ("3", None)]
+
+
+def test_a_field_holding_elements_is_a_row_error_not_an_empty_value(tmp_path):
+    """The records are flat: an identity number sent as ``<SO_CCCD_NND><SO>…</SO></SO_CCCD_NND>``
+    would otherwise load with the field empty, without a word. Its record is a row error naming
+    the element (never its content); the records beside it load."""
+    p = tmp_path / "f.xml"
+    p.write_text("<?xml version='1.0' encoding='utf-8'?><HSDLGCS>"
+                 "<GIAYCHUNGSINH Id='Id-1'><MA_GCS>1</MA_GCS></GIAYCHUNGSINH>"
+                 "<GIAYCHUNGSINH Id='Id-2'><MA_GCS>2</MA_GCS><SO_CCCD_NND><SO>001195700001</SO></SO_CCCD_NND>"
+                 "</GIAYCHUNGSINH>"
+                 "<GIAYCHUNGSINH Id='Id-3'><MA_GCS>3</MA_GCS></GIAYCHUNGSINH><CHUKYDONVI/></HSDLGCS>", encoding="utf-8")
+    rows = [r for t in read_flat_document(p, 100) for r in t.to_pylist()]
+    assert [(r["MA_GCS"], r.get("_reader_error")) for r in rows] == [
+        ("1", None),
+        (None, "element 'SO_CCCD_NND' holds other elements instead of a value (a field must be plain text)"),
+        ("3", None)]
+    assert "001195700001" not in str(rows)
+    nested_inner = INNER.replace("<HO_TEN_NND>Lê Thị A</HO_TEN_NND></DU_LIEU", "<HO_TEN_NND><HO>Lê</HO></HO_TEN_NND></DU_LIEU", 1)
+    p.write_text(_envelope(base64.b64encode(nested_inner.encode()).decode()), encoding="utf-8")
+    rows = next(iter(read_giamdinhhs_xml9(p, 1000))).to_pylist()
+    assert [r["_reader_error"] is not None for r in rows] == [True, False]
