@@ -46,17 +46,29 @@ def gate(shard: Shard, threshold: float) -> None:
 
 
 def top_rules(batch: Batch, limit: int = TOP_RULES) -> str:
-    """``"B2 ×28: birth_datetime does not parse as datetime; B7 ×3: …"`` (rules, counts, reasons)."""
+    """``"B2 ×28: birth_datetime does not parse as datetime; REQ ×7 (+6 other reasons): …"``.
+
+    Per rule: the number of findings, then its most frequent reason, and how many other reasons
+    the rule gave (one record missing seven fields is seven REQ findings with seven reasons: the
+    one shown is not the only one).
+    """
     counts: Counter[tuple[str, str]] = Counter()
     for q in batch.quarantine:
         counts[(q["rule_id"], q["reason"])] += 1
     by_rule: Counter[str] = Counter()
     reason_of: dict[str, str] = {}
+    reasons: Counter[str] = Counter()
     for (rule, reason), n in counts.items():
         by_rule[rule] += n
+        reasons[rule] += 1
         if rule not in reason_of or counts[(rule, reason_of[rule])] < n:
             reason_of[rule] = reason
-    return "; ".join(f"{rule} ×{n}: {reason_of[rule]}" for rule, n in by_rule.most_common(limit))
+
+    def others(rule: str) -> str:
+        more = reasons[rule] - 1
+        return f" (+{more} other reason{'s' if more > 1 else ''})" if more else ""
+
+    return "; ".join(f"{rule} ×{n}{others(rule)}: {reason_of[rule]}" for rule, n in by_rule.most_common(limit))
 
 
 def key_groups(shard: Shard, contract: DatasetContract, loadable: list[Batch]) -> list[tuple[list[Batch], bool]]:

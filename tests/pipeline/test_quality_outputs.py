@@ -167,3 +167,17 @@ def test_a_report_built_for_one_dataset_keeps_the_other_datasets_feedback(output
     again = build_report(NIGHT, days=7, datasets=["death_notices"], data_docs=False)
     assert [p for p in again.feedback if p.suffix == ".csv"] == [before]
     assert before.read_bytes() == lines and b"birth_certificates" in lines
+
+
+def test_the_ledgers_top_rules_say_when_a_rule_gave_more_than_one_reason():
+    """One record missing seven fields is seven REQ findings with seven reasons: the ledger line
+    shows the commonest and says there are others (it read as if every finding had that reason)."""
+    from types import SimpleNamespace
+
+    from pipeline.stages.load import top_rules
+
+    quarantine = ([{"rule_id": "REQ", "reason": f"{c} is missing"} for c in "abcdefg"]
+                  + [{"rule_id": "B2", "reason": "birth_datetime: x"}] * 2
+                  + [{"rule_id": "D2", "reason": "a"}, {"rule_id": "D2", "reason": "b"}, {"rule_id": "D2", "reason": "b"}])
+    line = top_rules(SimpleNamespace(quarantine=quarantine))  # type: ignore[arg-type]
+    assert line == "REQ ×7 (+6 other reasons): a is missing; D2 ×3 (+1 other reason): b; B2 ×2: birth_datetime: x"
