@@ -161,7 +161,7 @@ def test_a_report_built_for_one_dataset_keeps_the_other_datasets_feedback(output
     lines survive a report for death notices (they were deleted)."""
     from pipeline.report import build_report
 
-    root, result = outputs
+    _root, result = outputs
     (before,) = [p for p in result.feedback if p.suffix == ".csv"]
     lines = before.read_bytes()
     again = build_report(NIGHT, days=7, datasets=["death_notices"], data_docs=False)
