@@ -241,3 +241,41 @@ def test_a_field_holding_elements_is_a_row_error_not_an_empty_value(tmp_path):
     p.write_text(_envelope(base64.b64encode(nested_inner.encode()).decode()), encoding="utf-8")
     rows = next(iter(read_giamdinhhs_xml9(p, 1000))).to_pylist()
     assert [r["_reader_error"] is not None for r in rows] == [True, False]
+
+
+def test_records_converted_in_parts_read_exactly_as_in_one(tmp_path, monkeypatch):
+    """The readers convert every ROWS_PER_PART records to Arrow as they go: a chunk made of parts
+    whose fields differ (a field first seen in a later part, one missing in between, row errors
+    in one part only, the envelope's lineage column) reads exactly as when it is one part."""
+    import random
+
+    import extractors.formats as formats
+
+    rng = random.Random(7)
+    records = []
+    for i in range(1, 60):
+        fields = [f"<MA_GCS>{i}</MA_GCS>"]
+        if rng.random() < 0.7:
+            fields.append(f"<HO_TEN>Nguyễn {i}</HO_TEN>")
+        if i > 20 and rng.random() < 0.5:
+            fields.append(f"<GHI_CHU>g{i}</GHI_CHU>")  # a field first seen in a later part
+        if i in (5, 6, 41):
+            fields.append("<MA_GCS>again</MA_GCS>")  # a repeated field: a row error
+        records.append(f"<GIAYCHUNGSINH>{''.join(fields)}</GIAYCHUNGSINH>")
+    p = tmp_path / "f.xml"
+    p.write_text(f"<HSDLGCS>{''.join(records)}<CHUKYDONVI/></HSDLGCS>", encoding="utf-8")
+    x9 = tmp_path / "x9.xml"
+    x9.write_text(_envelope(*[base64.b64encode(INNER.encode()).decode()] * 9, "!!bad"), encoding="utf-8")
+
+    def read(path, reader):
+        return [t for t in reader(path, 25)]
+
+    whole = {n: read(path, r) for n, path, r in (("flat", p, read_flat_document), ("xml9", x9, read_giamdinhhs_xml9))}
+    monkeypatch.setattr(formats, "ROWS_PER_PART", 4)
+    for name, path, reader in (("flat", p, read_flat_document), ("xml9", x9, read_giamdinhhs_xml9)):
+        parts = read(path, reader)
+        assert [t.column_names for t in parts] == [t.column_names for t in whole[name]], name
+        assert [t.to_pylist() for t in parts] == [t.to_pylist() for t in whole[name]], name
+    flat = [r for t in whole["flat"] for r in t.to_pylist()]
+    assert len(flat) == 59 and sum(r.get("_reader_error") is not None for r in flat) == 3
+    assert [len(t) for t in whole["flat"]] == [25, 25, 9]
