@@ -1366,6 +1366,26 @@ def _json_dump(value: Any) -> str:
     return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _json_dump(v) for k, v in value.items()) + "}"
 
 
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
+#: The row error of a JSON record holding an unpaired surrogate escape.
+SURROGATE_PROBLEM = "holds an invalid Unicode escape (an unpaired surrogate, \\ud800-\\udfff)"
+
+
+def has_unpaired_surrogate(rec: dict[str, str | None]) -> bool:
+    """Whether a JSON record's keys or values hold an unpaired surrogate.
+
+    JSON may write ``"\\ud800"`` alone: Python's decoder keeps it as a lone surrogate, which no
+    UTF-8 writer (Arrow, a hash, the database) accepts, so the whole page or batch failed on it.
+    The JSON readers make such a record a row error instead. ASCII text is skipped at once.
+    """
+    for key, value in rec.items():
+        if not key.isascii() and _UNPAIRED_SURROGATE.search(key):
+            return True
+        if value is not None and not value.isascii() and _UNPAIRED_SURROGATE.search(value):
+            return True
+    return False
+
+
 def json_value_text(value: Any) -> str | None:
     """One parsed JSON value as the reader's string.
 
@@ -1597,7 +1617,10 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
                     except RecursionError:
                         rows.error(ref, f"{label}[{i}] is nested too deeply")
                     else:
-                        rows.add(rec, ref)
+                        if has_unpaired_surrogate(rec):
+                            rows.error(ref, f"{label}[{i}] {SURROGATE_PROBLEM}")
+                        else:
+                            rows.add(rec, ref)
                 if rows.n >= chunk_rows:
                     yield rows.table()
     except UnicodeDecodeError:

@@ -34,9 +34,11 @@ from extractors.fhir.fhirpath import evaluate
 from extractors.fhir.outcome import outcome_summary
 from extractors.fhir.views import View, load_view
 from extractors.formats import (
+    SURROGATE_PROBLEM,
     FileRejected,
     RepeatedKey,
     first_invalid_byte,
+    has_unpaired_surrogate,
     parse_json,
     parse_json_noting_repeats,
 )
@@ -81,6 +83,9 @@ class _Chunk:
         self.rows: list[dict[str, str | None]] = []
 
     def add(self, row: dict[str, str | None], ref: str) -> None:
+        if has_unpaired_surrogate(row):
+            self.error(ref, f"{ref} {SURROGATE_PROBLEM}")
+            return
         self.rows.append({**row, "_source_ref": ref, "_reader_error": None})
 
     def error(self, ref: str, reason: str) -> None:

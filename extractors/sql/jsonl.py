@@ -31,7 +31,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from extractors.formats import LINEAGE_COLUMNS, FileRejected, RepeatedKey, json_value_text, parse_json
+from extractors.formats import (
+    LINEAGE_COLUMNS,
+    SURROGATE_PROBLEM,
+    FileRejected,
+    RepeatedKey,
+    has_unpaired_surrogate,
+    json_value_text,
+    parse_json,
+)
 
 #: Key under which a producer (the SQL extractor) puts a row's own reference.
 REF_KEY = "__ref"
@@ -114,7 +122,7 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
                                "Lines (one record object per line)")
         any_line = True
         obj = _object(line)
-        if not isinstance(obj, str):
+        if not isinstance(obj, str) and not has_unpaired_surrogate(dict.fromkeys(obj)):  # such a key names no column
             keys.update((k, None) for k in obj if k != ref_key)
     if not any_line:
         return
@@ -132,7 +140,10 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
                 rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} is nested too deeply"}
             else:
                 ref = json_value_text(obj.get(ref_key)) if ref_key else None
-                rec["_source_ref"] = ref if ref else f"line {number}"
+                if has_unpaired_surrogate(rec) or (ref is not None and has_unpaired_surrogate({"": ref})):
+                    rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} {SURROGATE_PROBLEM}"}
+                else:
+                    rec["_source_ref"] = ref if ref else f"line {number}"
         buf.append(rec)
         if len(buf) >= chunk_rows:
             yield _table(columns, buf)

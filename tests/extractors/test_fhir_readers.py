@@ -286,3 +286,19 @@ def test_outcome_summary_never_echoes_free_text():
     text = outcome_summary(doc)
     assert text == "OperationOutcome error/invalid x2, unknown/other"
     assert "0012" not in text and "secret" not in text
+
+
+def test_an_unpaired_surrogate_escape_is_that_entrys_row_error_not_the_pages(tmp_path):
+    """``"\\udc80"`` alone is valid JSON text but no UTF-8 writer takes it: the page used to be
+    rejected whole (UnicodeEncodeError), losing the entries beside it."""
+    page = tmp_path / "page-00001.json"
+    bad = immunization("i2", None, lotNumber="ZZ\\udc80LOT")
+    text = json.dumps(bundle([{"resource": immunization("i1", None)}, {"resource": bad},
+                              {"resource": immunization("i3", None)}]))
+    page.write_text(text.replace("ZZ\\\\udc80LOT", "ZZ\\udc80LOT"), encoding="utf-8")
+    assert "\\udc80" in page.read_text(encoding="utf-8")
+    got = rows(page, name="fhir_bundle")
+    assert [(r["_source_ref"], r["_reader_error"]) for r in got] == [
+        ("Immunization/i1", None),
+        ("Immunization/i2", "Immunization/i2 holds an invalid Unicode escape (an unpaired surrogate, \\ud800-\\udfff)"),
+        ("Immunization/i3", None)]

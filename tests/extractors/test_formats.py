@@ -279,3 +279,24 @@ def test_records_converted_in_parts_read_exactly_as_in_one(tmp_path, monkeypatch
     flat = [r for t in whole["flat"] for r in t.to_pylist()]
     assert len(flat) == 59 and sum(r.get("_reader_error") is not None for r in flat) == 3
     assert [len(t) for t in whole["flat"]] == [25, 25, 9]
+
+
+def test_an_unpaired_surrogate_escape_in_json_is_a_row_error(tmp_path):
+    """JSON may escape a lone surrogate (``"\\ud800"``); Python keeps it, and Arrow, hashing and the
+    database all refuse it: the whole batch or page failed. It is that record's row error now,
+    in a JSON document, in JSON Lines (a value or a key), and a valid pair still reads."""
+    from extractors.formats import read_json_records
+    from extractors.sql.jsonl import read_jsonl
+
+    doc = tmp_path / "a.json"
+    doc.write_text('{"data": [{"A": "1"}, {"A": "x\\ud800y"}, {"A": "\\ud83d\\ude00"}]}', encoding="utf-8")
+    rows = [r for t in read_json_records(doc, 10, records_key="data") for r in t.to_pylist()]
+    assert [(r["A"], r.get("_reader_error")) for r in rows] == [
+        ("1", None), (None, "data[2] holds an invalid Unicode escape (an unpaired surrogate, \\ud800-\\udfff)"),
+        ("\U0001f600", None)]
+    lines = tmp_path / "b.jsonl"
+    lines.write_text('{"A": "1"}\n{"A": "\\udfff"}\n{"\\ud800": "2"}\n{"A": "3"}\n', encoding="utf-8")
+    rows = [r for t in read_jsonl(lines, 10) for r in t.to_pylist()]
+    assert [(r["A"], r["_reader_error"]) for r in rows] == [
+        ("1", None), (None, "line 2 holds an invalid Unicode escape (an unpaired surrogate, \\ud800-\\udfff)"),
+        (None, "line 3 holds an invalid Unicode escape (an unpaired surrogate, \\ud800-\\udfff)"), ("3", None)]
