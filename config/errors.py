@@ -18,6 +18,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class TransportError(Exception):
     """Reaching the facility's data failed (mount, network, server): worth retrying."""
 
+    #: How the ledger's reason names the failure.
+    label = "source unreachable"
+
 
 class BatchFailed(Exception):
     """The batch cannot be processed (bug, corrupt store, bad config): retrying will not help."""

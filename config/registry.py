@@ -23,6 +23,7 @@ SOURCE_OPTIONS: dict[str, tuple[frozenset[str], Any, str]] = {
     "page_size": (frozenset({"rest_api"}), lambda v: isinstance(v, int) and 0 < v <= 10_000, "an integer 1-10000"),
     "timeout_s": (frozenset({"rest_api"}), lambda v: isinstance(v, (int, float)) and 0 < v <= 600, "seconds, 0-600"),
     "max_attempts": (frozenset({"rest_api"}), lambda v: isinstance(v, int) and 1 <= v <= 20, "an integer 1-20"),
+    "max_pages": (frozenset({"rest_api"}), lambda v: isinstance(v, int) and 1 <= v <= 100_000, "an integer 1-100000"),
     "chunk_rows": (frozenset({"sql"}), lambda v: isinstance(v, int) and 0 < v <= 1_000_000, "an integer 1-1000000"),
     "schema": (frozenset({"sql"}), lambda v: isinstance(v, str) and v.isidentifier(), "an SQL identifier"),
 }

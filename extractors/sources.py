@@ -21,12 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from config.storage import LocalZone, Zone
 from extractors.file_drop import LandedFile, discover, fetch_remote_drop, land_files
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:  # pragma: no cover
     from config.contracts import DatasetContract
@@ -116,12 +119,24 @@ def acquire(facility: Facility, dataset: str, contract: DatasetContract, interva
     raise SourceError(f"facility {facility.code}: unknown source kind {facility.source_kind}")
 
 
+def _connection(facility: Facility, read: Callable[[Any], _T], conn: Any) -> _T:
+    """``read(conn)``: a connection the code cannot use (no host, an unknown auth kind or database
+    type, basic auth without a password) is a source error saying which and why. Those messages
+    are the pipeline's own and never quote a credential; they used to be withheld as a bare
+    ``ValueError``."""
+    try:
+        return read(conn)
+    except ValueError as exc:
+        raise SourceError(f"facility {facility.code}: connection {facility.conn_id!r} cannot be used: {exc}") from None
+
+
 def _acquire_rest(facility: Facility, dataset: str, fmt: str, options: dict[str, Any],
                   start: dt.datetime, end: dt.datetime, raw_dir: Path) -> Acquired:
     from extractors import rest_api
+    from extractors.rest_api.client import DEFAULT_MAX_PAGES
 
     conn = get_connection(facility.conn_id or "")
-    base_url, auth = rest_api.connection_config(conn)
+    base_url, auth = _connection(facility, rest_api.connection_config, conn)
     src = facility.options
     try:
         result = rest_api.fetch_to_raw(
@@ -129,6 +144,7 @@ def _acquire_rest(facility: Facility, dataset: str, fmt: str, options: dict[str,
             fmt=fmt, name_prefix=f"api/{facility.code}/{dataset}",
             pagination=src.get("pagination", "page"), page_size=int(src.get("page_size", 100)),
             timeout_s=float(src.get("timeout_s", 30)), max_attempts=int(src.get("max_attempts", 5)),
+            max_pages=int(src.get("max_pages", DEFAULT_MAX_PAGES)),
         )
     except rest_api.FetchFailed as exc:
         raise SourceError(f"facility {facility.code}: {exc}") from None
@@ -141,10 +157,11 @@ def _acquire_fhir(facility: Facility, dataset: str, fmt: str, options: dict[str,
     """FHIR search over REST (``extractors.fhir``): the registry's ``path`` is the FHIR base under the
     connection's host; ``include`` (optional) the ``_include`` the server supports."""
     from extractors import fhir, rest_api
+    from extractors.rest_api.client import DEFAULT_MAX_PAGES
 
     view = fhir.load_view(str(reader_options.get("view", "")))
     conn = get_connection(facility.conn_id or "")
-    base_url, auth = rest_api.connection_config(conn)
+    base_url, auth = _connection(facility, rest_api.connection_config, conn)
     src = facility.options
     include = options.get("include")
     try:
@@ -154,6 +171,7 @@ def _acquire_fhir(facility: Facility, dataset: str, fmt: str, options: dict[str,
             reference_element=str(include).split(":", 1)[1] if include and ":" in str(include) else "patient",
             fmt=fmt, name_prefix=f"api/{facility.code}/{dataset}", page_size=int(src.get("page_size", 50)),
             timeout_s=float(src.get("timeout_s", 30)), max_attempts=int(src.get("max_attempts", 5)),
+            max_pages=int(src.get("max_pages", DEFAULT_MAX_PAGES)),
         )
     except rest_api.FetchFailed as exc:
         raise SourceError(f"facility {facility.code}: {exc}") from None
@@ -166,7 +184,7 @@ def _acquire_sql(facility: Facility, dataset: str, fmt: str, options: dict[str, 
     from extractors import sql
 
     conn = get_connection(facility.conn_id or "")
-    url = sql.sqlalchemy_url_from_connection(conn)
+    url = _connection(facility, sql.sqlalchemy_url_from_connection, conn)
     try:
         result = sql.extract_window(
             url, str(options["table"]), str(options["cursor_column"]), start, end, raw_dir,

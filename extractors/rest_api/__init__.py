@@ -20,6 +20,7 @@ from extractors.rest_api.client import (
 )
 from extractors.rest_api.errors import (
     ApiAuthRejected,
+    ApiBodyUnusable,
     ApiProtocolError,
     ApiRequestRejected,
     ApiTransportError,
@@ -29,6 +30,7 @@ from extractors.rest_api.pages import read_json_pages
 
 __all__ = [
     "ApiAuthRejected",
+    "ApiBodyUnusable",
     "ApiProtocolError",
     "ApiRequestRejected",
     "ApiTransportError",

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import re
 import tempfile
 import time
 from collections import Counter
@@ -34,7 +35,13 @@ from urllib3 import exceptions as urllib3_exceptions
 
 from extractors.file_drop.helpers import LandedFile, write_manifest
 from extractors.formats import current_limits
-from extractors.rest_api.errors import ApiAuthRejected, ApiProtocolError, ApiRequestRejected, ApiTransportError
+from extractors.rest_api.errors import (
+    ApiAuthRejected,
+    ApiBodyUnusable,
+    ApiProtocolError,
+    ApiRequestRejected,
+    ApiTransportError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +161,9 @@ def connection_config(conn: ConnectionLike) -> tuple[str, AuthConfig]:
     """Base URL and auth settings from an Airflow-style HTTP connection.
 
     ``host`` may carry the scheme (``https://api.example``); otherwise ``schema`` is used as the
-    scheme (Airflow's HTTP connection convention, default ``https``). ``port`` is appended when
+    scheme (Airflow's HTTP connection convention), else the connection type when it is ``http`` or
+    ``https`` (a URI-form connection, ``AIRFLOW_CONN_X='http://user:pw@host:8080'``, puts the
+    scheme there), else ``https``. ``port`` is appended when
     set. ``extra_dejson``: ``auth`` (``token`` | ``basic`` | ``none``, default ``token``) and
     optionally ``token_path`` (default ``/api/v1/token``).
     """
@@ -162,7 +171,9 @@ def connection_config(conn: ConnectionLike) -> tuple[str, AuthConfig]:
     if not host:
         raise ValueError("the API connection has no host")
     if "://" not in host:
-        host = f"{(conn.schema or 'https').strip()}://{host}"
+        conn_type = str(getattr(conn, "conn_type", None) or "").strip().lower()
+        scheme = (conn.schema or "").strip() or (conn_type if conn_type in ("http", "https") else "https")
+        host = f"{scheme}://{host}"
     parts = urlsplit(host)
     netloc = parts.netloc
     if conn.port and parts.port is None:
@@ -353,6 +364,7 @@ class _Fetcher:
         where = f"{what} for {self.path}" if page is None else f"{what} for {self.path} page {page}"
         failed = 0
         refreshed = False
+        content_type = "no content type"
         while True:
             self.attempts += 1
             retry_after: float | None = None
@@ -373,6 +385,8 @@ class _Fetcher:
                         return resp, json.loads(body)
                     except ValueError:  # JSONDecodeError and UnicodeDecodeError
                         reason = "invalid JSON"
+                        media = _MEDIA_TYPE.match(resp.headers.get("Content-Type") or "")
+                        content_type = media.group(0).lower() if media else "no content type"
                 elif status == 401 and page is not None and self.auth.kind == "token" and not refreshed:
                     refreshed = True
                     self.token_refreshes += 1
@@ -394,7 +408,10 @@ class _Fetcher:
             failed += 1
             if failed >= self.max_attempts:
                 if reason == "invalid JSON":
-                    message = f"invalid JSON on page {page} of {self.path} after {failed} attempts" if page is not None else f"{where}: invalid JSON after {failed} attempts"
+                    what = f"page {page} of {self.path}" if page is not None else where
+                    raise ApiBodyUnusable(
+                        f"{what}: HTTP 200 {failed} times with a body that is not valid JSON ({content_type})",
+                        page=page or 0, attempts=failed, reason=reason)
                 else:
                     message = f"{where} failed after {failed} attempts; last error: {reason}"
                 raise ApiTransportError(message, page=page or 0, attempts=failed, reason=reason)
@@ -507,6 +524,10 @@ def _window_param(value: dt.datetime, name: str) -> str:
     return value.isoformat()
 
 
+#: A Content-Type's media type (``text/html``), the only part of it a message repeats.
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}")
+
+
 def _data_of(doc: Any, path: str, page: int) -> list[Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise ApiProtocolError(f"page {page} of {path}: response has no 'data' list", page=page)
@@ -515,7 +536,9 @@ def _data_of(doc: Any, path: str, page: int) -> list[Any]:
 
 def _content_hash(data: list[Any]) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: JSON may escape an unpaired surrogate (the reader makes that record a row
+    # error); only this hash needs bytes here.
+    return hashlib.sha256(canonical.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def fetch_to_raw(
@@ -572,8 +595,9 @@ def fetch_to_raw(
         FetchFailed: the base of the non-retryable errors below.
         ApiAuthRejected: 401/403 (after one token refresh for bearer tokens).
         ApiRequestRejected: any other 4xx.
-        ApiProtocolError: a repeated page or cursor, a response without a ``data`` list, a page
-            number other than the one asked for, or more than ``max_pages`` pages.
+        ApiProtocolError: a repeated page (the content of any earlier page) or cursor, a response
+            without a ``data`` list, a page number other than the one asked for, more than
+            ``max_pages`` pages, or fewer records than the response's ``total`` says.
         ValueError: naive window bounds, an empty window or bad arguments.
     """
     if pagination not in ("page", "cursor"):
@@ -601,7 +625,8 @@ def fetch_to_raw(
     records = 0
     cursor: str | None = None
     seen_cursors: dict[str, int] = {}
-    previous_hash: str | None = None
+    seen_pages: dict[str, int] = {}  # content hash -> the page that had it
+    reported_total: int | None = None
     page = 0
     try:
         while True:
@@ -624,12 +649,15 @@ def fetch_to_raw(
             doc = fetcher.get_page(page, params, keep)
             data = _data_of(doc, clean_path, page)
             digest = _content_hash(data)
-            if data and digest == previous_hash:
+            if data and digest in seen_pages:  # any earlier page: a server whose page numbers wrap around
                 dest.unlink(missing_ok=True)
                 raise ApiProtocolError(
-                    f"{clean_path}: page {page} repeats page {page - 1} (identical content); stopping", page=page
-                )
-            previous_hash = digest
+                    f"{clean_path}: page {page} repeats page {seen_pages[digest]} (identical content); stopping",
+                    page=page)
+            seen_pages[digest] = page
+            total_records = doc.get("total")
+            if isinstance(total_records, int) and not isinstance(total_records, bool):
+                reported_total = total_records
             if pagination == "page" and "page" in doc and doc["page"] != page:
                 dest.unlink(missing_ok=True)
                 raise ApiProtocolError(f"{clean_path}: asked for page {page}, server answered another page", page=page)
@@ -670,6 +698,11 @@ def fetch_to_raw(
     finally:
         if own_session:
             sess.close()
+    if reported_total is not None and records < reported_total:
+        # A wrong total_pages (or a cursor that ends early) would otherwise lose records silently.
+        raise ApiProtocolError(
+            f"{clean_path}: the server reported {reported_total} records in total but its {len(landed)} page(s) held "
+            f"{records}; stopping (pages missing: a wrong total_pages or next_cursor?)", page=page)
 
     statuses = dict(sorted(fetcher.statuses.items()))
     write_manifest(

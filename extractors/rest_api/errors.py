@@ -26,6 +26,14 @@ class ApiTransportError(TransportError):
         self.reason = reason
 
 
+class ApiBodyUnusable(ApiTransportError):
+    """The server answered every attempt, but not with JSON (an HTML maintenance page, a body cut
+    short, a number written ``079``): still retried by the task (a maintenance page ends), but not
+    called unreachable."""
+
+    label = "source answered, but not with JSON"
+
+
 class FetchFailed(BatchFailed):
     """The fetch failed in a way retrying will not fix (base of the non-retryable API errors)."""
 

@@ -64,7 +64,7 @@ def _acquire_one(batch: Batch, contract: DatasetContract, settings: Settings, dr
         batch.fail(TransportError, f"cannot read the drop for {spec.batch_id}: {type(exc).__name__} (errno {exc.errno})")
         return
     except TransportError as exc:
-        batch.fail(TransportError, f"source unreachable: {exc}")
+        batch.fail(TransportError, f"{exc.label}: {exc}")
         return
     except SourceError as exc:
         batch.fail(BatchFailed, f"source rejected: {exc}")

@@ -111,3 +111,12 @@ def test_required_year_only_date_is_checked_on_its_year():
     assert contract.required_columns == ("birth_year",)
     assert contract.all_rules()[0].columns == ("birth_year",) and contract.all_rules()[0].id == "REQ"
     assert contract.column_kinds == {"birth_year": "integer", "a": "string"}
+
+
+def test_a_rest_source_can_cap_its_pages():
+    rest = {"code": "75440", "name": "API", "province_code": "75", "source_kind": "rest_api", "conn_id": "c",
+            "options": {"max_pages": 200}, "datasets": {"driver_health_checks": {"format": "gksk_api", "path": "/x"}}}
+    (fac,) = parse_registry({"facilities": [rest]})
+    assert fac.options["max_pages"] == 200
+    with pytest.raises(RegistryError, match="max_pages"):
+        parse_registry({"facilities": [rest | {"options": {"max_pages": 0}}]})

@@ -170,8 +170,9 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server, renamed):
 
 
 def test_a_broken_connection_fails_its_facility_without_quoting_the_secret(own_store, monkeypatch, caplog):
-    """A connection the libraries cannot use (here: no host) is a recorded, readable failure; the
-    connection's password appears nowhere (ledger, exception, log)."""
+    """A connection the code cannot use (here: no host) is a recorded failure that says why (it
+    used to say only ``ValueError``); the connection's password appears nowhere (ledger,
+    exception, log)."""
     from pipeline.batch import run_batch
 
     settings, _server, engine = own_store
@@ -181,5 +182,7 @@ def test_a_broken_connection_fails_its_facility_without_quoting_the_secret(own_s
     with pytest.raises(BatchFailed) as err:
         run_batch(DATASET, REST_FACILITY, start, end, settings)
     row = _ledger(engine)[REST_FACILITY]
-    assert row["status"] == "failed" and row["reason"].startswith("source failed: ValueError")
+    assert row["status"] == "failed" and row["reason"] == (
+        f"source rejected: facility {REST_FACILITY}: connection 's06_fac_{REST_FACILITY}' cannot be used: the API "
+        "connection has no host")
     assert "pw-SECRET-42" not in str(err.value) + row["reason"] + caplog.text

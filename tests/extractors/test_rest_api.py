@@ -299,8 +299,13 @@ def test_invalid_json_is_retried_then_fails(tmp_path):
     s = ScriptedSession(_resp(200, b'{"data": [{"id"'), _page(1, 1, ["a"]))
     assert _fetch(tmp_path, s).records == 1
     s = ScriptedSession(*[_resp(200, b'{"data": [') for _ in range(3)])
-    with pytest.raises(ApiTransportError, match=f"invalid JSON on page 1 of {PATH} after 3 attempts"):
+    with pytest.raises(ApiTransportError, match=f"page 1 of {PATH}: HTTP 200 3 times with a body that is not valid JSON") as err:
         _fetch(tmp_path, s, max_attempts=3)
+    assert err.value.label == "source answered, but not with JSON"  # retried by the task, not "unreachable"
+    html = _resp(200, b"<html><body>B\xe1o tr\xec</body></html>")
+    html.headers["Content-Type"] = "text/html; charset=utf-8"
+    with pytest.raises(ApiTransportError, match=r"not valid JSON \(text/html\)$"):
+        _fetch(tmp_path, ScriptedSession(html, html), max_attempts=2)
 
 
 def test_rerun_replaces_stale_pages(tmp_path):
@@ -544,7 +549,7 @@ def test_truncated_body_retried(api, tmp_path, declare_full_length):
 @pytest.mark.integration
 def test_truncated_body_always_fails_with_invalid_json(api, tmp_path):
     api.set_fault("truncated_body", page=2, declare_full_length=False)
-    with pytest.raises(ApiTransportError, match=f"invalid JSON on page 2 of {PATH} after 3 attempts"):
+    with pytest.raises(ApiTransportError, match=f"page 2 of {PATH}: HTTP 200 3 times with a body that is not valid JSON"):
         _run(api, tmp_path, max_attempts=3)
     api.set_fault("truncated_body", page=2)
     with pytest.raises(ApiTransportError, match="page 2 failed after 2 attempts; last error: ChunkedEncodingError"):
@@ -623,3 +628,35 @@ def test_connection_refused_is_a_transport_error(tmp_path):
         fetch_to_raw(url, PATH, BASIC, W_START, W_END, tmp_path / "raw", page_size=2, timeout_s=0.5, max_attempts=2,
                      backoff=FAST, sleep=sleeps.append)
     assert len(sleeps) == 1
+
+
+def test_pages_that_wrap_around_to_an_earlier_one_stop_at_the_first_repeat(tmp_path):
+    """A server whose page numbers wrap (page 3 = page 1) and which sends no total_pages: only the
+    page before used to be compared, so it ran to the 10,000-page cap."""
+    pages = [_resp(200, {"data": [{"id": "a"}, {"id": "b"}]}), _resp(200, {"data": [{"id": "c"}, {"id": "d"}]})]
+    s = ScriptedSession(*pages, *pages, *pages)
+    with pytest.raises(ApiProtocolError, match="page 3 repeats page 1 \\(identical content\\)"):
+        _fetch(tmp_path, s)
+    assert len(s.calls) == 3
+
+
+def test_fewer_records_than_the_reported_total_fail_the_fetch(tmp_path):
+    """A wrong total_pages used to end the fetch after page 1 with half the records, no word."""
+    s = ScriptedSession(_resp(200, {"data": [{"id": "a"}, {"id": "b"}], "page": 1, "total_pages": 1, "total": 4}))
+    with pytest.raises(ApiProtocolError, match="reported 4 records in total but its 1 page\\(s\\) held 2"):
+        _fetch(tmp_path, s)
+    assert not (tmp_path / "raw" / "manifest.json").exists()
+    ok = ScriptedSession(_resp(200, {"data": [{"id": "a"}, {"id": "b"}], "page": 1, "total_pages": 2, "total": 3}),
+                         _resp(200, {"data": [{"id": "c"}], "page": 2, "total_pages": 2, "total": 3}))
+    assert _fetch(tmp_path, ok).records == 3
+
+
+def test_a_uri_form_connection_keeps_its_http_scheme():
+    """``AIRFLOW_CONN_X='http://s06:pw@127.0.0.1:8080?auth=basic'``: Airflow puts ``http`` in
+    conn_type and leaves schema empty; the base URL used to become https."""
+    url, _ = connection_config(_conn(host="127.0.0.1", port=8080, schema="", conn_type="http"))
+    assert url == "http://127.0.0.1:8080"
+    url, _ = connection_config(_conn(host="127.0.0.1", port=8443, schema=None, conn_type="https"))
+    assert url == "https://127.0.0.1:8443"
+    url, _ = connection_config(_conn(host="api.example", schema="", conn_type="generic"))
+    assert url == "https://api.example"
