@@ -833,6 +833,19 @@ _PLAIN_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r
 _XML_SPACE = str.maketrans("", "", " \t\r\n")
 
 
+def _base64_content(text: str) -> bytes:
+    """The bytes of an XML base64 value: decoded strictly as sent, else once more without XML
+    white space (the deletion reads every character, so only a value with white space pays it).
+
+    Raises:
+        binascii.Error: not base64 even without white space.
+    """
+    try:
+        return binascii.a2b_base64(text.strip(), strict_mode=True)
+    except binascii.Error:
+        return binascii.a2b_base64(text.translate(_XML_SPACE), strict_mode=True)
+
+
 def parse_inner_document(data: bytes) -> Any:
     """Parse one base64-decoded XML9 document (bytes in memory) safely.
 
@@ -880,9 +893,7 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                         continue
                     xml9_tables += 1
                     try:
-                        inner = binascii.a2b_base64(
-                            (_text_of(filehoso, "NOIDUNGFILE", namespaced) or "").translate(_XML_SPACE),
-                            strict_mode=True)
+                        inner = _base64_content(_text_of(filehoso, "NOIDUNGFILE", namespaced) or "")
                         doc = parse_inner_document(inner)
                     except (binascii.Error, ValueError):
                         rows.error(ref, "NOIDUNGFILE is not valid base64")
