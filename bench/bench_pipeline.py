@@ -208,8 +208,8 @@ def bench(
     file, each run with data zones of its own. ``staging_url`` and ``floor_url`` are a database
     URL or a function that makes a fresh one (called just before each run; ``main`` starts a
     fresh server there); ``release`` is called after each run (``main`` stops that server).
-    The result is the run whose ratio is the median (the lower middle for an even count), with
-    every pair's figures under ``pairs``.
+    The result is the run whose ratio is the median (the upper, less flattering, middle for an
+    even count), with every pair's figures under ``pairs``.
     """
     ds = DATASETS[dataset]
     root = Path(tempfile.mkdtemp(prefix=f"s06-bench-{dataset}-"))
@@ -248,7 +248,7 @@ def bench(
             shutil.rmtree(run_root, ignore_errors=True)
             shutil.rmtree(root / f"floor-{i + 1}", ignore_errors=True)
     ranked = sorted(runs, key=lambda r: r.get("floor_ratio") or r["timings"].get("end_to_end", 0.0))
-    result = ranked[(len(ranked) - 1) // 2]
+    result = ranked[len(ranked) // 2]
     if pairs > 1:
         result["pairs"] = [
             {"end_to_end_s": round(r["timings"].get("end_to_end", float("nan")), 2),
@@ -348,6 +348,8 @@ def main(argv: list[str] | None = None, default_dataset: str | None = None) -> l
     args = p.parse_args(argv)
     if args.pairs < 1:
         p.error("--pairs must be at least 1")
+    if args.pairs > 1 and args.staging_url:
+        p.error("--pairs needs a fresh store per run: use --postgres (or the default SQLite), not --staging-url")
     datasets = args.dataset or [default_dataset]
     if "all" in datasets:
         datasets = list(DATASETS)

@@ -130,7 +130,8 @@ class EncodingDecision:
     def describe(self) -> str:
         """``UTF-8 (detected)``, ``cp1258 (declared in the registry)``, ``UTF-8 (byte-order mark)``."""
         why = {"bom": "byte-order mark", "declared": "declared in the registry", "detected": "detected",
-               "utf8_over_declared": "detected: the file is valid UTF-8, not the registry's encoding"}[self.source]
+               "utf8_over_declared": "detected: its first megabyte is valid UTF-8, not the registry's "
+                                     "encoding"}[self.source]
         return f"{self.label} ({why})"
 
 
@@ -1021,15 +1022,11 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
         raise FileRejected(f"CSV header has {len(names)} columns, over the limit of {limits.max_columns} (S06_MAX_COLUMNS)")
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
-        # Layouts match header names whatever their letter case, so two names differing only in
-        # case are the same column sent twice: keeping either would silently choose a value.
-        key = name.casefold()
-        if key in seen:
-            how = "" if names[seen[key]] == name else ", differing only in letter case"
-            raise FileRejected(f"CSV header repeats a column name (columns {seen[key] + 1} and {i + 1}{how})")
+        if name in seen:
+            raise FileRejected(f"CSV header repeats a column name (columns {seen[name] + 1} and {i + 1})")
         if name in LINEAGE_COLUMNS:
             raise FileRejected(f"CSV header uses a reserved column name (column {i + 1})")
-        seen[key] = i
+        seen[name] = i
     return names
 
 
@@ -1058,8 +1055,8 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     misshapen = [0]
 
     def on_invalid(invalid: Any) -> str:
-        if not (invalid.text or "").strip():
-            return "skip"  # a line of only spaces is a blank line (an editor's trailing line)
+        if not (invalid.text or "").strip(_BLANK_LINE):
+            return "skip"  # a line of only blanks and delimiters is no record (an editor's trailing line)
         if tolerant:
             misshapen[0] += 1
             return "skip"
@@ -1100,32 +1097,32 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
         yield from _resume_after_misshapen(path, read_opts, conv, enc, names, row)
 
 
-#: What a blank field is made of: a record whose every field is only these is not a record.
-_BLANK = " \t\r\n"
+#: What a blank field is made of (white space, Unicode's included, spelt out so that Arrow's trim
+#: and Python's ``str.strip`` agree exactly): a record whose every field is only these is not a
+#: record, for both CSV parsers.
+_BLANK = " \t\r\n\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+#: A line with the wrong number of fields that is only blanks and delimiters (``,,`` in a
+#: two-column file) is such a record too.
+_BLANK_LINE = _BLANK + ","
 
 
 def _without_blank_records(table: pa.Table) -> pa.Table:
     """``table`` without the records whose every field is empty or white space (``,,,``: a
     spreadsheet's empty row). The second pass (:func:`_misshapen_rows`) skips the same records, so
-    both parsers number data rows alike. A record has to be short to be blank, so only short
-    ones are looked at closely (a file of real records costs one length sum per column)."""
+    both parsers number data rows alike. Column by column on the rows still blank so far: the
+    first column is trimmed for every row, the next ones only for the (usually no) rows left."""
     if table.num_rows == 0 or table.num_columns == 0:
         return table
-    total = np.zeros(table.num_rows, dtype=np.int64)
+    candidates: np.ndarray | None = None  # None: every row
     for col in table.columns:
-        total += pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
-    short = np.flatnonzero(total <= 8 * table.num_columns)
-    if short.size == 0:
-        return table
-    sub = table.take(pa.array(short))
-    kept_len = np.zeros(short.size, dtype=np.int64)
-    for col in sub.columns:
-        kept_len += pc.fill_null(pc.binary_length(pc.utf8_trim(col, _BLANK)), 0).to_numpy(zero_copy_only=False)
-    blank = short[kept_len == 0]
-    if blank.size == 0:
-        return table
+        part = col if candidates is None else col.take(pa.array(candidates))
+        empty = pc.fill_null(pc.equal(pc.binary_length(pc.utf8_trim(part, _BLANK)), 0), True)
+        hits = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
+        candidates = hits if candidates is None else candidates[hits]
+        if candidates.size == 0:
+            return table
     keep = np.ones(table.num_rows, dtype=bool)
-    keep[blank] = False
+    keep[candidates] = False
     return table.filter(pa.array(keep))
 
 
@@ -1150,7 +1147,7 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
     set_aside = [0]
 
     def on_invalid(invalid: Any) -> str:
-        if (invalid.text or "").strip():
+        if (invalid.text or "").strip(_BLANK_LINE):
             set_aside[0] += 1
         return "skip"
 
@@ -1658,6 +1655,10 @@ READERS: dict[str, Callable[..., Iterator[pa.Table]]] = {
     "csv": read_csv,
     "json_records": read_json_records,
 }
+
+#: Readers that decode with the registry's declared encoding (:func:`decide_encoding`); the XML
+#: readers follow the document's own declaration, the others are UTF-8 by definition.
+REGISTRY_ENCODING_READERS = frozenset({"csv", "json_records"})
 
 #: Readers that live with their extractor, imported on first use ("module:function").
 LAZY_READERS = {

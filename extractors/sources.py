@@ -157,7 +157,7 @@ def _acquire_fhir(facility: Facility, dataset: str, fmt: str, options: dict[str,
     """FHIR search over REST (``extractors.fhir``): the registry's ``path`` is the FHIR base under the
     connection's host; ``include`` (optional) the ``_include`` the server supports."""
     from extractors import fhir, rest_api
-    from extractors.rest_api.client import DEFAULT_MAX_PAGES
+    from extractors.fhir.search import DEFAULT_MAX_PAGES
 
     view = fhir.load_view(str(reader_options.get("view", "")))
     conn = get_connection(facility.conn_id or "")

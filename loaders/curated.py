@@ -115,9 +115,12 @@ def _values(spec_values: dict[str, tuple[str, str]]) -> dict[str, dict[str, str]
     return {code: {"vi": vi, "en": en} for code, (vi, en) in spec_values.items()}
 
 
-#: A run of nine or more digits (single spaces, dots or dashes between them allowed, an optional
-#: leading +): a phone number, a citizen ID, an insurance number typed into a text field.
-DIGIT_RUN = r"\+?[0-9](?:[ .\-]?[0-9]){8,}"
+#: A run of nine or more digits, ASCII or full-width, with up to two separators between them
+#: (space, dot, dash, en/em dash, slash, parentheses) and an optional leading ``+`` or ``(``: a
+#: phone number (``(091) 234-5678``, ``0912–345–678``), a citizen ID, an insurance number typed
+#: into a text field. It may also catch a long date-time or amount written there (masked too:
+#: erring on the side of the person).
+DIGIT_RUN = r"[+(]?[0-9０-９](?:[ .\-–—/()]{0,2}[0-9０-９]){8,}"
 #: What such a run becomes in curated Parquet.
 DIGIT_RUN_MASK = "[số đã ẩn]"
 

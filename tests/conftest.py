@@ -80,12 +80,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    if not callable(getattr(LoadFileScheduling, "_split_scope", None)):
-        # The override point is xdist's own (its scope schedulers are built on it), but private:
-        # if a release renames it, fall back to plain ``loadfile`` (the e2e package's fixture
-        # then runs once per worker: slower, not wrong).
-        return None
-
     class ByModuleAndE2ePackage(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = super()._split_scope(nodeid)

@@ -161,9 +161,11 @@ def connection_config(conn: ConnectionLike) -> tuple[str, AuthConfig]:
     """Base URL and auth settings from an Airflow-style HTTP connection.
 
     ``host`` may carry the scheme (``https://api.example``); otherwise ``schema`` is used as the
-    scheme (Airflow's HTTP connection convention), else the connection type when it is ``http`` or
-    ``https`` (a URI-form connection, ``AIRFLOW_CONN_X='http://user:pw@host:8080'``, puts the
-    scheme there), else ``https``. ``port`` is appended when
+    scheme (Airflow's HTTP connection convention), else ``https``. The connection *type* is not a
+    scheme: Airflow names every HTTP connection ``http``, so reading it as one would send
+    credentials in clear to every API configured without a scheme. A URI-form connection to a
+    plain-HTTP API names the scheme in its path, Airflow's ``schema``:
+    ``AIRFLOW_CONN_X='http://user:pw@host:8080/http?auth=basic'``. ``port`` is appended when
     set. ``extra_dejson``: ``auth`` (``token`` | ``basic`` | ``none``, default ``token``) and
     optionally ``token_path`` (default ``/api/v1/token``).
     """
@@ -171,9 +173,7 @@ def connection_config(conn: ConnectionLike) -> tuple[str, AuthConfig]:
     if not host:
         raise ValueError("the API connection has no host")
     if "://" not in host:
-        conn_type = str(getattr(conn, "conn_type", None) or "").strip().lower()
-        scheme = (conn.schema or "").strip() or (conn_type if conn_type in ("http", "https") else "https")
-        host = f"{scheme}://{host}"
+        host = f"{(conn.schema or '').strip() or 'https'}://{host}"
     parts = urlsplit(host)
     netloc = parts.netloc
     if conn.port and parts.port is None:
@@ -365,6 +365,7 @@ class _Fetcher:
         failed = 0
         refreshed = False
         content_type = "no content type"
+        not_json = 0
         while True:
             self.attempts += 1
             retry_after: float | None = None
@@ -385,6 +386,7 @@ class _Fetcher:
                         return resp, json.loads(body)
                     except ValueError:  # JSONDecodeError and UnicodeDecodeError
                         reason = "invalid JSON"
+                        not_json += 1
                         media = _MEDIA_TYPE.match(resp.headers.get("Content-Type") or "")
                         content_type = media.group(0).lower() if media else "no content type"
                 elif status == 401 and page is not None and self.auth.kind == "token" and not refreshed:
@@ -410,7 +412,8 @@ class _Fetcher:
                 if reason == "invalid JSON":
                     what = f"page {page} of {self.path}" if page is not None else where
                     raise ApiBodyUnusable(
-                        f"{what}: HTTP 200 {failed} times with a body that is not valid JSON ({content_type})",
+                        f"{what}: HTTP 200 with a body that is not valid JSON ({content_type}) in {not_json} of "
+                        f"{failed} attempts, the last one included",
                         page=page or 0, attempts=failed, reason=reason)
                 else:
                     message = f"{where} failed after {failed} attempts; last error: {reason}"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from extractors.formats import is_utf8_name, reader
+from extractors.formats import REGISTRY_ENCODING_READERS, is_utf8_name, reader
 from pipeline.stages.land import files_to_read
 from transforms.records import constant
 
@@ -103,7 +103,8 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
             else:
                 note = ignored_columns_note(names, contract, landed.format or "", fmt.reader)
             declared = _declared_encoding(item)
-            if declared not in ("auto", "") and landed.encoding in ("utf-8", "utf-8-sig") and not is_utf8_name(declared):
+            if (fmt.reader in REGISTRY_ENCODING_READERS and declared not in ("auto", "")
+                    and landed.encoding in ("utf-8", "utf-8-sig") and not is_utf8_name(declared)):
                 stale = (f"read as UTF-8: the registry declares {declared}, but the file is valid UTF-8 "
                          "(update the facility's encoding in the registry)")
                 note = f"{stale}; {note}" if note else stale
@@ -169,8 +170,8 @@ def header_names(columns: list[str], contract: DatasetContract, fmt: str, reader
     Exports from spreadsheets and other systems change the case of a header (``MA_GCS`` for
     ``ma_gcs``); matching exactly would drop an optional column without a word. A name matching
     one contract tag case-insensitively takes the tag's spelling. Two columns folding to the same
-    tag reject the file (the CSV reader already refuses a header repeating a name in any letter
-    case, the exact tag among them).
+    tag, the exact tag among them or not, reject the file: keeping either would silently choose
+    (``ho_ten_me`` and ``HO_TEN_ME``). Columns the contract does not read may repeat in any case.
 
     Raises:
         FileRejected: two header columns differ only in letter case and match a contract tag.
@@ -184,6 +185,12 @@ def header_names(columns: list[str], contract: DatasetContract, fmt: str, reader
         if name not in tags:
             folded.setdefault(name.casefold(), []).append(name)
     renames: dict[str, str] = {}
+    for tag in tags & present:
+        if tag.casefold() in folded:  # the tag itself and the same name in other letter case
+            from extractors.formats import FileRejected
+
+            raise FileRejected(f"the header has {len(folded[tag.casefold()]) + 1} columns named {tag!r} in different "
+                               "letter case")
     for tag in tags - present:
         matches = folded.get(tag.casefold(), [])
         if len(matches) > 1:

@@ -49,7 +49,7 @@ def test_pipeline_bench_alternates_pairs_with_the_floor_and_reports_the_median(t
     assert r["summary"]["loaded"] == ROWS and r["floor"]["datasets"]["birth_certificates"]["loaded"] == ROWS
     ratios = [p["ratio"] for p in r["pairs"]]
     assert all(p["floor_s"] > 0 and p["end_to_end_s"] > 0 for p in r["pairs"])
-    assert r["floor_ratio"] == min(ratios)  # the lower middle of two
+    assert r["floor_ratio"] == max(ratios)  # the upper (less flattering) middle of two
     assert round(r["timings"]["end_to_end"] / r["floor"]["total_s"], 2) == r["floor_ratio"]
 
 

@@ -242,3 +242,24 @@ def test_quoted_line_breaks_across_read_blocks(tmp_path, monkeypatch):
     rows = _rows(read_csv, path)
     assert len(rows) == 2000
     assert rows[1234]["dia_chi"] == "Số 1234 phố Huế\nPhường 2, Hà Nội" and rows[1234]["_source_ref"] == "row 1235"
+
+
+@pytest.mark.parametrize("blank", ["\xa0", " " * 40 + ",", ",,", "\u3000,\t", '"",'])
+def test_any_blank_record_is_skipped_alike_by_both_parsers(tmp_path, monkeypatch, blank):
+    """Unicode spaces, a long run of spaces, or more delimiters than the header has: still no
+    record, whole and streamed, beside a misshapen row (found by review: each of these made the
+    two parsers disagree and rejected the file)."""
+    import extractors.formats as formats
+    from extractors.formats import read_csv
+
+    path = tmp_path / "b.csv"
+    good = "".join(f"{i},ab{i}\n" for i in range(1, 9))
+    path.write_text(f"so,ten\n{good}{blank}\n30,x,y\n9,b\n", encoding="utf-8")
+    assert path.stat().st_size > 64
+    expected = [(str(i), f"row {i}", None) for i in range(1, 9)] + [
+        (None, "row 9", "row 9 (line 11) has 3 fields where the header has 2 (an unquoted delimiter or quote?)"),
+        ("9", "row 10", None)]
+    for block in (1 << 20, 64):
+        monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", block)
+        rows = _with_error_column(_rows(read_csv, path))
+        assert [(r["so"], r["_source_ref"], r["_reader_error"]) for r in rows] == expected, (blank, block)

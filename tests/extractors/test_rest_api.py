@@ -299,13 +299,13 @@ def test_invalid_json_is_retried_then_fails(tmp_path):
     s = ScriptedSession(_resp(200, b'{"data": [{"id"'), _page(1, 1, ["a"]))
     assert _fetch(tmp_path, s).records == 1
     s = ScriptedSession(*[_resp(200, b'{"data": [') for _ in range(3)])
-    with pytest.raises(ApiTransportError, match=f"page 1 of {PATH}: HTTP 200 3 times with a body that is not valid JSON") as err:
+    with pytest.raises(ApiTransportError, match=f"page 1 of {PATH}: HTTP 200 with a body that is not valid JSON \\(no content type\\) in 3 of 3 attempts") as err:
         _fetch(tmp_path, s, max_attempts=3)
     assert err.value.label == "source answered, but not with JSON"  # retried by the task, not "unreachable"
     html = _resp(200, b"<html><body>B\xe1o tr\xec</body></html>")
     html.headers["Content-Type"] = "text/html; charset=utf-8"
-    with pytest.raises(ApiTransportError, match=r"not valid JSON \(text/html\)$"):
-        _fetch(tmp_path, ScriptedSession(html, html), max_attempts=2)
+    with pytest.raises(ApiTransportError, match=r"not valid JSON \(text/html\) in 1 of 2 attempts"):
+        _fetch(tmp_path, ScriptedSession(requests.ReadTimeout("slow"), html), max_attempts=2)
 
 
 def test_rerun_replaces_stale_pages(tmp_path):
@@ -549,7 +549,7 @@ def test_truncated_body_retried(api, tmp_path, declare_full_length):
 @pytest.mark.integration
 def test_truncated_body_always_fails_with_invalid_json(api, tmp_path):
     api.set_fault("truncated_body", page=2, declare_full_length=False)
-    with pytest.raises(ApiTransportError, match=f"page 2 of {PATH}: HTTP 200 3 times with a body that is not valid JSON"):
+    with pytest.raises(ApiTransportError, match=f"page 2 of {PATH}: HTTP 200 with a body that is not valid JSON"):
         _run(api, tmp_path, max_attempts=3)
     api.set_fault("truncated_body", page=2)
     with pytest.raises(ApiTransportError, match="page 2 failed after 2 attempts; last error: ChunkedEncodingError"):
@@ -651,12 +651,15 @@ def test_fewer_records_than_the_reported_total_fail_the_fetch(tmp_path):
     assert _fetch(tmp_path, ok).records == 3
 
 
-def test_a_uri_form_connection_keeps_its_http_scheme():
-    """``AIRFLOW_CONN_X='http://s06:pw@127.0.0.1:8080?auth=basic'``: Airflow puts ``http`` in
-    conn_type and leaves schema empty; the base URL used to become https."""
-    url, _ = connection_config(_conn(host="127.0.0.1", port=8080, schema="", conn_type="http"))
-    assert url == "http://127.0.0.1:8080"
-    url, _ = connection_config(_conn(host="127.0.0.1", port=8443, schema=None, conn_type="https"))
-    assert url == "https://127.0.0.1:8443"
-    url, _ = connection_config(_conn(host="api.example", schema="", conn_type="generic"))
-    assert url == "https://api.example"
+def test_a_connection_without_a_scheme_is_https_whatever_its_type():
+    """Airflow names every HTTP connection ``http`` (JSON, UI or URI form): the type is not a
+    scheme, or every API configured without one would get its credentials in clear. A URI-form
+    connection to a plain-HTTP API names the scheme in its path (Airflow's schema)."""
+    from airflow.models.connection import Connection
+
+    for conn in (Connection(conn_id="x", uri="http://s06:pw@api.bv.example:8443?auth=basic"),
+                 _conn(host="api.bv.example", port=8443, schema="", conn_type="http")):
+        url, _ = connection_config(conn)
+        assert url == "https://api.bv.example:8443"
+    url, auth = connection_config(Connection(conn_id="x", uri="http://s06:pw@127.0.0.1:8080/http?auth=basic"))
+    assert url == "http://127.0.0.1:8080" and auth.kind == "basic"

@@ -305,4 +305,8 @@ def test_kept_text_is_masked_where_it_holds_a_phone_or_id_number_and_free_text_i
     assert curated.column("title").to_pylist() == [
         f"Bác sĩ, liên hệ {DIGIT_RUN_MASK}", "Điều dưỡng hạng 3", f"CCCD {DIGIT_RUN_MASK} ghi nhầm",
         "Khoa 12, năm 2026", DIGIT_RUN_MASK]
+    cols["title"] = pa.array(["ĐT (091) 234-5678", "0912–345–678 gọi", "０９１２３４５６７８", "0912/345/678",
+                              "Bậc 2, hạng 1, mã 12345678"])
+    assert to_curated(pa.table(cols), contract, KEY).column("title").to_pylist() == [
+        f"ĐT {DIGIT_RUN_MASK}", f"{DIGIT_RUN_MASK} gọi", DIGIT_RUN_MASK, DIGIT_RUN_MASK, "Bậc 2, hạng 1, mã 12345678"]
     assert "exam_reason" not in curated_schema(load_contract("driver_health_checks")).names

@@ -238,3 +238,18 @@ def test_a_utf8_file_from_a_facility_registered_as_cp1258_is_read_as_utf8_with_a
         rows = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)
                             .where(ingested_files.c.file_name.like("%legacy.csv"))).all()
     assert rows == [("processed", None)]
+
+
+def test_a_layout_column_sent_twice_in_different_case_rejects_the_file_an_unread_one_does_not():
+    """``ho_ten_me`` and ``HO_TEN_ME``: keeping either silently chose the mother's name. Two
+    columns the layout does not read may differ in case only (they are ignored, with a note)."""
+    from config.contracts import load_contract
+    from extractors.formats import FileRejected
+    from pipeline.stages.read import header_names
+
+    contract = load_contract("birth_certificates")
+    tag = contract.tag_for("mother_full_name", "csv")
+    assert tag is not None
+    with pytest.raises(FileRejected, match=f"2 columns named '{tag}' in different letter case"):
+        header_names(["so_giay", tag, tag.upper()], contract, "csv", "csv")
+    assert header_names(["cot_rieng", "COT_RIENG", tag.upper()], contract, "csv", "csv") == ["cot_rieng", "COT_RIENG", tag]
