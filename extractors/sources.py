@@ -196,7 +196,8 @@ def _acquire_sql(facility: Facility, dataset: str, fmt: str, options: dict[str, 
         raise SourceError(f"facility {facility.code}: {exc}") from None
     return Acquired(result.files, {"source_kind": "sql", "rows": result.rows,
                                    "high_water_mark": result.high_water_mark,
-                                   "null_cursor_rows": result.null_cursor_rows})
+                                   "null_cursor_rows": result.null_cursor_rows,
+                                   "misshapen_cursor_rows": result.misshapen_cursor_rows})
 
 
 def describe(acquired: Acquired) -> str:

@@ -90,6 +90,9 @@ class SqlExtractResult:
     high_water_mark: str | None
     #: rows of the whole table whose cursor is NULL: no window ever selects them (reported, not lost silently)
     null_cursor_rows: int = 0
+    #: rows whose text cursor is not written ``YYYY-MM-DD HH:MM:SS``: compared as text, they fall
+    #: in the wrong night's window or in none
+    misshapen_cursor_rows: int = 0
 
 
 def cell_text(value: Any) -> str | None:
@@ -178,6 +181,10 @@ def _local_text(moment: dt.datetime) -> str:
 def _ceil_day(moment: dt.datetime) -> dt.date:
     day = moment.date()
     return day if moment.time() == dt.time(0) else day + dt.timedelta(days=1)
+
+
+#: The form a text cursor must have (a LIKE pattern: ``YYYY-MM-DD HH:MM:SS``, fractions allowed).
+TEXT_CURSOR_LAYOUT = "____-__-__ __:__:__%"
 
 
 def cursor_kind(column_type: sa.types.TypeEngine[Any], dialect: str) -> str:
@@ -346,6 +353,13 @@ def extract_window(
             # ledger can say so (an index on the cursor column serves IS NULL too).
             null_cursor_rows = int(conn.execute(
                 sa.select(sa.func.count()).select_from(tbl).where(cursor.is_(None))).scalar() or 0)
+            # A text cursor is compared as text: a value written another way (2026/11/21 10:00,
+            # 21/11/2026, a date alone, a 'T' separator) sorts into the wrong night or none, so
+            # count those too (a scan of the cursor column, text cursors only).
+            misshapen_cursor_rows = int(conn.execute(
+                sa.select(sa.func.count()).select_from(tbl).where(
+                    cursor.is_not(None), sa.not_(sa.cast(cursor, sa.String()).like(TEXT_CURSOR_LAYOUT)))
+            ).scalar() or 0) if kind == "text" else 0
             result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
             for index, part in enumerate(result.partitions(chunk_rows), start=1):
                 lines: list[bytes] = []
@@ -400,6 +414,7 @@ def extract_window(
             "chunk_rows": chunk_rows,
             "high_water_mark": hwm,
             "null_cursor_rows": null_cursor_rows,
+            "misshapen_cursor_rows": misshapen_cursor_rows,
             "extracted_at": _now(),
         },
     )
@@ -407,4 +422,8 @@ def extract_window(
     if null_cursor_rows:
         logger.warning("SQL extract of table %r: %d row(s) have no %s value and are never extracted",
                        table, null_cursor_rows, cursor_column)
-    return SqlExtractResult(files=files, rows=rows, high_water_mark=hwm, null_cursor_rows=null_cursor_rows)
+    if misshapen_cursor_rows:
+        logger.warning("SQL extract of table %r: %d row(s) have a %s value not written YYYY-MM-DD HH:MM:SS",
+                       table, misshapen_cursor_rows, cursor_column)
+    return SqlExtractResult(files=files, rows=rows, high_water_mark=hwm, null_cursor_rows=null_cursor_rows,
+                            misshapen_cursor_rows=misshapen_cursor_rows)

@@ -167,6 +167,10 @@ def _outcome_row(conn: Connection, batch: Batch, counts: staging.UpsertCounts, t
     if batch.facts.get("null_cursor_rows"):
         reasons.append(f"{batch.facts['null_cursor_rows']} row(s) of the source table have no cursor value and are "
                        "never extracted (fix at the source)")
+    if batch.facts.get("misshapen_cursor_rows"):
+        reasons.append(f"{batch.facts['misshapen_cursor_rows']} row(s) of the source table have a cursor value not "
+                       "written YYYY-MM-DD HH:MM:SS: compared as text, they are extracted on the wrong night or never "
+                       "(fix at the source)")
     loaded = counts.inserted + counts.updated + counts.unchanged
     batch.partitions |= counts.replaced_months  # a re-issue may have left another month
     # Versions of the same key within the batch, and versions older than the current one, are

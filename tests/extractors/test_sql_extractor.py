@@ -416,3 +416,25 @@ def test_rows_without_a_cursor_value_are_counted_not_lost_silently(sqlite_engine
         conn.exec_driver_sql("UPDATE XML9_GCS SET UPDATED_AT = '2026-11-21 10:00:00' WHERE ROW_ID = 19")
     assert extract_window(sqlite_engine, "XML9_GCS", "UPDATED_AT", START, END, tmp_path / "raw", name_prefix="p",
                           fmt="jsonl").null_cursor_rows == 0
+
+
+def test_text_cursors_written_another_way_are_counted(sqlite_engine, tmp_path):
+    """A text cursor compares as text: ``2026/11/21 10:00:00``, ``21/11/2026``, a date alone or a
+    ``T`` separator sort into the wrong night or none. The extract counts them, as it counts NULLs
+    (found by an adversarial run: such rows were silently never extracted)."""
+    def extract():
+        return extract_window(sqlite_engine, "XML9_GCS", "UPDATED_AT", START, END, tmp_path / "raw", name_prefix="p",
+                              fmt="jsonl")
+
+    assert extract().misshapen_cursor_rows == 0
+    with sqlite_engine.begin() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT ROW_ID FROM XML9_GCS WHERE UPDATED_AT IS NOT NULL "
+                                                  "ORDER BY ROW_ID LIMIT 4")]
+        for row_id, value in zip(ids, ["2026/11/21 10:00:00", "21/11/2026 11:00:00", "2026-11-21",
+                                       "2026-11-21T09:00:00"], strict=True):
+            conn.exec_driver_sql(f"UPDATE XML9_GCS SET UPDATED_AT = '{value}' WHERE ROW_ID = {row_id}")
+        conn.exec_driver_sql(f"UPDATE XML9_GCS SET UPDATED_AT = '2026-11-21 10:00:00.250' WHERE ROW_ID > {ids[-1]}")
+    res = extract()
+    assert res.misshapen_cursor_rows == 4
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["misshapen_cursor_rows"] == 4
