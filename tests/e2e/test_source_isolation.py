@@ -134,8 +134,10 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server, renamed):
     # One row the facility system left without a cursor value: no night selects it, and every
     # night's ledger says so instead of losing it silently.
     orphan = dict(rows[0], ROW_ID=max(int(r["ROW_ID"]) for r in rows) + 1, UPDATED_AT=None)
+    # And one whose cursor text is written another way: compared as text it is in no window.
+    other_way = dict(rows[0], ROW_ID=orphan["ROW_ID"] + 1, UPDATED_AT="21/11/2026 10:00:00")
     with fac_engine.begin() as conn:
-        conn.execute(sa.insert(table), [*rows, orphan])
+        conn.execute(sa.insert(table), [*rows, orphan, other_way])
     fac_engine.dispose()
     u = sa.engine.make_url(url)
     conn_json = json.dumps({"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username,
@@ -163,6 +165,7 @@ def test_sql_facility_read_from_postgresql(own_store, pg_server, renamed):
     assert all(m and m.startswith(n.isoformat()) for m, n in zip(marks, NIGHTS, strict=True))
     reasons = [ledger[f"birth_certificates/{sql_fac.code}/{n.isoformat()}"]["reason"] or "" for n in NIGHTS]
     assert all("1 row(s) of the source table have no cursor value and are never extracted" in r for r in reasons)
+    assert all("1 row(s) of the source table have a cursor value not written YYYY-MM-DD HH:MM:SS" in r for r in reasons)
     notes = [r["reason"] or "" for r in select(engine, ingested_files) if r["facility_code"] == sql_fac.code]
     assert notes and len(notes) == sum(1 for r in select(engine, ingested_files) if r["facility_code"] == sql_fac.code)
     said = [f"not in the source table (loaded empty): {gone}" in n for n in notes]
