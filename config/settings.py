@@ -39,6 +39,17 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
+#: Files from this size are copied ahead (see ``Settings.copy_ahead_bytes``): about 170,000 births.
+DEFAULT_COPY_AHEAD_BYTES = 64 << 20
+
+
+def _copy_ahead_bytes() -> int | None:
+    raw = os.environ.get("S06_COPY_AHEAD_BYTES", "").strip()
+    if raw.lower() in ("off", "0", "no", "false"):
+        return None
+    return _positive_int("S06_COPY_AHEAD_BYTES", DEFAULT_COPY_AHEAD_BYTES)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings for one process.
@@ -56,6 +67,9 @@ class Settings:
             under ENVELOPE, the column named, the value never) (``S06_MAX_VALUE_CHARS``).
         max_columns: a record with more fields than this gives a reader error; a CSV header or a
             file whose records use more distinct fields than this is rejected (``S06_MAX_COLUMNS``).
+        copy_ahead_bytes: on PostgreSQL, a file at least this large, alone in its shard, going
+            into an empty current table, is copied into staging while it is judged
+            (:mod:`loaders.copy_ahead`; ``S06_COPY_AHEAD_BYTES``, ``off`` to never do it).
     """
 
     data_root: Path
@@ -74,6 +88,7 @@ class Settings:
     #: ``S06_DATA_ROOT`` when it is object storage (``s3://bucket/prefix``), else None. With a
     #: remote root, ``data_root`` is the local folder for what stays local (``S06_WORK_DIR``).
     data_url: str | None = None
+    copy_ahead_bytes: int | None = DEFAULT_COPY_AHEAD_BYTES
 
     @property
     def remote(self) -> bool:
@@ -181,4 +196,5 @@ def load_settings() -> Settings:
         max_value_chars=_positive_int("S06_MAX_VALUE_CHARS", DEFAULT_MAX_VALUE_CHARS),
         max_columns=_positive_int("S06_MAX_COLUMNS", DEFAULT_MAX_COLUMNS),
         data_url=data_url,
+        copy_ahead_bytes=_copy_ahead_bytes(),
     )

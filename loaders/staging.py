@@ -177,7 +177,7 @@ _BINARY_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def _binary_schema(conn: Connection, name: str, names: list[str]) -> pa.Schema | None:
+def binary_schema(conn: Connection, name: str, names: list[str]) -> pa.Schema | None:
     """The Arrow schema whose binary ``COPY`` encoding fits table ``name``'s ``names`` columns,
     or None when one of them has a type :data:`_BINARY_TYPES` lacks (then CSV is sent)."""
     found: dict[str, str] = dict(conn.exec_driver_sql(
@@ -194,7 +194,7 @@ def _binary_schema(conn: Connection, name: str, names: list[str]) -> pa.Schema |
     return pa.schema(fields)
 
 
-def _binary_chunk(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def binary_chunk(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` cast column by column to ``schema`` (a safe cast: an out-of-range integer raises
     instead of wrapping); a time-zone-aware timestamp is refused rather than shifted."""
     cols = []
@@ -218,7 +218,7 @@ def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable
         # A writer thread sends the data while this one reads and encodes the next chunk (Arrow
         # and the encoder release the GIL): the client's work overlaps the server's.
         writer = QueuedLibpqWriter(cur)
-        schema = _binary_schema(conn, name, names)
+        schema = binary_schema(conn, name, names)
         if schema is not None:
             # COPY's binary format, encoded from Arrow by pgpq: the server parses no text (on a
             # million births this COPY took 18-19 s where the CSV one took 22-23 s).
@@ -228,7 +228,7 @@ def _bulk_insert(conn: Connection, name: str, names: list[str], chunks: Iterable
             with cur.copy(f'COPY "{name}" ({quoted}) FROM STDIN WITH (FORMAT binary)', writer=writer) as copy:
                 copy.write(encoder.write_header())
                 for chunk in chunks:
-                    table = _binary_chunk(chunk, schema)
+                    table = binary_chunk(chunk, schema)
                     for batch in table.to_batches():
                         copy.write(encoder.write_batch(batch))
                     total += table.num_rows
@@ -511,7 +511,7 @@ FEED_COLUMNS = ("dataset", "natural_key", "operation", "version_key", "record_ha
 FEED_SLICE_ROWS = 200_000
 
 
-def _feed_from_arrow(contract: DatasetContract) -> bool:
+def feed_from_arrow(contract: DatasetContract) -> bool:
     """Whether :func:`_copy_feed` may build the feed rows: every key column is text (``||`` of any
     other type would render it as PostgreSQL does, which Arrow's cast need not match)."""
     types = dict(data_columns(contract))
@@ -670,7 +670,7 @@ def _load_set_based(conn: Connection, contract: DatasetContract, source: ChunkSo
     if ins and not (upd or same or stale) and unique_keys:
         # Every key is new to the current table (checked under the dataset lock, so no other
         # batch can add one meanwhile): COPY the rows straight in, no temporary copy, no upsert.
-        if _feed_from_arrow(contract):
+        if feed_from_arrow(contract):
             _bulk_insert(conn, contract.dataset, names, source(None))
             _copy_feed(conn, contract, source)
         else:
@@ -740,7 +740,7 @@ def _none_stored(conn: Connection, contract: DatasetContract, source: ChunkSourc
     Asked only when every key column is text (the literal is text, and :func:`_first_load` into
     a non-empty table needs the feed copied from Arrow: it stages it from the whole table else).
     """
-    if not _feed_from_arrow(contract):
+    if not feed_from_arrow(contract):
         return False
     current, _ = dataset_tables(contract.dataset)
     first = current.c[contract.natural_key[0]]
@@ -771,9 +771,8 @@ def _first_load(conn: Connection, contract: DatasetContract, source: ChunkSource
     rebuild = _suspend_indexes(conn, contract, source) if empty else []
     _bulk_insert(conn, contract.dataset, names, source(None))
     _rebuild_indexes(conn, rebuild)
-    if _feed_from_arrow(contract):
-        rows = _copy_feed(conn, contract, source)
-        return _counts(_Classified({batch: [n, 0, 0, 0] for batch, n in rows.items()}), {})
+    if feed_from_arrow(contract):
+        return complete_first_load(conn, contract, source)
     _stage_feed(conn, contract, f'"{contract.dataset}"', all_new=True)
     by_batch = {
         str(batch): [int(n), 0, 0, 0]
@@ -783,6 +782,14 @@ def _first_load(conn: Connection, contract: DatasetContract, source: ChunkSource
     }
     _append_feed(conn, contract)
     return _counts(_Classified(by_batch), {})
+
+
+def complete_first_load(conn: Connection, contract: DatasetContract, source: ChunkSource) -> dict[str, UpsertCounts]:
+    """After a first load's rows are in the current table (every key new, none repeated): copy
+    its change feed from the same rows (:func:`_copy_feed`) and count them per batch. Every key
+    of every text-keyed dataset (:func:`feed_from_arrow`); also used by :mod:`loaders.copy_ahead`."""
+    rows = _copy_feed(conn, contract, source)
+    return _counts(_Classified({batch: [n, 0, 0, 0] for batch, n in rows.items()}), {})
 
 
 #: A load of at least this many rows into an *empty* current table drops the table's secondary

@@ -31,6 +31,7 @@ from config.settings import Settings, load_settings
 from extractors.file_drop.helpers import write_manifest
 from extractors.formats import FileRejected
 from loaders import staging
+from loaders.copy_ahead import CopyAhead
 from loaders.prefetch import prefetched
 from loaders.schema import data_columns
 from pipeline.datasets import DatasetHooks, hooks_for
@@ -119,6 +120,9 @@ class ShardRunner:
             load_stage.gate(shard, self.settings.quarantine_threshold)
             load_stage.load(shard, self.engine, contract, self.settings.quarantine_threshold)
         finally:
+            if shard.copy_ahead is not None:  # the load never came: nothing of it stays
+                shard.copy_ahead.abandon()
+                shard.copy_ahead = None
             shutil.rmtree(self.work, ignore_errors=True)
         for b in shard.batches:
             if b.ledger is not None and b.failure is None and b.landed:
@@ -155,7 +159,7 @@ class ShardRunner:
         for unit in todo:
             if unit.streamed:
                 self._flush()
-                self._streamed(unit)
+                self._streamed(unit, alone=len(todo) == 1)
             else:
                 self._small(unit)
         self._flush()
@@ -264,11 +268,22 @@ class ShardRunner:
         log_withheld(log, f"batch {batch.batch_id}", exc)
         batch.fail(BatchFailed, f"{type(exc).__name__} during processing (see task log frames)")
 
-    def _streamed(self, unit: Unit) -> None:
-        """A large file: chunk by chunk into its own work file, kept only if the file reads to the end."""
+    def _copy_ahead(self, item: Item) -> CopyAhead | None:
+        """Copy the file's valid rows into staging while judging it, when that applies: a file of
+        at least ``copy_ahead_bytes``, the shard's only unit and batch (see :mod:`loaders.copy_ahead`)."""
+        limit = self.settings.copy_ahead_bytes
+        if limit is None or item.landed.size < limit or len(self.shard.active()) != 1:
+            return None
+        return CopyAhead.begin(self.engine, self.contract, item.batch.batch_id)
+
+    def _streamed(self, unit: Unit, alone: bool = False) -> None:
+        """A large file: chunk by chunk into its own work file, kept only if the file reads to the end.
+
+        ``alone``: the file is the shard's only unit (it may then be copied ahead)."""
         item: Item = unit.items[0]
         batch = item.batch
         spill = self._new_spill()
+        copying = self._copy_ahead(item) if alone else None
         point = self.seen.checkpoint()
         results: list[Judged] = []
         rows = 0
@@ -280,12 +295,15 @@ class ShardRunner:
             t0 = self.shard.timed("normalize", t0)
             judged = judge([c], self.contract, self.hooks, self.shard.batches, self.stored, self.options)
             t0 = self.shard.timed("validate", t0)
+            if copying is not None:
+                copying.send(judged.valid)
             spill.write(judged.valid)
             judged.valid = None
             results.append(judged)
             self.shard.timed("spill", t0)
 
         chunks: Iterator[pa.Table] | None = None
+        read_whole = False
         try:
             pending: list[pa.Table] = []
             pending_rows = 0
@@ -305,6 +323,7 @@ class ShardRunner:
                     pending, pending_rows = [], 0
             if pending:
                 process(pending)
+            read_whole = True
         except FileRejected as exc:
             spill.discard()
             self.seen.rollback(point)
@@ -319,6 +338,11 @@ class ShardRunner:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()  # a read-ahead thread stops here, not when the generator is collected
+            if copying is not None and read_whole and batch.active:
+                copying.close()  # the load finishes it (or gives it up)
+                self.shard.copy_ahead = copying
+            elif copying is not None:
+                copying.abandon()
         path = spill.close()
         if path:
             self.shard.spills.append(path)

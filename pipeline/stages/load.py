@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loaders import staging
+from loaders.copy_ahead import CopyAhead, CopyAheadUnusable
 from loaders.locks import LockTimeout
 from pipeline.errors import BatchFailed, BatchHeldBack, TransportError, log_withheld
 from pipeline.stages.spill import read_spills
@@ -181,23 +182,38 @@ def _outcome_row(conn: Connection, batch: Batch, counts: staging.UpsertCounts, t
                       partitions=[f"{y:04d}-{m:02d}" for y, m in sorted(batch.partitions)], held=0, loaded=loaded)
 
 
-def _write(conn: Connection, shard: Shard, contract: DatasetContract, batches: list[Batch], threshold: float) -> None:
-    """Everything of ``batches`` in the caller's transaction; raises on an imbalance (rollback)."""
+def _write(conn: Connection, shard: Shard, contract: DatasetContract, batches: list[Batch], threshold: float,
+           ahead: CopyAhead | None = None) -> None:
+    """Everything of ``batches`` in the caller's transaction; raises on an imbalance (rollback).
+
+    ``ahead``: the transaction is that of a copy ahead (:mod:`loaders.copy_ahead`), whose rows
+    are already in the current table; raises :class:`CopyAheadUnusable` unless they are exactly
+    the rows this load would copy.
+    """
     working = [b for b in batches if b.failure is None]
     ids = [b.batch_id for b in working]
+    loadable = [b for b in working if not b.held and b.received - b.quarantined - b.superseded > 0]
+    groups = key_groups(shard, contract, loadable)
+    if ahead is not None:
+        copied = [b for b in loadable if b.batch_id == ahead.batch_id]
+        if not (len(groups) == 1 and groups[0][1] and groups[0][0] == copied
+                and ahead.rows == copied[0].received - copied[0].quarantined - copied[0].superseded):
+            raise CopyAheadUnusable("the batch is not a plain first load of the rows copied")
     staging.replace_findings(conn, ids, [q for b in working for q in b.quarantine],
                              [w for b in working if not b.held for w in b.warnings])
     staging.replace_files(conn, ids, [f for b in working for f in b.files])
     counts: dict[str, staging.UpsertCounts] = {}
-    loadable = [b for b in working if not b.held and b.received - b.quarantined - b.superseded > 0]
-    for group, unique in key_groups(shard, contract, loadable):
+    for group, unique in groups:
         wanted = {b.batch_id for b in group}
         everything = {b.index for b in group} == shard.spilled
 
         def source(columns: list[str] | None = None, wanted: set[str] = wanted, everything: bool = everything) -> Any:
             return read_spills(shard.spills, columns, None if everything else wanted)
 
-        counts.update(staging.load_batches(conn, contract, source, unique_keys=unique))
+        if ahead is not None:
+            counts.update(ahead.complete(conn, source))
+        else:
+            counts.update(staging.load_batches(conn, contract, source, unique_keys=unique))
     rows = []
     for b in batches:
         if b.failure is not None:
@@ -217,6 +233,10 @@ def load(shard: Shard, engine: Engine, contract: DatasetContract, threshold: flo
     """Gate, then load every batch to record (active and failed) — per shard, else per batch."""
     batches = [b for b in shard.batches if b.skipped_from is None and (b.failure is None or b.failure.record)]
     t0 = time.perf_counter()
+    ahead, shard.copy_ahead = shard.copy_ahead, None
+    if ahead is not None and not batches:
+        ahead.abandon()
+        ahead = None
     skipped = [b.batch_id for b in shard.batches if b.skipped_from is not None]
     if skipped:
         with engine.begin() as conn:
@@ -225,6 +245,12 @@ def load(shard: Shard, engine: Engine, contract: DatasetContract, threshold: flo
         shard.timed("load", t0)
         return
     snapshot = [(b.superseded, set(b.partitions)) for b in batches]
+    if ahead is not None:
+        if _finish_ahead(shard, contract, batches, threshold, ahead):
+            shard.timed("load", t0)
+            return
+        for b, (superseded, parts) in zip(batches, snapshot, strict=True):
+            b.superseded, b.partitions = superseded, parts  # undo what the attempt added
     try:
         with engine.begin() as conn:
             _write(conn, shard, contract, batches, threshold)
@@ -254,6 +280,25 @@ def load(shard: Shard, engine: Engine, contract: DatasetContract, threshold: flo
         except Exception as exc:
             _record_alone_failed(shard, engine, b, exc)
     shard.timed("load", t0)
+
+
+def _finish_ahead(shard: Shard, contract: DatasetContract, batches: list[Batch], threshold: float,
+                  ahead: CopyAhead) -> bool:
+    """Finish a load whose rows were copied ahead, in the copy's transaction; False when it was
+    rolled back instead (the copy failed, or the batch is not a plain first load of its rows):
+    nothing of it stays, and the caller loads the ordinary way."""
+    if ahead.finish() is None:
+        return False
+    try:
+        with ahead.transaction() as conn:
+            _write(conn, shard, contract, batches, threshold, ahead=ahead)
+        return True
+    except CopyAheadUnusable as exc:
+        log.info("%s: %s; loading the ordinary way", ahead.batch_id, exc)
+    except Exception as exc:
+        log_withheld(log, f"finishing the copy ahead of {ahead.batch_id}", exc)
+        log.warning("loading %s the ordinary way", ahead.batch_id)
+    return False
 
 
 def _record_alone_failed(shard: Shard, engine: Engine, batch: Batch, exc: Exception) -> None:

@@ -139,6 +139,8 @@ class Shard:
     scratch: Path | None = None
     #: per landed file name: a note for its ``ingested_files`` row (e.g. columns ignored)
     file_notes: dict[str, str] = field(default_factory=dict)
+    #: a batch's rows already copied into staging while judged (:mod:`loaders.copy_ahead`)
+    copy_ahead: Any = None
 
     def active(self) -> list[Batch]:
         """Batches still in flight."""

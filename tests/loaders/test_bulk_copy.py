@@ -66,7 +66,7 @@ def test_a_value_the_column_cannot_hold_is_refused_and_nothing_is_written(pg) ->
 def test_a_type_the_binary_path_does_not_know_goes_as_csv(pg) -> None:
     with pg.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE m (code TEXT, amount NUMERIC(10, 2))")
-        assert staging._binary_schema(conn, "m", ["code", "amount"]) is None
+        assert staging.binary_schema(conn, "m", ["code", "amount"]) is None
         table = pa.table({"code": ["x,y", ""], "amount": pa.array(["12.50", None])})
         assert staging._bulk_insert(conn, "m", ["code", "amount"], [table]) == 2
     with pg.connect() as conn:

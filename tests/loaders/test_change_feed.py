@@ -176,7 +176,7 @@ def test_feed_rows_copied_from_arrow_equal_the_sql_staged_ones(pg_server, tmp_pa
         return pa.table({n: pa.array([r.get(n) for r in records], type=types[n]) for n in types})
 
     def feed(url, arrow):
-        monkeypatch.setattr(staging, "_feed_from_arrow", (lambda c: True) if arrow else (lambda c: False))
+        monkeypatch.setattr(staging, "feed_from_arrow", (lambda c: True) if arrow else (lambda c: False))
         engine = staging.make_engine(url)
         staging.ensure_schema(engine, [dataset])
         try:
