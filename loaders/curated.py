@@ -583,10 +583,22 @@ def _night_by_month(engine: Engine, contract: DatasetContract, key: bytes, night
         curated.append(to_curated(chunk, contract, key))
     if not curated:
         return {}
-    order = pc.sort_indices(pa.concat_tables(keys), sort_keys=[(k, "ascending") for k in contract.natural_key])
+    # Sorted by month, then key: each month is one slice (a filter per month scanned the whole
+    # night once per month: 1.3 s for a million rows over 131 months).
+    ym_all = pa.chunked_array(months).combine_chunks()
+    sortable = pa.concat_tables(keys).append_column("_ym", ym_all)
+    order = pc.sort_indices(sortable, sort_keys=[("_ym", "ascending"), *[(k, "ascending") for k in contract.natural_key]],
+                            null_placement="at_end")
     table = pa.concat_tables(curated).take(order)
-    ym = pa.chunked_array(months).take(order)
-    return {(v // 100, v % 100): table.filter(pc.equal(ym, v)) for v in pc.unique(ym).drop_null().to_pylist()}
+    ym = ym_all.take(order)
+    runs = pc.run_end_encode(ym.combine_chunks() if isinstance(ym, pa.ChunkedArray) else ym)
+    out = {}
+    start = 0
+    for end, v in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+        if v is not None:  # no event date: in no month (as before)
+            out[(v // 100, v % 100)] = table.slice(start, end - start)
+        start = end
+    return out
 
 
 
