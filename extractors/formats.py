@@ -59,7 +59,12 @@ NEWLINES_IN_VALUES = True
 BINARY_SNIFF_BYTES = 64 << 10
 #: Lineage columns a source field must never set itself (``_batch`` and ``_source_file`` are
 #: added by the batch runner after the reader; the others by readers).
-LINEAGE_COLUMNS = frozenset({"_source_ref", "_reader_error", "_envelope_facility", "_source_file", "_batch"})
+#: Lineage column of the JSON readers: the fields of a record that held an object or an array
+#: where one value belongs, written ``\x1fname\x1fname\x1f`` (their values are NULL; the
+#: normalizer reports each one the layout reads, under the column's parse rule).
+NESTED_FIELDS = "_nested_fields"
+LINEAGE_COLUMNS = frozenset({"_source_ref", "_reader_error", "_envelope_facility", "_source_file", "_batch",
+                             NESTED_FIELDS})
 #: Longest row reference a reader may give (``HOSO[12]/DU_LIEU_GIAY_CHUNG_SINH[3]``, ``line 12``,
 #: a SQL extract's ``key=value``); a longer or control-character one is replaced (see guard_chunk).
 MAX_REF_CHARS = 200
@@ -1410,6 +1415,25 @@ def json_value_text(value: Any) -> str | None:
     return _json_dump(value)
 
 
+def json_record_text(item: dict[str, Any]) -> tuple[dict[str, str | None], str | None]:
+    """A JSON record's fields as the reader's strings (:func:`json_value_text`), and the fields
+    that held an object or an array (:data:`NESTED_FIELDS` form, None when none did).
+
+    Such a field's value is NULL: a facility that sends ``{"ho": "Lê", "ten": "Hoa"}`` or a list
+    of phone numbers where one name or number belongs has not sent that value, and its JSON text
+    must not load as if it were one. Fields the layout does not read are not judged at all.
+    """
+    rec: dict[str, str | None] = {}
+    nested: list[str] | None = None
+    for key, value in item.items():
+        if isinstance(value, dict | list):
+            rec[key] = None
+            nested = [key] if nested is None else [*nested, key]
+        else:
+            rec[key] = json_value_text(value)
+    return rec, ("\x1f" + "\x1f".join(nested) + "\x1f") if nested else None
+
+
 #: Characters read per block from a JSON document.
 JSON_BLOCK_CHARS = 1 << 18
 #: One JSON value (a record, or any top-level member) may not be longer than this.
@@ -1606,7 +1630,7 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
     limits = current_limits()
     decision = decide_encoding(path, encoding)
     label = records_key or "record"
-    rows = _Rows(limits, _Columns(limits))
+    rows = _Rows(limits, _Columns(limits), extra_name=NESTED_FIELDS)
     try:
         with path.open("r", encoding=decision.encoding, errors="strict", newline="") as fh:
             stream = _JsonStream(fh, what)
@@ -1620,15 +1644,11 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
                     rows.error(ref, f"{label}[{i}] has {len(item)} fields, over the limit of {limits.max_columns} "
                                     "(S06_MAX_COLUMNS)")
                 else:
-                    try:
-                        rec = {k: json_value_text(v) for k, v in item.items()}
-                    except RecursionError:
-                        rows.error(ref, f"{label}[{i}] is nested too deeply")
+                    rec, nested = json_record_text(item)
+                    if has_unpaired_surrogate(rec):
+                        rows.error(ref, f"{label}[{i}] {SURROGATE_PROBLEM}")
                     else:
-                        if has_unpaired_surrogate(rec):
-                            rows.error(ref, f"{label}[{i}] {SURROGATE_PROBLEM}")
-                        else:
-                            rows.add(rec, ref)
+                        rows.add(rec, ref, nested)
                 if rows.n >= chunk_rows:
                     yield rows.table()
     except UnicodeDecodeError:

@@ -159,6 +159,18 @@ def _parse_reason(name: str, spec: ColumnSpec, fmt: SourceFormat | None) -> str:
     return reason
 
 
+#: Separates the field names in the JSON readers' ``_nested_fields`` (see ``extractors.formats``).
+NESTED_SEPARATOR = "\x1f"
+
+
+def _nested(raw: pa.Table) -> pa.Array | None:
+    """The ``_nested_fields`` column of a JSON chunk, when some record has a nested field."""
+    if "_nested_fields" not in raw.column_names:
+        return None
+    col = raw.column("_nested_fields").combine_chunks()
+    return None if col.null_count == len(col) else col.cast(pa.string())
+
+
 def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> Normalized:
     """Normalize a raw chunk of one source format.
 
@@ -177,6 +189,7 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
     failures: list[ParseFailure] = []
     fmt = contract.source_formats.get(source_format)
     iso_timezone = contract.timezone if fmt is not None and fmt.date_style == "iso8601" else None
+    nested = _nested(raw)
     for name, spec in contract.columns.items():
         tag = contract.tag_for(name, source_format)
         if tag is not None and tag in raw.column_names:
@@ -184,6 +197,13 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
         else:
             src = pa.nulls(n, pa.string())
         arrays, failed = _normalize_column(src, spec, contract.tag_format(source_format), iso_timezone)
+        if nested is not None and tag is not None:
+            held = pc.fill_null(pc.match_substring(nested, f"{NESTED_SEPARATOR}{tag}{NESTED_SEPARATOR}"), False)
+            if pc.any(held).as_py():
+                failures.append(ParseFailure(
+                    column=name, rule_id=spec.parse_rule or (spec.rules[0] if spec.rules else "TYPE"),
+                    reason=f"{name}: the field holds a JSON object or array, not one value",
+                    rows=held.to_numpy(zero_copy_only=False)))
         for key, arr in arrays.items():
             columns[key] = arr if key != name else arr.cast(ARROW_TYPES[spec.type])
         if failed.any():

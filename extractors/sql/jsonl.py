@@ -5,8 +5,9 @@ Follows the reader contract of :mod:`extractors.formats`: it yields ``pa.Table``
 ``_reader_error``.
 
 Values become text as in every JSON reader (:func:`extractors.formats.json_value_text`: numbers
-exactly as written, ``true``/``false`` -> ``"1"``/``"0"``, ``null`` -> NULL, nested values as
-compact JSON).
+exactly as written, ``true``/``false`` -> ``"1"``/``"0"``, ``null`` -> NULL). An object or an
+array where one value belongs is NULL, its field named in ``_nested_fields``
+(:func:`extractors.formats.json_record_text`; the normalizer reports it if the layout reads it).
 
 Columns are the union of the keys of the whole file, in order of first appearance, so every chunk
 of one file has the same schema. With ``source_refs`` (files the pipeline's own SQL extractor
@@ -33,10 +34,12 @@ import pyarrow as pa
 
 from extractors.formats import (
     LINEAGE_COLUMNS,
+    NESTED_FIELDS,
     SURROGATE_PROBLEM,
     FileRejected,
     RepeatedKey,
     has_unpaired_surrogate,
+    json_record_text,
     json_value_text,
     parse_json,
 )
@@ -116,6 +119,7 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
     ref_key = REF_KEY if source_refs else None
     keys: dict[str, None] = {}
     any_line = False
+    nested = False
     for _number, line in _lines(path, enc):  # pass 1: decodability and the column union
         if not any_line and _starts_a_document(line):
             raise FileRejected("the file is one JSON document (an array, or an object over several lines), not JSON "
@@ -124,9 +128,11 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
         obj = _object(line)
         if not isinstance(obj, str) and not has_unpaired_surrogate(dict.fromkeys(obj)):  # such a key names no column
             keys.update((k, None) for k in obj if k != ref_key)
+            nested = nested or any(isinstance(v, dict | list) for v in obj.values())
     if not any_line:
         return
-    columns = [*keys, "_source_ref", "_reader_error"]
+    # ``_nested_fields`` only in a file where some record has an object or array as a value
+    columns = [*keys, "_source_ref", "_reader_error", *([NESTED_FIELDS] if nested else [])]
     buf: list[dict[str, str | None]] = []
     for number, line in _lines(path, enc):  # pass 2: rows
         obj = _object(line)
@@ -134,16 +140,13 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
         if isinstance(obj, str):
             rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} {obj}"}
         else:
-            try:
-                rec = {k: json_value_text(v) for k, v in obj.items() if k != ref_key}
-            except RecursionError:
-                rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} is nested too deeply"}
+            rec, nested = json_record_text({k: v for k, v in obj.items() if k != ref_key})
+            ref = json_value_text(obj.get(ref_key)) if ref_key else None
+            if has_unpaired_surrogate(rec) or (ref is not None and has_unpaired_surrogate({"": ref})):
+                rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} {SURROGATE_PROBLEM}"}
             else:
-                ref = json_value_text(obj.get(ref_key)) if ref_key else None
-                if has_unpaired_surrogate(rec) or (ref is not None and has_unpaired_surrogate({"": ref})):
-                    rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} {SURROGATE_PROBLEM}"}
-                else:
-                    rec["_source_ref"] = ref if ref else f"line {number}"
+                rec["_source_ref"] = ref if ref else f"line {number}"
+                rec[NESTED_FIELDS] = nested
         buf.append(rec)
         if len(buf) >= chunk_rows:
             yield _table(columns, buf)

@@ -334,9 +334,12 @@ def test_read_json_pages_stringifies_with_lineage(tmp_path):
     assert [t.num_rows for t in tables] == [2, 1]
     rows = [r for t in tables for r in t.to_pylist()]
     assert rows[0] == {"id": "0012", "n": "7", "x": "7.0", "y": "1.25", "ok": "1", "no": "0", "none": None,
-                       "nested": '{"b":1,"a":[1,"z"]}', "_source_ref": "page-00001.json#data[1]", "extra": None}
+                       "nested": None, "_nested_fields": "\x1fnested\x1f", "_source_ref": "page-00001.json#data[1]",
+                       "extra": None}
+    assert rows[1]["_nested_fields"] is None
     assert rows[1]["extra"] == "ạ" and rows[1]["_source_ref"] == "page-00001.json#data[2]"
-    assert rows[2] == {"_source_ref": "page-00001.json#data[3]", "_reader_error": "data[3] is not a JSON object"}
+    assert rows[2] == {"_source_ref": "page-00001.json#data[3]", "_reader_error": "data[3] is not a JSON object",
+                       "_nested_fields": None}
     assert all(str(f.type) == "string" for t in tables for f in t.schema)
 
 

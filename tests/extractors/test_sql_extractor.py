@@ -322,17 +322,18 @@ def test_jsonl_values_bad_lines_and_chunks(tmp_path):
     tables = list(read_jsonl(p, chunk_rows=2))
     assert [t.num_rows for t in tables] == [2, 2, 2]
     # A dropped file's `__ref` is an ordinary (unknown) key: only the SQL extractor's files set references.
-    cols = ["SO", "N", "F", "B", "Z", "NEST", "EXTRA", "__ref", "_source_ref", "_reader_error"]
+    cols = ["SO", "N", "F", "B", "Z", "NEST", "EXTRA", "__ref", "_source_ref", "_reader_error", "_nested_fields"]
     assert all(t.column_names == cols for t in tables)
     assert all(str(f.type) == "string" for t in tables for f in t.schema)
     rows = [r for t in tables for r in t.to_pylist()]
-    assert rows[0] == {"SO": "0012", "N": "7", "F": "3.10", "B": "1", "Z": None, "NEST": '{"a":[1,2.50,false]}',
-                       "EXTRA": None, "__ref": None, "_source_ref": "line 1", "_reader_error": None}
+    assert rows[0] == {"SO": "0012", "N": "7", "F": "3.10", "B": "1", "Z": None, "NEST": None,
+                       "EXTRA": None, "__ref": None, "_source_ref": "line 1", "_reader_error": None,
+                       "_nested_fields": "\x1fNEST\x1f"}
     assert rows[1]["_source_ref"] == "line 2" and rows[1]["_reader_error"] == "line 2 is not a valid JSON object"
     assert rows[1]["SO"] is None
     assert rows[2]["_reader_error"] == "line 3 is not a valid JSON object"
     assert rows[3] == {"SO": "0013", "N": "-1e5", "F": None, "B": "0", "Z": None, "NEST": None, "EXTRA": "é",
-                       "__ref": "ROW_ID=9", "_source_ref": "line 5", "_reader_error": None}
+                       "__ref": "ROW_ID=9", "_source_ref": "line 5", "_reader_error": None, "_nested_fields": None}
     extracted = [r for t in read_jsonl(p, chunk_rows=2, source_refs=True) for r in t.to_pylist()]
     assert extracted[3]["_source_ref"] == "ROW_ID=9" and "__ref" not in extracted[3]
     assert rows[4]["_source_ref"] == "line 6" and rows[4]["_reader_error"]  # reserved key: not forgeable
