@@ -78,6 +78,8 @@ class CopyAhead:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
         self._thread = threading.Thread(target=self._copy, name=f"copy-ahead-{contract.dataset}", daemon=True)
         self._closed = False
+        self._feed: pa.Table | None = None
+        self._prepared = False
         self._thread.start()
 
     @classmethod
@@ -205,6 +207,15 @@ class CopyAhead:
         finally:
             self._rollback()
 
+    def prepare(self, source: staging.ChunkSource) -> None:
+        """Build the change feed's rows from the batch's rows (client work, done while the copy
+        drains); :meth:`complete` then only copies them."""
+        self._feed = staging.feed_rows(self.contract, source)
+        self._prepared = True
+
     def complete(self, conn: Connection, source: staging.ChunkSource) -> dict[str, staging.UpsertCounts]:
         """The rest of the first load (the change feed from the batch's rows) and its counts."""
-        return staging.complete_first_load(conn, self.contract, source)
+        if not self._prepared:
+            return staging.complete_first_load(conn, self.contract, source)
+        feed, self._feed = self._feed, None
+        return staging.first_load_counts(staging.copy_feed_rows(conn, self.contract, feed) if feed is not None else {})

@@ -223,8 +223,12 @@ def curated_source_columns(contract: DatasetContract) -> set[str]:
     return needed
 
 
-def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Table:
-    """Apply each column's curated action (keep / pseudonymize / year / drop)."""
+def to_curated(table: pa.Table, contract: DatasetContract, key: bytes,
+               memo: dict[str, dict[str, str]] | None = None) -> pa.Table:
+    """Apply each column's curated action (keep / pseudonymize / year / drop).
+
+    ``memo``: pseudonyms already computed, per domain, shared by the chunks of one publish (a
+    mother or a card number met in an earlier chunk is not hashed again)."""
     schema = curated_schema(contract)
     out: dict[str, pa.Array] = {}
     for name, spec in contract.columns.items():
@@ -240,7 +244,9 @@ def to_curated(table: pa.Table, contract: DatasetContract, key: bytes) -> pa.Tab
         elif spec.curated == "keep":
             out[name] = col
         elif spec.curated == "pseudonymize":
-            out[f"{name}_pseudonym"] = pseudonymize(col, key, domain=spec.pseudonym_domain or name)
+            domain = spec.pseudonym_domain or name
+            out[f"{name}_pseudonym"] = pseudonymize(col, key, domain=domain,
+                                                    memo=None if memo is None else memo.setdefault(domain, {}))
         ycol = year_column(name)
         if ycol in schema.names:
             out[ycol] = table.column(ycol) if ycol in table.column_names else pc.cast(pc.year(col), pa.int32())
@@ -575,12 +581,13 @@ def _night_by_month(engine: Engine, contract: DatasetContract, key: bytes, night
     with the default ``work_mem``), Arrow sorts it in memory in a fraction of that.
     """
     curated, months, keys = [], [], []
+    memo: dict[str, dict[str, str]] = {}
     for chunk in prefetched(_month_chunks(engine, contract, None, None, nights=[night], ordered=False),
                              name="curated-prefetch"):
         event = chunk.column(contract.event_date)  # staging's value (curated may keep only its year)
         months.append(pc.add(pc.multiply(pc.cast(pc.year(event), pa.int32()), 100), pc.cast(pc.month(event), pa.int32())))
         keys.append(chunk.select(list(contract.natural_key)))
-        curated.append(to_curated(chunk, contract, key))
+        curated.append(to_curated(chunk, contract, key, memo))
     if not curated:
         return {}
     # Sorted by month, then key: each month is one slice (a filter per month scanned the whole

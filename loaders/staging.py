@@ -529,6 +529,15 @@ def _copy_feed(conn: Connection, contract: DatasetContract, source: ChunkSource)
     and the rows are sorted by natural key in byte order before they take their sequence numbers
     (under the feed lock, taken just before the ``COPY`` as in :func:`_append_feed`).
     """
+    feed = feed_rows(contract, source)
+    if feed is None:
+        return {}
+    return copy_feed_rows(conn, contract, feed)
+
+
+def feed_rows(contract: DatasetContract, source: ChunkSource) -> pa.Table | None:
+    """The change-feed rows of a first load (see :func:`_copy_feed`), in natural-key byte order;
+    None when there are none. Client work only: a copy ahead builds them while its copy drains."""
     cols = [*contract.natural_key, "version_key", "record_hash", "batch_id", "record_status"]
     parts = []
     for chunk in source(cols):
@@ -545,10 +554,14 @@ def _copy_feed(conn: Connection, contract: DatasetContract, source: ChunkSource)
             "batch_id": chunk.column("batch_id"),
         }))
     if not parts:
-        return {}
+        return None
     feed = pa.concat_tables(parts)
     feed = feed.take(pc.sort_indices(feed.column("natural_key")))
-    feed = feed.add_column(0, "dataset", pa.repeat(pa.scalar(contract.dataset, pa.string()), feed.num_rows))
+    return feed.add_column(0, "dataset", pa.repeat(pa.scalar(contract.dataset, pa.string()), feed.num_rows))
+
+
+def copy_feed_rows(conn: Connection, contract: DatasetContract, feed: pa.Table) -> dict[str, int]:
+    """``COPY`` :func:`feed_rows` into the change feed under the feed lock; the rows per batch."""
     locks.hold(conn, locks.FEED)
     _bulk_insert(conn, "change_feed", list(FEED_COLUMNS),
                  (feed.slice(i, FEED_SLICE_ROWS) for i in range(0, feed.num_rows, FEED_SLICE_ROWS)))
@@ -788,7 +801,11 @@ def complete_first_load(conn: Connection, contract: DatasetContract, source: Chu
     """After a first load's rows are in the current table (every key new, none repeated): copy
     its change feed from the same rows (:func:`_copy_feed`) and count them per batch. Every key
     of every text-keyed dataset (:func:`feed_from_arrow`); also used by :mod:`loaders.copy_ahead`."""
-    rows = _copy_feed(conn, contract, source)
+    return first_load_counts(_copy_feed(conn, contract, source))
+
+
+def first_load_counts(rows: dict[str, int]) -> dict[str, UpsertCounts]:
+    """Per batch: its rows of a first load, all inserted."""
     return _counts(_Classified({batch: [n, 0, 0, 0] for batch, n in rows.items()}), {})
 
 

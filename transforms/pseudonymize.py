@@ -19,7 +19,12 @@ import pyarrow.compute as pc
 PSEUDONYM_HEX_CHARS = 32
 
 
-def pseudonymize(arr: pa.Array | pa.ChunkedArray, key: bytes, domain: str) -> pa.Array:
+#: Pseudonyms a ``memo`` keeps (about 150 bytes each): past it, new values are hashed, not kept.
+MEMO_MAX = 1_000_000
+
+
+def pseudonymize(arr: pa.Array | pa.ChunkedArray, key: bytes, domain: str,
+                 memo: dict[str, str] | None = None) -> pa.Array:
     """Replace each value with ``HMAC-SHA256(key, domain || 0x1f || value)``, hex, truncated.
 
     Args:
@@ -28,6 +33,9 @@ def pseudonymize(arr: pa.Array | pa.ChunkedArray, key: bytes, domain: str) -> pa
         domain: a namespace such as ``"person"`` or ``"certificate"``. Identifiers of the same
             kind share a domain (every personal-ID column uses ``person``) so they join across
             datasets; different kinds never collide.
+        memo: value -> pseudonym already computed under the same key and domain (the caller
+            keeps one per domain across the chunks of one job); values hashed here are added,
+            up to :data:`MEMO_MAX`.
 
     Returns:
         A string array of pseudonyms.
@@ -48,12 +56,28 @@ def pseudonymize(arr: pa.Array | pa.ChunkedArray, key: bytes, domain: str) -> pa
     # HMAC written out (RFC 2104: H(K^opad || H(K^ipad || m))) on hash states primed with the
     # padded key once: the same digest as hmac.new(key, m, sha256), a third cheaper per value
     # than copying an hmac object (its Python wrapper), which matters at millions of values.
-    for value in uniques.to_pylist():
-        h = inner.copy()
-        h.update(prefix + value.encode("utf-8"))
-        o = outer.copy()
-        o.update(h.digest())
-        append(o.hexdigest()[:PSEUDONYM_HEX_CHARS])
+    if memo is None:
+        for value in uniques.to_pylist():
+            h = inner.copy()
+            h.update(prefix + value.encode("utf-8"))
+            o = outer.copy()
+            o.update(h.digest())
+            append(o.hexdigest()[:PSEUDONYM_HEX_CHARS])
+    else:
+        known = memo.get
+        room = MEMO_MAX - len(memo)
+        for value in uniques.to_pylist():
+            digest = known(value)
+            if digest is None:
+                h = inner.copy()
+                h.update(prefix + value.encode("utf-8"))
+                o = outer.copy()
+                o.update(h.digest())
+                digest = o.hexdigest()[:PSEUDONYM_HEX_CHARS]
+                if room > 0:
+                    memo[value] = digest
+                    room -= 1
+            append(digest)
     return pc.take(pa.array(digests, pa.string()), pc.index_in(arr, value_set=uniques))
 
 

@@ -193,12 +193,15 @@ def _write(conn: Connection, shard: Shard, contract: DatasetContract, batches: l
     working = [b for b in batches if b.failure is None]
     ids = [b.batch_id for b in working]
     loadable = [b for b in working if not b.held and b.received - b.quarantined - b.superseded > 0]
-    groups = key_groups(shard, contract, loadable)
     if ahead is not None:
-        copied = [b for b in loadable if b.batch_id == ahead.batch_id]
-        if not (len(groups) == 1 and groups[0][1] and groups[0][0] == copied
-                and ahead.rows == copied[0].received - copied[0].quarantined - copied[0].superseded):
+        # The copied batch alone, every one of its valid rows copied: the primary key accepted
+        # them all, so no key repeats (the load's plain first-load path, one group).
+        if not (len(loadable) == 1 and loadable[0].batch_id == ahead.batch_id
+                and ahead.rows == loadable[0].received - loadable[0].quarantined - loadable[0].superseded):
             raise CopyAheadUnusable("the batch is not a plain first load of the rows copied")
+        groups = [(loadable, True)]
+    else:
+        groups = key_groups(shard, contract, loadable)
     staging.replace_findings(conn, ids, [q for b in working for q in b.quarantine],
                              [w for b in working if not b.held for w in b.warnings])
     staging.replace_files(conn, ids, [f for b in working for f in b.files])
@@ -287,6 +290,15 @@ def _finish_ahead(shard: Shard, contract: DatasetContract, batches: list[Batch],
     """Finish a load whose rows were copied ahead, in the copy's transaction; False when it was
     rolled back instead (the copy failed, or the batch is not a plain first load of its rows):
     nothing of it stays, and the caller loads the ordinary way."""
+    def rows(columns: list[str] | None = None) -> Any:
+        return read_spills(shard.spills, columns, {ahead.batch_id})
+
+    try:
+        ahead.prepare(rows)  # the change feed's rows, built while the copy drains (else a wait)
+    except Exception as exc:
+        log_withheld(log, f"preparing the change feed of {ahead.batch_id}", exc)
+        ahead.abandon()
+        return False
     if ahead.finish() is None:
         return False
     try:

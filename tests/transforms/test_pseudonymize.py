@@ -63,3 +63,22 @@ def test_pseudonym_is_hmac_sha256_for_any_key_length(key):
     (RFC 2104) - every length gives the documented HMAC."""
     values = ["001190012345", "Lê Thị Hoa", ""]
     assert pseudonymize(pa.array(values), key, "person").to_pylist() == [_reference(v, key, "person") for v in values]
+
+
+def test_a_memo_shared_by_chunks_gives_the_same_pseudonyms_and_is_bounded(monkeypatch):
+    """A publish hashes each value once across its chunks: with a memo every pseudonym is the one
+    computed alone, values met before are taken from it (not hashed again), and it stops growing
+    at its bound."""
+    import transforms.pseudonymize as module
+
+    memo: dict[str, str] = {}
+    first = pseudonymize(pa.array(["a1", "b2", None, "a1"]), KEY, "person", memo=memo).to_pylist()
+    assert first == [_reference("a1", KEY, "person"), _reference("b2", KEY, "person"), None,
+                     _reference("a1", KEY, "person")]
+    assert memo == {"a1": first[0], "b2": first[1]}
+    memo["b2"] = "taken-from-the-memo"  # a value met in an earlier chunk is not hashed again
+    second = pseudonymize(pa.array(["b2", "c3"]), KEY, "person", memo=memo).to_pylist()
+    assert second == ["taken-from-the-memo", _reference("c3", KEY, "person")]
+    monkeypatch.setattr(module, "MEMO_MAX", 3)
+    pseudonymize(pa.array(["d4", "e5"]), KEY, "person", memo=memo)
+    assert len(memo) == 3 and "c3" in memo and "d4" not in memo and "e5" not in memo
