@@ -1,5 +1,8 @@
 """Per-call memos for Great Expectations 1.x's graph building (pure functions it recomputes).
 
+A third shim narrows a column domain's records to that column (see
+:func:`_narrow_column_records`): a cost that grows with the rows, not a fixed one.
+
 One ``validate()`` of a suite spends most of its fixed cost, for a small frame, building the
 metric graph rather than computing metrics (measured on the birth suite, 58 expectations, a 20-row
 frame: 0.29 s per call, of which ~45 % is the two functions below). Both are pure functions of
@@ -59,15 +62,41 @@ def _install() -> None:
     if _installed:
         return
     from great_expectations.core.id_dict import IDDict
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
     from great_expectations.expectations.expectation import Expectation
 
     prop = Expectation.__dict__.get("configuration")
     to_id = IDDict.__dict__.get("to_id")
+    records = PandasExecutionEngine.__dict__.get("get_domain_records")
     if isinstance(prop, property) and prop.fget is not None:
         Expectation.configuration = property(_memoised_configuration(prop.fget))  # type: ignore[method-assign,assignment]
     if callable(to_id):
         IDDict.to_id = _memoised_to_id(to_id)  # type: ignore[method-assign]
+    if callable(records):
+        PandasExecutionEngine.get_domain_records = _narrow_column_records(records)  # type: ignore[method-assign]
     _installed = True
+
+
+def _narrow_column_records(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A column domain's records as that one column (after any row condition), not the frame.
+
+    GX's column map metrics then drop the column's NULL rows with ``df[df[col].notnull()]``: on
+    the whole frame that copies every column of every non-NULL row, once per metric (~100 per
+    call: 0.7 s of a 200,000-row birth chunk's 1.1 s). Narrowed, only the column is copied. The
+    index is kept, so the unexpected row positions are the same; the metrics of a column domain
+    read only that column (the runner asks for row positions, not for other columns' values).
+    """
+    def get_domain_records(self: Any, domain_kwargs: dict[str, Any]) -> Any:
+        data = original(self, domain_kwargs)
+        if _config_memo is None or threading.get_ident() != _owner:
+            return data
+        column = domain_kwargs.get("column")
+        if column is None or column not in data.columns:
+            return data
+        return data[[column]]
+
+    get_domain_records.__doc__ = original.__doc__
+    return get_domain_records
 
 
 def _memoised_configuration(original: Callable[[Any], Any]) -> Callable[[Any], Any]:

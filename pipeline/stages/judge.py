@@ -261,7 +261,11 @@ def judge(chunks: list[Conformed], contract: DatasetContract, hooks: DatasetHook
                 out.rejected.setdefault(int(bi), []).append(part.drop_columns(["_batch"]))
 
     # ---- the valid rows and the months they touch
-    good = table.filter(pa.array(valid)).select(stored)
+    # Most chunks are all valid: then the columns are taken as they are, not copied by a filter
+    # (0.8 s of a million rows' 50 columns).
+    good = table.select(stored)
+    if not valid.all():
+        good = good.filter(pa.array(valid))
     if good.num_rows:
         ev = good.column(contract.event_date)
         month = pc.fill_null(pc.add(pc.multiply(pc.year(ev), 100), pc.month(ev)), -1)
