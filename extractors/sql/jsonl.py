@@ -119,7 +119,7 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
     ref_key = REF_KEY if source_refs else None
     keys: dict[str, None] = {}
     any_line = False
-    nested = False
+    any_nested = False
     for _number, line in _lines(path, enc):  # pass 1: decodability and the column union
         if not any_line and _starts_a_document(line):
             raise FileRejected("the file is one JSON document (an array, or an object over several lines), not JSON "
@@ -128,11 +128,11 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
         obj = _object(line)
         if not isinstance(obj, str) and not has_unpaired_surrogate(dict.fromkeys(obj)):  # such a key names no column
             keys.update((k, None) for k in obj if k != ref_key)
-            nested = nested or any(isinstance(v, dict | list) for v in obj.values())
+            any_nested = any_nested or any(isinstance(v, dict | list) for v in obj.values())
     if not any_line:
         return
     # ``_nested_fields`` only in a file where some record has an object or array as a value
-    columns = [*keys, "_source_ref", "_reader_error", *([NESTED_FIELDS] if nested else [])]
+    columns = [*keys, "_source_ref", "_reader_error", *([NESTED_FIELDS] if any_nested else [])]
     buf: list[dict[str, str | None]] = []
     for number, line in _lines(path, enc):  # pass 2: rows
         obj = _object(line)
