@@ -66,9 +66,7 @@ class CopyAhead:
     the load in the same transaction, or :meth:`abandon`.
     """
 
-    def __init__(self, engine: Engine, contract: DatasetContract, batch_id: str, conn: Connection,
-                 schema: pa.Schema) -> None:
-        self.engine = engine
+    def __init__(self, contract: DatasetContract, batch_id: str, conn: Connection, schema: pa.Schema) -> None:
         self.contract = contract
         self.batch_id = batch_id
         self.conn = conn
@@ -98,7 +96,7 @@ class CopyAhead:
             if schema is None:
                 conn.close()  # rolls back: nothing was written
                 return None
-            return cls(engine, contract, batch_id, conn, schema)
+            return cls(contract, batch_id, conn, schema)
         except Exception as exc:  # the ordinary load follows; it reports real problems
             log.info("%s: not copying ahead (%s)", contract.dataset, type(exc).__name__)
             with contextlib.suppress(Exception):

@@ -159,15 +159,23 @@ def _parse_reason(name: str, spec: ColumnSpec, fmt: SourceFormat | None) -> str:
     return reason
 
 
-#: Separates the field names in the JSON readers' ``_nested_fields`` (see ``extractors.formats``).
+#: The JSON readers' lineage column naming the fields that held an object or an array
+#: (``extractors.formats.NESTED_FIELDS``), each name between two :data:`NESTED_SEPARATOR`.
+NESTED_FIELDS = "_nested_fields"
 NESTED_SEPARATOR = "\x1f"
 
 
+def _parse_rule(spec: ColumnSpec) -> str:
+    """The rule a column's unusable value is reported under: its ``parse_rule``, else its first
+    rule, else ``TYPE``."""
+    return spec.parse_rule or (spec.rules[0] if spec.rules else "TYPE")
+
+
 def _nested(raw: pa.Table) -> pa.Array | None:
-    """The ``_nested_fields`` column of a JSON chunk, when some record has a nested field."""
-    if "_nested_fields" not in raw.column_names:
+    """The :data:`NESTED_FIELDS` column of a JSON chunk, when some record has a nested field."""
+    if NESTED_FIELDS not in raw.column_names:
         return None
-    col = raw.column("_nested_fields").combine_chunks()
+    col = raw.column(NESTED_FIELDS).combine_chunks()
     return None if col.null_count == len(col) else col.cast(pa.string())
 
 
@@ -201,13 +209,13 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
             held = pc.fill_null(pc.match_substring(nested, f"{NESTED_SEPARATOR}{tag}{NESTED_SEPARATOR}"), False)
             if pc.any(held).as_py():
                 failures.append(ParseFailure(
-                    column=name, rule_id=spec.parse_rule or (spec.rules[0] if spec.rules else "TYPE"),
+                    column=name, rule_id=_parse_rule(spec),
                     reason=f"{name}: the field holds a JSON object or array, not one value",
                     rows=held.to_numpy(zero_copy_only=False)))
         for key, arr in arrays.items():
             columns[key] = arr if key != name else arr.cast(ARROW_TYPES[spec.type])
         if failed.any():
-            rule = spec.parse_rule or (spec.rules[0] if spec.rules else "TYPE")
+            rule = _parse_rule(spec)
             failures.append(
                 ParseFailure(
                     column=name,
