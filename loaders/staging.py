@@ -799,8 +799,8 @@ def _first_load(conn: Connection, contract: DatasetContract, source: ChunkSource
 
 def complete_first_load(conn: Connection, contract: DatasetContract, source: ChunkSource) -> dict[str, UpsertCounts]:
     """After a first load's rows are in the current table (every key new, none repeated): copy
-    its change feed from the same rows (:func:`_copy_feed`) and count them per batch. Every key
-    of every text-keyed dataset (:func:`feed_from_arrow`); also used by :mod:`loaders.copy_ahead`."""
+    its change feed from the same rows (:func:`_copy_feed`) and count them per batch. For
+    datasets whose key columns are all text (:func:`feed_from_arrow`)."""
     return first_load_counts(_copy_feed(conn, contract, source))
 
 
