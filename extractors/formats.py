@@ -63,8 +63,13 @@ BINARY_SNIFF_BYTES = 64 << 10
 #: where one value belongs, written ``\x1fname\x1fname\x1f`` (their values are NULL; the
 #: normalizer reports each one the layout reads, under the column's parse rule).
 NESTED_FIELDS = "_nested_fields"
+#: Lineage column of SQL extracts: the columns of a row whose text in the source database was not
+#: valid UTF-8, in the same form (their values are NULL; reported like a nested field).
+UNDECODABLE_FIELDS = "_undecodable_fields"
+#: Separator of the names in :data:`NESTED_FIELDS` and :data:`UNDECODABLE_FIELDS`.
+FIELD_SEPARATOR = "\x1f"
 LINEAGE_COLUMNS = frozenset({"_source_ref", "_reader_error", "_envelope_facility", "_source_file", "_batch",
-                             NESTED_FIELDS})
+                             NESTED_FIELDS, UNDECODABLE_FIELDS})
 #: Longest row reference a reader may give (``HOSO[12]/DU_LIEU_GIAY_CHUNG_SINH[3]``, ``line 12``,
 #: a SQL extract's ``key=value``); a longer or control-character one is replaced (see guard_chunk).
 MAX_REF_CHARS = 200
@@ -1431,7 +1436,7 @@ def json_record_text(item: dict[str, Any]) -> tuple[dict[str, str | None], str |
             nested = [key] if nested is None else [*nested, key]
         else:
             rec[key] = json_value_text(value)
-    return rec, ("\x1f" + "\x1f".join(nested) + "\x1f") if nested else None
+    return rec, (FIELD_SEPARATOR + FIELD_SEPARATOR.join(nested) + FIELD_SEPARATOR) if nested else None
 
 
 #: Characters read per block from a JSON document.

@@ -159,9 +159,16 @@ def _parse_reason(name: str, spec: ColumnSpec, fmt: SourceFormat | None) -> str:
     return reason
 
 
-#: The JSON readers' lineage column naming the fields that held an object or an array
-#: (``extractors.formats.NESTED_FIELDS``), each name between two :data:`NESTED_SEPARATOR`.
+#: Readers' lineage columns naming the fields of a record whose value could not be used (the
+#: value is NULL), each name between two :data:`NESTED_SEPARATOR`, with what each finding says:
+#: ``extractors.formats.NESTED_FIELDS`` (JSON readers: an object or an array where one value
+#: belongs) and ``extractors.formats.UNDECODABLE_FIELDS`` (SQL extracts: bytes that are not UTF-8).
 NESTED_FIELDS = "_nested_fields"
+UNDECODABLE_FIELDS = "_undecodable_fields"
+UNUSABLE_FIELDS = {
+    NESTED_FIELDS: "the field holds a JSON object or array, not one value",
+    UNDECODABLE_FIELDS: "the source database holds bytes that are not valid UTF-8 text in this field",
+}
 NESTED_SEPARATOR = "\x1f"
 
 
@@ -171,12 +178,15 @@ def _parse_rule(spec: ColumnSpec) -> str:
     return spec.parse_rule or (spec.rules[0] if spec.rules else "TYPE")
 
 
-def _nested(raw: pa.Table) -> pa.Array | None:
-    """The :data:`NESTED_FIELDS` column of a JSON chunk, when some record has a nested field."""
-    if NESTED_FIELDS not in raw.column_names:
-        return None
-    col = raw.column(NESTED_FIELDS).combine_chunks()
-    return None if col.null_count == len(col) else col.cast(pa.string())
+def _unusable(raw: pa.Table) -> dict[str, pa.Array]:
+    """The :data:`UNUSABLE_FIELDS` columns of a chunk that name at least one field."""
+    found = {}
+    for lineage in UNUSABLE_FIELDS:
+        if lineage in raw.column_names:
+            col = raw.column(lineage).combine_chunks()
+            if col.null_count != len(col):
+                found[lineage] = col.cast(pa.string())
+    return found
 
 
 def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> Normalized:
@@ -197,7 +207,7 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
     failures: list[ParseFailure] = []
     fmt = contract.source_formats.get(source_format)
     iso_timezone = contract.timezone if fmt is not None and fmt.date_style == "iso8601" else None
-    nested = _nested(raw)
+    unusable = _unusable(raw)
     for name, spec in contract.columns.items():
         tag = contract.tag_for(name, source_format)
         if tag is not None and tag in raw.column_names:
@@ -205,13 +215,12 @@ def normalize(raw: pa.Table, contract: DatasetContract, source_format: str) -> N
         else:
             src = pa.nulls(n, pa.string())
         arrays, failed = _normalize_column(src, spec, contract.tag_format(source_format), iso_timezone)
-        if nested is not None and tag is not None:
-            held = pc.fill_null(pc.match_substring(nested, f"{NESTED_SEPARATOR}{tag}{NESTED_SEPARATOR}"), False)
+        for lineage, fields in unusable.items() if tag is not None else ():
+            held = pc.fill_null(pc.match_substring(fields, f"{NESTED_SEPARATOR}{tag}{NESTED_SEPARATOR}"), False)
             if pc.any(held).as_py():
-                failures.append(ParseFailure(
-                    column=name, rule_id=_parse_rule(spec),
-                    reason=f"{name}: the field holds a JSON object or array, not one value",
-                    rows=held.to_numpy(zero_copy_only=False)))
+                failures.append(ParseFailure(column=name, rule_id=_parse_rule(spec),
+                                             reason=f"{name}: {UNUSABLE_FIELDS[lineage]}",
+                                             rows=held.to_numpy(zero_copy_only=False)))
         for key, arr in arrays.items():
             columns[key] = arr if key != name else arr.cast(ARROW_TYPES[spec.type])
         if failed.any():

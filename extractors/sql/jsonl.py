@@ -33,9 +33,11 @@ from typing import Any
 import pyarrow as pa
 
 from extractors.formats import (
+    FIELD_SEPARATOR,
     LINEAGE_COLUMNS,
     NESTED_FIELDS,
     SURROGATE_PROBLEM,
+    UNDECODABLE_FIELDS,
     FileRejected,
     RepeatedKey,
     has_unpaired_surrogate,
@@ -46,6 +48,9 @@ from extractors.formats import (
 
 #: Key under which a producer (the SQL extractor) puts a row's own reference.
 REF_KEY = "__ref"
+#: Key under which the SQL extractor lists a row's columns whose text was not valid UTF-8 in the
+#: source database (their values are NULL); read into :data:`UNDECODABLE_FIELDS`.
+UNDECODABLE_KEY = "__undecodable"
 #: Lineage columns a data line must not set itself.
 RESERVED_KEYS = LINEAGE_COLUMNS
 
@@ -93,6 +98,13 @@ def _object(line: str) -> dict[str, Any] | str:
     return value
 
 
+def _field_list(names: Any) -> str | None:
+    """``\x1fA\x1fB\x1f`` (the lineage columns' form) of the SQL extractor's list of names."""
+    if not isinstance(names, list) or not names:
+        return None
+    return FIELD_SEPARATOR + "".join(f"{n}{FIELD_SEPARATOR}" for n in names if isinstance(n, str))
+
+
 def _table(columns: list[str], rows: list[dict[str, str | None]]) -> pa.Table:
     return pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns})
 
@@ -117,9 +129,11 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
         raise ValueError("chunk_rows must be at least 1")
     enc = _decoder_encoding(encoding)
     ref_key = REF_KEY if source_refs else None
+    own_keys = {REF_KEY, UNDECODABLE_KEY} if source_refs else set()
     keys: dict[str, None] = {}
     any_line = False
     any_nested = False
+    any_undecodable = False
     for _number, line in _lines(path, enc):  # pass 1: decodability and the column union
         if not any_line and _starts_a_document(line):
             raise FileRejected("the file is one JSON document (an array, or an object over several lines), not JSON "
@@ -127,12 +141,14 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
         any_line = True
         obj = _object(line)
         if not isinstance(obj, str) and not has_unpaired_surrogate(dict.fromkeys(obj)):  # such a key names no column
-            keys.update((k, None) for k in obj if k != ref_key)
-            any_nested = any_nested or any(isinstance(v, dict | list) for v in obj.values())
+            keys.update((k, None) for k in obj if k not in own_keys)
+            any_nested = any_nested or any(isinstance(v, dict | list) for k, v in obj.items() if k not in own_keys)
+            any_undecodable = any_undecodable or bool(source_refs and obj.get(UNDECODABLE_KEY))
     if not any_line:
         return
     # ``_nested_fields`` only in a file where some record has an object or array as a value
-    columns = [*keys, "_source_ref", "_reader_error", *([NESTED_FIELDS] if any_nested else [])]
+    columns = [*keys, "_source_ref", "_reader_error", *([NESTED_FIELDS] if any_nested else []),
+               *([UNDECODABLE_FIELDS] if any_undecodable else [])]
     buf: list[dict[str, str | None]] = []
     for number, line in _lines(path, enc):  # pass 2: rows
         obj = _object(line)
@@ -140,13 +156,15 @@ def read_jsonl(path: Path, chunk_rows: int, encoding: str = "auto", source_refs:
         if isinstance(obj, str):
             rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} {obj}"}
         else:
-            rec, nested = json_record_text({k: v for k, v in obj.items() if k != ref_key})
+            rec, nested = json_record_text({k: v for k, v in obj.items() if k not in own_keys})
             ref = json_value_text(obj.get(ref_key)) if ref_key else None
             if has_unpaired_surrogate(rec) or (ref is not None and has_unpaired_surrogate({"": ref})):
                 rec = {"_source_ref": f"line {number}", "_reader_error": f"line {number} {SURROGATE_PROBLEM}"}
             else:
                 rec["_source_ref"] = ref if ref else f"line {number}"
                 rec[NESTED_FIELDS] = nested
+                if any_undecodable:
+                    rec[UNDECODABLE_FIELDS] = _field_list(obj.get(UNDECODABLE_KEY))
         buf.append(rec)
         if len(buf) >= chunk_rows:
             yield _table(columns, buf)

@@ -304,6 +304,66 @@ def test_reader_reads_extract_back(sqlite_engine, tmp_path):
     assert tables[0].column_names == ["ROW_ID", *TEXT_COLUMNS, "UPDATED_AT", "_source_ref", "_reader_error"]
 
 
+def test_text_that_is_not_utf8_lands_null_with_its_column_named(sqlite_engine, tmp_path):
+    """SQLite keeps whatever bytes a program wrote as TEXT; its driver refuses the whole result at
+    the first value that does not decode. One bad name must not fail the facility's extract every
+    night: the value lands NULL and its column is named, so that row alone is quarantined."""
+    with sqlite_engine.begin() as conn:  # bad bytes in a name (row 3) and in a cursor (row 5)
+        conn.exec_driver_sql("UPDATE XML9_GCS SET HO_TEN_CON = CAST(X'4E677579C3AA6EFF' AS TEXT) WHERE ROW_ID = 3")
+        conn.exec_driver_sql("UPDATE XML9_GCS SET UPDATED_AT = CAST(X'323032362D31312D32312032333A35393A3539FF' AS TEXT),"
+                             " GHI_CHU = CAST(X'FE' AS TEXT) WHERE ROW_ID = 5")
+    raw = tmp_path / "raw"
+    res = extract_window(sqlite_engine, "XML9_GCS", "UPDATED_AT", START, END, raw, name_prefix="01929/xml9_sql",
+                         fmt="jsonl", key_column="ROW_ID")
+    assert res.rows == 16
+    landed = {r["ROW_ID"]: r for r in _landed_rows(res.files)}
+    assert landed["3"]["HO_TEN_CON"] is None and landed["3"]["__undecodable"] == ["HO_TEN_CON"]
+    assert landed["3"]["__ref"] == "ROW_ID=3" and landed["3"]["SO"] == "000003"
+    assert landed["5"]["UPDATED_AT"] is None and landed["5"]["GHI_CHU"] is None
+    assert sorted(landed["5"]["__undecodable"]) == ["GHI_CHU", "UPDATED_AT"]
+    assert all("__undecodable" not in r for k, r in landed.items() if k not in ("3", "5"))
+    # the bad cursor sorts last as text, but is no high-water mark: that is the next good one
+    assert res.high_water_mark == "2026-11-21 23:59:59"
+    # the connection's own decoding is back
+    with sqlite_engine.connect() as conn, pytest.raises(sa.exc.OperationalError, match="Could not decode"):
+        conn.exec_driver_sql("SELECT HO_TEN_CON FROM XML9_GCS WHERE ROW_ID = 3").all()
+
+    rows = {r["_source_ref"]: r for t in read_jsonl(res.files[0].raw_path, 100, source_refs=True) for r in t.to_pylist()}
+    assert rows["ROW_ID=3"]["_undecodable_fields"] == "\x1fHO_TEN_CON\x1f" and rows["ROW_ID=3"]["HO_TEN_CON"] is None
+    assert rows["ROW_ID=4"]["_undecodable_fields"] is None and "__undecodable" not in rows["ROW_ID=4"]
+    # a file a facility drops cannot name fields so: there the key is an ordinary (unknown) one
+    dropped = tmp_path / "dropped.jsonl"
+    dropped.write_text('{"SO": "1", "__undecodable": ["SO"]}\n', encoding="utf-8")
+    assert [r for t in read_jsonl(dropped, 10) for r in t.to_pylist()] == [
+        {"SO": "1", "__undecodable": None, "_source_ref": "line 1", "_reader_error": None, "_nested_fields": "\x1f__undecodable\x1f"}]
+
+
+def test_postgres_sql_ascii_database_reads_utf8_and_names_a_bad_value_clearly(pg_server, tmp_path):
+    """A legacy SQL_ASCII database stores any bytes. Read as UTF-8, its good text extracts (the
+    dialect could not even connect to it before); a value that is not UTF-8 fails the extract with
+    a reason that says so and quotes nothing (PostgreSQL refuses to send it as UTF-8)."""
+    admin = f"host=127.0.0.1 port={pg_server.port} user=postgres"
+    with psycopg.connect(f"{admin} dbname=postgres", autocommit=True) as c:
+        c.execute("CREATE DATABASE s06_legacy ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        with psycopg.connect(f"{admin} dbname=s06_legacy", autocommit=True, client_encoding="utf8") as c:
+            c.execute('CREATE TABLE t ("ROW_ID" int, "HO_TEN" text, "UPDATED_AT" text)')
+            c.execute("INSERT INTO t VALUES (2, 'Trần Văn Mẫu', '2026-11-21 02:00:00')")
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{pg_server.port}/s06_legacy"
+        res = extract_window(url, "t", "UPDATED_AT", START, END, tmp_path / "raw", name_prefix="p", fmt="jsonl",
+                             key_column="ROW_ID")
+        assert [r["HO_TEN"] for r in _landed_rows(res.files)] == ["Trần Văn Mẫu"]
+        with psycopg.connect(f"{admin} dbname=s06_legacy", autocommit=True, client_encoding="utf8") as c:
+            c.execute("INSERT INTO t VALUES (1, 'Nguy' || convert_from('\\xf26e'::bytea, 'SQL_ASCII'), '2026-11-21 01:00:00')")
+        with pytest.raises(SqlSourceError, match="holds text that is not valid UTF-8") as info:
+            extract_window(url, "t", "UPDATED_AT", START, END, tmp_path / "raw", name_prefix="p", fmt="jsonl",
+                           key_column="ROW_ID")
+        assert "Nguy" not in str(info.value)
+    finally:
+        with psycopg.connect(f"{admin} dbname=postgres", autocommit=True) as c:
+            c.execute("DROP DATABASE IF EXISTS s06_legacy WITH (FORCE)")
+
+
 # ----------------------------------------------------------------------------- JSON-lines reader
 
 
