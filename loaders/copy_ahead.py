@@ -211,9 +211,9 @@ class CopyAhead:
         self._feed = staging.feed_rows(self.contract, source)
         self._prepared = True
 
-    def complete(self, conn: Connection, source: staging.ChunkSource) -> dict[str, staging.UpsertCounts]:
-        """The rest of the first load (the change feed from the batch's rows) and its counts."""
+    def complete(self, conn: Connection) -> dict[str, staging.UpsertCounts]:
+        """The rest of the first load (the change feed :meth:`prepare` built) and its counts."""
         if not self._prepared:
-            return staging.complete_first_load(conn, self.contract, source)
+            raise RuntimeError("CopyAhead.complete before prepare")
         feed, self._feed = self._feed, None
         return staging.first_load_counts(staging.copy_feed_rows(conn, self.contract, feed) if feed is not None else {})

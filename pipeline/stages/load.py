@@ -214,7 +214,7 @@ def _write(conn: Connection, shard: Shard, contract: DatasetContract, batches: l
             return read_spills(shard.spills, columns, None if everything else wanted)
 
         if ahead is not None:
-            counts.update(ahead.complete(conn, source))
+            counts.update(ahead.complete(conn))
         else:
             counts.update(staging.load_batches(conn, contract, source, unique_keys=unique))
     rows = []

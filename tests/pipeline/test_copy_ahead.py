@@ -31,9 +31,9 @@ def used(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = CopyAhead.complete
 
-    def spy(self, conn, source):
+    def spy(self, conn):
         seen.append(self.batch_id)
-        return real(self, conn, source)
+        return real(self, conn)
 
     monkeypatch.setattr(CopyAhead, "complete", spy)
     return seen
