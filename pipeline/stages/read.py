@@ -135,6 +135,11 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
         t0 = time.perf_counter()
     if clock:
         shard.timed("read", t0)
+    if fmt.reader not in HEADER_READERS:  # a header's case variants are matched (header_names)
+        variant = case_variant_note({n for names in names_for for n in names}, contract, landed.format or "")
+        if variant:
+            before = shard.file_notes.get(landed.name)
+            shard.file_notes[landed.name] = f"{before}; {variant}" if before else variant
 
 
 #: Readers that parse outside the GIL (pyarrow's CSV reader): a large file of theirs is read a
@@ -219,6 +224,26 @@ def ignored_columns_note(columns: list[str], contract: DatasetContract, fmt: str
         return None
     shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
     return f"{len(unknown)} column(s) not in the {fmt} layout were ignored: {shown}"
+
+
+def case_variant_note(names: set[str], contract: DatasetContract, fmt: str) -> str | None:
+    """For XML and JSON files: the layout fields some record named in other letter case (None: none).
+
+    Their names are case-sensitive, so ``<Ho_Ten_Con>`` is not ``HO_TEN_CON``: the value is not
+    read, and an optional field would load empty without a word (a required one fails its rule).
+    The note names the layout's tags (never the facility's spelling, which might be anything).
+    """
+    tags = contract.source_tags(fmt)
+    folded: dict[str, str] = {}
+    for tag in tags:
+        folded.setdefault(tag.casefold(), tag)
+    meant = sorted({folded[n.casefold()] for n in names
+                    if n not in tags and not n.startswith("_") and n.casefold() in folded})
+    if not meant:
+        return None
+    shown = ", ".join(meant[:10]) + (f" and {len(meant) - 10} more" if len(meant) > 10 else "")
+    return (f"{len(meant)} field(s) of the {fmt} layout were sent in other letter case and not read "
+            f"(names are case-sensitive here): {shown}")
 
 
 def absent_columns_note(columns: list[str], contract: DatasetContract, fmt: str) -> str | None:

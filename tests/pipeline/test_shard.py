@@ -253,3 +253,22 @@ def test_a_layout_column_sent_twice_in_different_case_rejects_the_file_an_unread
     with pytest.raises(FileRejected, match=f"2 columns named '{tag}' in different letter case"):
         header_names(["so_giay", tag, tag.upper()], contract, "csv", "csv")
     assert header_names(["cot_rieng", "COT_RIENG", tag.upper()], contract, "csv", "csv") == ["cot_rieng", "COT_RIENG", tag]
+
+
+def test_an_xml_field_in_other_letter_case_is_noted_not_lost_silently(shard_env):
+    """XML names are case-sensitive: ``<Can_Nang_Con>`` is not the layout's ``CAN_NANG_CON``, and
+    the weight would load empty without a word. The file's ingested_files row names the layout
+    field (not the facility's spelling), and the facility's feedback carries it."""
+    from pipeline.shard import run_shard
+
+    children = [_child(i) for i in range(1, 4)]
+    children[1] = children[1].replace("CAN_NANG_CON>", "Can_Nang_Con>")
+    _drop(shard_env, "01929", NIGHT, "a.xml", _xml9(children))
+    start, end = _interval()
+    run_shard("birth_certificates", ["01929"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
+    assert (status, reason) == ("processed", "1 field(s) of the xml9 layout were sent in other letter case and not "
+                                             "read (names are case-sensitive here): CAN_NANG_CON")
+    assert _ledger(shard_env)["01929"]["received"] == 3
