@@ -1001,8 +1001,19 @@ _CSV_SHAPE = re.compile(r"Expected (\d+) columns, got (\d+)")
 _CSV_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
 
-def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) -> list[str]:
-    """The header's column names, or :class:`FileRejected` saying why the header is unusable."""
+#: Field separators a CSV header may use besides the comma: spreadsheets save "CSV" with the list
+#: separator of the computer's locale, a semicolon where the decimal mark is a comma (Vietnamese
+#: among them), and "Unicode text" exports are tab-separated.
+CSV_OTHER_DELIMITERS = (";", "\t")
+
+
+def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) -> tuple[list[str], str]:
+    """The header's column names and the file's field separator, or :class:`FileRejected` saying
+    why the header is unusable.
+
+    The separator is the comma unless the header holds none and splits into several names on one
+    of :data:`CSV_OTHER_DELIMITERS` (column names never hold a separator, so the header decides it
+    for the whole file)."""
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     whole = len(head) < SNIFF_BYTES
@@ -1024,10 +1035,16 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
         raise FileRejected("empty file" if not text.strip() else "CSV header line is empty")
     if _CSV_HEADER_CONTROL.search(line):
         raise FileRejected("CSV header contains a control character (binary or corrupt file)")
-    try:
-        names = [n.strip() for n in next(csv.reader([line], strict=True))]
-    except (csv.Error, StopIteration):
-        raise FileRejected("CSV header does not parse (an unclosed or stray quote)") from None
+    parsed: dict[str, list[str]] = {}
+    for delimiter in (",", *CSV_OTHER_DELIMITERS):
+        try:
+            parsed[delimiter] = [n.strip() for n in next(csv.reader([line], strict=True, delimiter=delimiter))]
+        except (csv.Error, StopIteration):
+            continue  # ("a";"b" does not parse on commas: a quote is followed by a semicolon)
+    delimiter = next((d for d, split in parsed.items() if len(split) > 1), ",")
+    if delimiter not in parsed:
+        raise FileRejected("CSV header does not parse (an unclosed or stray quote)")
+    names = parsed[delimiter]
     if len(names) > limits.max_columns:
         raise FileRejected(f"CSV header has {len(names)} columns, over the limit of {limits.max_columns} (S06_MAX_COLUMNS)")
     seen: dict[str, int] = {}
@@ -1037,7 +1054,7 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
         if name in LINEAGE_COLUMNS:
             raise FileRejected(f"CSV header uses a reserved column name (column {i + 1})")
         seen[name] = i
-    return names
+    return names, delimiter
 
 
 @guarded(escape_free=True)
@@ -1049,7 +1066,8 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     """
     limits = current_limits()
     decision = decide_encoding(path, encoding)
-    names = _csv_header(path, decision, limits)
+    names, delimiter = _csv_header(path, decision, limits)
+    blank_line = _BLANK + delimiter
     # pyarrow decodes UTF-8 natively (and skips a BOM) only when told "utf8"; any other spelling
     # routes every byte through a Python codec, ten times slower.
     enc = decision.encoding
@@ -1065,14 +1083,15 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     misshapen = [0]
 
     def on_invalid(invalid: Any) -> str:
-        if not (invalid.text or "").strip(_BLANK_LINE):
+        if not (invalid.text or "").strip(blank_line):
             return "skip"  # a line of only blanks and delimiters is no record (an editor's trailing line)
         if tolerant:
             misshapen[0] += 1
             return "skip"
         return "error"
 
-    parse = pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=NEWLINES_IN_VALUES)
+    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+                               newlines_in_values=NEWLINES_IN_VALUES)
     row = 0
     resume = False
     try:
@@ -1081,7 +1100,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             batches = [b for b in reader if b.num_rows]
             t = _without_blank_records(pa.Table.from_batches(batches, schema=reader.schema))
             if misshapen[0]:
-                yield _with_misshapen_rows(t, path, enc, names, misshapen[0])
+                yield _with_misshapen_rows(t, path, enc, names, misshapen[0], delimiter)
             elif t.num_rows:
                 yield t.append_column("_source_ref", _row_refs(np.arange(1, t.num_rows + 1)))
             return
@@ -1104,7 +1123,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             raise FileRejected(f"CSV parse error after data row {row}") from None
         resume = True
     if resume:
-        yield from _resume_after_misshapen(path, read_opts, conv, enc, names, row)
+        yield from _resume_after_misshapen(path, read_opts, conv, enc, names, row, delimiter)
 
 
 #: What a blank field is made of (white space, Unicode's included, spelt out so that Arrow's trim
@@ -1112,8 +1131,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
 #: record, for both CSV parsers.
 _BLANK = " \t\r\n\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 #: A line with the wrong number of fields that is only blanks and delimiters (``,,`` in a
-#: two-column file) is such a record too.
-_BLANK_LINE = _BLANK + ","
+#: two-column file) is such a record too (with the file's own delimiter in place of the comma).
 
 
 def _without_blank_records(table: pa.Table) -> pa.Table:
@@ -1137,7 +1155,7 @@ def _without_blank_records(table: pa.Table) -> pa.Table:
 
 
 def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacsv.ConvertOptions, encoding: str,
-                            names: list[str], done: int) -> Iterator[pa.Table]:
+                            names: list[str], done: int, delimiter: str = ",") -> Iterator[pa.Table]:
     """The rest of a streamed CSV after its first record with the wrong number of fields.
 
     ``done`` data rows (all before that record) have already been yielded. The stdlib parser
@@ -1148,20 +1166,21 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
     aside; if they do not, references could be wrong, so the file is rejected (the read stage
     then drops the rows it already received from it).
     """
-    scan = _misshapen_rows(path, encoding, len(names))
+    scan = _misshapen_rows(path, encoding, len(names), delimiter=delimiter)
     if scan is None or not scan[0] or scan[0][0][0] <= done:
-        raise _misshapen_rejection(path, encoding, names)
+        raise _misshapen_rejection(path, encoding, names, delimiter)
     bad, total = scan
     bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
     good_rows = np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows)
     set_aside = [0]
 
     def on_invalid(invalid: Any) -> str:
-        if (invalid.text or "").strip(_BLANK_LINE):
+        if (invalid.text or "").strip(_BLANK + delimiter):
             set_aside[0] += 1
         return "skip"
 
-    parse = pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=NEWLINES_IN_VALUES)
+    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+                               newlines_in_values=NEWLINES_IN_VALUES)
     seen = emitted = 0
     try:
         for batch in pacsv.open_csv(str(path), read_options=read_opts, parse_options=parse, convert_options=conv):
@@ -1173,21 +1192,21 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
             table = whole.slice(start)
             first = seen - table.num_rows
             if seen > len(good_rows):
-                raise _misshapen_rejection(path, encoding, names)
+                raise _misshapen_rejection(path, encoding, names, delimiter)
             refs = good_rows[first:seen]
             upto = int(np.searchsorted(bad_rows, refs[-1]))
             yield _with_row_errors(table, names, refs, bad[emitted:upto])
             emitted = upto
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        raise _misshapen_rejection(path, encoding, names) from None
+        raise _misshapen_rejection(path, encoding, names, delimiter) from None
     if seen != len(good_rows) or set_aside[0] != len(bad):
-        raise _misshapen_rejection(path, encoding, names)
+        raise _misshapen_rejection(path, encoding, names, delimiter)
     if emitted < len(bad):
         yield _with_row_errors(None, names, np.empty(0, dtype=np.int64), bad[emitted:])
 
 
-def _misshapen_rejection(path: Path, encoding: str, names: list[str]) -> FileRejected:
-    where = _first_misshapen_row(path, encoding, len(names))
+def _misshapen_rejection(path: Path, encoding: str, names: list[str], delimiter: str = ",") -> FileRejected:
+    where = _first_misshapen_row(path, encoding, len(names), delimiter)
     at = f"data row {where[0]} (line {where[1]})" if where else "a data row"
     return FileRejected(f"CSV parse error: {at} has a different number of fields than the header "
                         "(an unquoted delimiter or quote?)")
@@ -1198,7 +1217,7 @@ def _row_refs(numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise("row ", pc.cast(pa.array(numbers), pa.string()), "")
 
 
-def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = False
+def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = False, delimiter: str = ","
                     ) -> tuple[list[tuple[int, int, int]], int] | None:
     """``([(data row, physical line, field count), ...], data rows)`` of the records whose field
     count is not ``fields`` (None: the stdlib parser cannot read the file either).
@@ -1211,7 +1230,7 @@ def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = F
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # values are bounded elsewhere
     try:
         with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
-            rows = csv.reader(fh)
+            rows = csv.reader(fh, delimiter=delimiter)
             next(rows, None)  # the header
             for record in rows:
                 if not record or not "".join(record).strip(_BLANK):
@@ -1226,21 +1245,22 @@ def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = F
     return found, data_row
 
 
-def _first_misshapen_row(path: Path, encoding: str, fields: int) -> tuple[int, int] | None:
+def _first_misshapen_row(path: Path, encoding: str, fields: int, delimiter: str = ",") -> tuple[int, int] | None:
     """(data row, physical line) of the first record whose field count is not ``fields``."""
-    scan = _misshapen_rows(path, encoding, fields, first_only=True)
+    scan = _misshapen_rows(path, encoding, fields, first_only=True, delimiter=delimiter)
     return (scan[0][0][0], scan[0][0][1]) if scan and scan[0] else None
 
 
-def _with_misshapen_rows(table: pa.Table, path: Path, encoding: str, names: list[str], skipped: int) -> pa.Table:
+def _with_misshapen_rows(table: pa.Table, path: Path, encoding: str, names: list[str], skipped: int,
+                         delimiter: str = ",") -> pa.Table:
     """The rows Arrow read plus one row error per record it set aside, in file order.
 
     The second pass must find exactly the records Arrow set aside; if the two parsers disagree
     the references could be wrong, so the file is rejected instead (saying where it can).
     """
-    scan = _misshapen_rows(path, encoding, len(names))
+    scan = _misshapen_rows(path, encoding, len(names), delimiter=delimiter)
     if scan is None or len(scan[0]) != skipped or scan[1] != table.num_rows + skipped:
-        raise _misshapen_rejection(path, encoding, names)
+        raise _misshapen_rejection(path, encoding, names, delimiter)
     bad, total = scan
     bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
     return _with_row_errors(table, names, np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows), bad)

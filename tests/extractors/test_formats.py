@@ -137,6 +137,39 @@ def test_csv_shape_error_names_no_data(tmp_path, monkeypatch):
     assert [{**r, "_reader_error": r.get("_reader_error")} for r in streamed] == rows and "SECRET" not in str(streamed)
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["one-block", "streamed"])
+def test_csv_separated_by_semicolons_or_tabs_reads_like_commas(tmp_path, monkeypatch, streamed):
+    """A spreadsheet saves "CSV" with its locale's list separator: a semicolon where the decimal
+    mark is a comma (Vietnamese Windows), a tab for "Unicode text" (UTF-16). The header decides;
+    quoting, blank lines and misshapen records work as with commas."""
+    import extractors.formats as formats
+
+    if streamed:
+        monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 40)
+    text = 'ma_gcs;ho_ten_me;ghi_chu\n00001.GCS.01929.26;Nguyễn Thị Hương;"a; b"\n;;\nX;Y\n00002;Lê Thị Hoa;\n'
+    semi = tmp_path / "semi.csv"
+    semi.write_bytes(codecs.BOM_UTF8 + text.encode())
+    rows = [r for t in read_csv(semi, 100) for r in t.to_pylist()]
+    assert [(r["ma_gcs"], r["ho_ten_me"], r["ghi_chu"], r["_source_ref"]) for r in rows] == [
+        ("00001.GCS.01929.26", "Nguyễn Thị Hương", "a; b", "row 1"), (None, None, None, "row 2"),
+        ("00002", "Lê Thị Hoa", "", "row 3")]
+    assert rows[1]["_reader_error"] == "row 2 (line 4) has 2 fields where the header has 3 (an unquoted delimiter or quote?)"
+    tab = tmp_path / "unicode_text.csv"
+    tab.write_bytes(text.replace(";", "\t").replace('"a\t b"', '"a; b"').encode("utf-16"))
+    assert [r for t in read_csv(tab, 100) for r in t.to_pylist()] == rows
+
+
+def test_csv_a_comma_header_keeps_the_comma(tmp_path):
+    """Only a header without a comma can choose another separator: one comma column, or a name
+    holding a semicolon, keeps the comma (and data rows never decide)."""
+    one = tmp_path / "one.csv"
+    one.write_text("ma_gcs\n00001;x\n", encoding="utf-8")
+    assert [r["ma_gcs"] for t in read_csv(one, 100) for r in t.to_pylist()] == ["00001;x"]
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("a;b,c\n1;2,3\n", encoding="utf-8")
+    assert next(iter(read_csv(mixed, 100))).column_names == ["a;b", "c", "_source_ref"]
+
+
 def test_csv_larger_than_the_sniff_block_with_a_multibyte_character_on_its_edge(tmp_path):
     """The header sniff reads 1 MiB; a Vietnamese character cut by that boundary must not reject
     the file (it did: 'CSV header is not valid utf-8')."""

@@ -3,6 +3,7 @@ failures), a bad file or a failing facility affects only itself, identical re-ru
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import json
@@ -272,3 +273,39 @@ def test_an_xml_field_in_other_letter_case_is_noted_not_lost_silently(shard_env)
     assert (status, reason) == ("processed", "1 field(s) of the xml9 layout were sent in other letter case and not "
                                              "read (names are case-sensitive here): CAN_NANG_CON")
     assert _ledger(shard_env)["01929"]["received"] == 3
+
+
+def test_a_semicolon_separated_export_loads_like_the_comma_one(shard_env):
+    """The same records saved by a spreadsheet on a Vietnamese Windows (semicolons) load exactly as
+    the comma file does: before, the header was one unknown column and the file was rejected."""
+    from pipeline.shard import run_shard
+
+    _csv(shard_env, "31011", "comma.csv", 4)
+    folder = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat()
+    with (folder / "comma.csv").open(encoding="utf-8", newline="") as fh:
+        records = list(csv.reader(fh))
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    query = sa.text("SELECT * FROM birth_certificates ORDER BY certificate_code")
+    with engine.connect() as conn:
+        comma_rows = [dict(r) for r in conn.execute(query).mappings()]
+    assert len(comma_rows) == 4
+
+    night_after = NIGHT + dt.timedelta(days=1)
+    later = shard_env / "drop" / "31011" / "birth_certificates" / night_after.isoformat()
+    later.mkdir(parents=True)
+    with (later / "semi.csv").open("w", encoding="utf-8-sig", newline="") as fh:  # as a spreadsheet saves it
+        csv.writer(fh, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(records)
+    run_shard("birth_certificates", ["31011"], end, end + dt.timedelta(days=1))
+    ledger = {r["night"]: r for r in _ledgers(shard_env)}
+    assert (ledger[night_after.isoformat()]["status"], ledger[night_after.isoformat()]["received"],
+            ledger[night_after.isoformat()]["unchanged"]) == ("loaded", 4, 4)  # the same records, unchanged
+    with engine.connect() as conn:
+        assert [dict(r) for r in conn.execute(query).mappings()] == comma_rows
+
+
+def _ledgers(root: Path) -> list[dict]:
+    engine = staging.engine_for(f"sqlite:///{root / 'staging.db'}")
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(batch_ledger)).mappings()]
