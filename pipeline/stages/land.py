@@ -209,7 +209,28 @@ def mark_duplicates_and_unknown(shard: Shard, engine: Engine, dataset: str) -> N
             if other:
                 b.files.append(b.file_row(f, "skipped_duplicate", f"same checksum already loaded by batch {other}"))
             elif f.format is None:
-                reject(b, f, "file is not one of this dataset's source formats")
+                reject(b, f, unknown_format_reason(f.name, dataset))
+
+
+#: Spreadsheet workbooks: a facility that drops one is told to save the sheet as CSV.
+WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
+
+
+def unknown_format_reason(name: str, dataset: str) -> str:
+    """Why a dropped file is none of the dataset's formats, with what would be accepted (the
+    suffixes, and for a suffix that fits, the XML root elements), so a facility can fix it."""
+    from config.contracts import load_contract
+
+    formats = list(load_contract(dataset).source_formats.values())
+    suffix = Path(name).suffix.lower()
+    accepted = ", ".join(sorted({s for f in formats for s in f.suffixes}))
+    roots = sorted({f.root_tag for f in formats if f.root_tag and suffix in f.suffixes})
+    if roots:
+        return f"the XML root element is none of this dataset's formats ({', '.join(roots)})"
+    reason = f"file is not one of this dataset's source formats (accepted: {accepted})"
+    if suffix in WORKBOOK_SUFFIXES:
+        reason += "; a spreadsheet workbook is not read: save the sheet as CSV (UTF-8)"
+    return reason
 
 
 def reject(batch: Batch, landed: Any, reason: str) -> None:

@@ -309,3 +309,26 @@ def _ledgers(root: Path) -> list[dict]:
     engine = staging.engine_for(f"sqlite:///{root / 'staging.db'}")
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(sa.select(batch_ledger)).mappings()]
+
+
+def test_a_file_of_no_format_says_what_is_accepted(shard_env):
+    """A workbook or an XML document of another kind is rejected with what the dataset accepts,
+    so the facility knows what to send instead; the night's good file still loads."""
+    from pipeline.shard import run_shard
+
+    _csv(shard_env, "31011", "good.csv", 2)
+    folder = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat()
+    (folder / "so_sinh.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    (folder / "other.xml").write_text("<BAOCAO><DONG>1</DONG></BAOCAO>", encoding="utf-8")
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        files = {Path(r.file_name).name: (r.status, r.reason) for r in conn.execute(sa.select(ingested_files))}
+    assert files == {
+        "good.csv": ("processed", None),
+        "so_sinh.xlsx": ("rejected", "file is not one of this dataset's source formats (accepted: .csv, .jsonl, .xml); "
+                                     "a spreadsheet workbook is not read: save the sheet as CSV (UTF-8)"),
+        "other.xml": ("rejected", "the XML root element is none of this dataset's formats (GIAMDINHHS, HSDLGCS)"),
+    }
+    assert (_ledger(shard_env)["31011"]["status"], _ledger(shard_env)["31011"]["loaded"]) == ("partial", 2)
