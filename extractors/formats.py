@@ -1626,7 +1626,7 @@ def _json_records(stream: _JsonStream, records_key: str | None, label: str) -> I
 
 @guarded
 def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None,
-                       ref_prefix: str = "", what: str = "JSON document") -> Iterator[pa.Table]:
+                       ref_prefix: str = "", what: str = "JSON document", bare_list: bool = False) -> Iterator[pa.Table]:
     """Read a JSON document holding a list of flat record objects, streaming.
 
     Args:
@@ -1637,6 +1637,8 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
             None when the document itself is the list.
         ref_prefix: prepended to each record's reference (``page-00001.json#``).
         what: how reasons name the file (``API page``).
+        bare_list: a document that is itself a list (``[{...}, ...]``) is the record list even
+            when ``records_key`` names a wrapper (references are then ``record[N]``).
 
     Yields:
         String tables with ``_source_ref`` = ``<prefix><records_key>[N]`` (1-based). A list entry
@@ -1659,6 +1661,8 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
     try:
         with path.open("r", encoding=decision.encoding, errors="strict", newline="") as fh:
             stream = _JsonStream(fh, what)
+            if bare_list and records_key is not None and stream.peek() == "[":
+                records_key, label = None, "record"
             for i, item in enumerate(_json_records(stream, records_key, label), start=1):
                 ref = f"{ref_prefix}{label}[{i}]"
                 if isinstance(item, RepeatedKeyRecord):
@@ -1688,8 +1692,12 @@ def read_json_document(path: Path, chunk_rows: int, encoding: str = "auto", reco
 
 @guarded
 def read_json_records(path: Path, chunk_rows: int, encoding: str = "auto", records_key: str | None = None) -> Iterator[pa.Table]:
-    """A facility's JSON export (reader ``json_records``): see :func:`read_json_document`."""
-    return read_json_document.__wrapped__(path, chunk_rows, encoding, records_key, what="JSON export")  # type: ignore[attr-defined]
+    """A facility's JSON export (reader ``json_records``): see :func:`read_json_document`.
+
+    The export's record list is under ``records_key`` (``{"nhanVien": [...]}``); a document that
+    is only the list (``[{...}, ...]``, what many exporting tools write) is read as that list."""
+    return read_json_document.__wrapped__(path, chunk_rows, encoding, records_key,  # type: ignore[attr-defined]
+                                          what="JSON export", bare_list=True)
 
 
 #: Readers by name (a contract's ``source_formats.<fmt>.reader``).

@@ -228,6 +228,15 @@ def test_json_export_reader_refs_errors_and_rejection(tmp_path):
     path.write_text('{"other": []}', encoding="utf-8")
     with pytest.raises(FileRejected, match="no 'nhanVien' list"):
         list(read_json_records(path, 2, records_key="nhanVien"))
+    # Only the list, without its wrapper (what many exporting tools write): read as that list.
+    path.write_text('[{"hoTen": "Lê Thị Hoa"}, 7, {"hoTen": "B"}]', encoding="utf-8")
+    bare = [r for t in read_json_records(path, 2, records_key="nhanVien") for r in t.to_pylist()]
+    assert [r["_source_ref"] for r in bare] == ["record[1]", "record[2]", "record[3]"]
+    assert [r["hoTen"] for r in bare] == ["Lê Thị Hoa", None, "B"] and bare[1]["_reader_error"] == "record[2] is not a JSON object"
+    from extractors.formats import read_json_document  # a REST page keeps its wrapper
+
+    with pytest.raises(FileRejected, match="no 'data' list"):
+        list(read_json_document.__wrapped__(path, 2, records_key="data", what="API page"))
 
 
 @pytest.mark.parametrize("text", [
