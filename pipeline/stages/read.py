@@ -122,6 +122,10 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
             if missing:
                 from extractors.formats import FileRejected
 
+                if not set(names) & set(contract.source_tags(landed.format or "")):
+                    raise FileRejected(f"the first line names none of the {landed.format} layout's columns (a title "
+                                       "line above the header, or another layout?); required: "
+                                       f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
                 raise FileRejected(f"missing required column(s) {', '.join(missing)} in the header")
         chunk = chunk.append_column("_source_file", constant(landed.name, pa.string(), n))
         chunk = chunk.append_column("_batch", constant(item.batch.index, pa.int32(), n))

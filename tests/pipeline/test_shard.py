@@ -332,3 +332,21 @@ def test_a_file_of_no_format_says_what_is_accepted(shard_env):
         "other.xml": ("rejected", "the XML root element is none of this dataset's formats (GIAMDINHHS, HSDLGCS)"),
     }
     assert (_ledger(shard_env)["31011"]["status"], _ledger(shard_env)["31011"]["loaded"]) == ("partial", 2)
+
+
+def test_a_title_line_above_the_header_is_named_as_such(shard_env):
+    """A spreadsheet report often has a title line above the header: nothing of the layout is in
+    the first line, and the reason says so instead of listing every required column as missing."""
+    from pipeline.shard import run_shard
+
+    _csv(shard_env, "31011", "report.csv", 2)
+    path = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat() / "report.csv"
+    path.write_text("DANH SACH GIAY CHUNG SINH THANG 11\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
+    assert status == "rejected"
+    assert reason.startswith("the first line names none of the csv layout's columns (a title line above the header, "
+                             "or another layout?); required: ma_gcs,")
