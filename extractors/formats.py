@@ -1007,13 +1007,28 @@ _CSV_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 CSV_OTHER_DELIMITERS = (";", "\t")
 
 
-def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) -> tuple[list[str], str]:
-    """The header's column names and the file's field separator, or :class:`FileRejected` saying
-    why the header is unusable.
+@dataclass(frozen=True)
+class CsvDialect:
+    """How one CSV file is laid out: its field separator, and the lines before its data (the
+    header, after Excel's ``sep=;`` hint line when the file starts with one)."""
+
+    delimiter: str = ","
+    header_lines: int = 1
+
+
+#: Excel's hint line naming the separator (``sep=;``), written before the header by tools that
+#: export for Excel.
+_SEP_HINT = re.compile(r"sep=(.)")
+
+
+def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) -> tuple[list[str], CsvDialect]:
+    """The header's column names and the file's dialect, or :class:`FileRejected` saying why the
+    header is unusable.
 
     The separator is the comma unless the header holds none and splits into several names on one
     of :data:`CSV_OTHER_DELIMITERS` (column names never hold a separator, so the header decides it
-    for the whole file)."""
+    for the whole file), or unless the file starts with Excel's hint line (``sep=;``): then that
+    separator, and the header is the next line."""
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     whole = len(head) < SNIFF_BYTES
@@ -1031,17 +1046,22 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
     if newline < 0 and not whole:
         raise FileRejected("CSV header line is longer than 1 MiB")
     line = (text if newline < 0 else text[:newline]).rstrip("\r")
+    hint = _SEP_HINT.fullmatch(line.strip())
+    if hint and newline >= 0:  # the header is the next line
+        rest = text[newline + 2:] if text.startswith("\r\n", newline) else text[newline + 1:]
+        breaks = [i for i in (rest.find("\n"), rest.find("\r")) if i >= 0]
+        line = (rest if not breaks else rest[:min(breaks)]).rstrip("\r")
     if not line.strip():
         raise FileRejected("empty file" if not text.strip() else "CSV header line is empty")
     if _CSV_HEADER_CONTROL.search(line):
         raise FileRejected("CSV header contains a control character (binary or corrupt file)")
     parsed: dict[str, list[str]] = {}
-    for delimiter in (",", *CSV_OTHER_DELIMITERS):
+    for delimiter in ((hint.group(1),) if hint else (",", *CSV_OTHER_DELIMITERS)):
         try:
             parsed[delimiter] = [n.strip() for n in next(csv.reader([line], strict=True, delimiter=delimiter))]
         except (csv.Error, StopIteration):
             continue  # ("a";"b" does not parse on commas: a quote is followed by a semicolon)
-    delimiter = next((d for d, split in parsed.items() if len(split) > 1), ",")
+    delimiter = next((d for d, split in parsed.items() if len(split) > 1), hint.group(1) if hint else ",")
     if delimiter not in parsed:
         raise FileRejected("CSV header does not parse (an unclosed or stray quote)")
     names = parsed[delimiter]
@@ -1054,7 +1074,7 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
         if name in LINEAGE_COLUMNS:
             raise FileRejected(f"CSV header uses a reserved column name (column {i + 1})")
         seen[name] = i
-    return names, delimiter
+    return names, CsvDialect(delimiter, 2 if hint else 1)
 
 
 @guarded(escape_free=True)
@@ -1066,13 +1086,14 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     """
     limits = current_limits()
     decision = decide_encoding(path, encoding)
-    names, delimiter = _csv_header(path, decision, limits)
-    blank_line = _BLANK + delimiter
+    names, dialect = _csv_header(path, decision, limits)
+    blank_line = _BLANK + dialect.delimiter
     # pyarrow decodes UTF-8 natively (and skips a BOM) only when told "utf8"; any other spelling
     # routes every byte through a Python codec, ten times slower.
     enc = decision.encoding
     arrow_enc = "utf8" if enc in ("utf-8", "utf-8-sig") else enc
-    read_opts = pacsv.ReadOptions(encoding=arrow_enc, block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1)
+    read_opts = pacsv.ReadOptions(encoding=arrow_enc, block_size=CSV_BLOCK_BYTES, column_names=names,
+                                  skip_rows=dialect.header_lines)
     conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
     # A file within one read block is parsed whole before its first row is yielded: a record with
     # the wrong number of fields can then be set aside and become a row error (located by a second
@@ -1090,7 +1111,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             return "skip"
         return "error"
 
-    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+    parse = pacsv.ParseOptions(delimiter=dialect.delimiter, invalid_row_handler=on_invalid,
                                newlines_in_values=NEWLINES_IN_VALUES)
     row = 0
     resume = False
@@ -1100,7 +1121,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             batches = [b for b in reader if b.num_rows]
             t = _without_blank_records(pa.Table.from_batches(batches, schema=reader.schema))
             if misshapen[0]:
-                yield _with_misshapen_rows(t, path, enc, names, misshapen[0], delimiter)
+                yield _with_misshapen_rows(t, path, enc, names, misshapen[0], dialect)
             elif t.num_rows:
                 yield t.append_column("_source_ref", _row_refs(np.arange(1, t.num_rows + 1)))
             return
@@ -1123,7 +1144,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
             raise FileRejected(f"CSV parse error after data row {row}") from None
         resume = True
     if resume:
-        yield from _resume_after_misshapen(path, read_opts, conv, enc, names, row, delimiter)
+        yield from _resume_after_misshapen(path, read_opts, conv, enc, names, row, dialect)
 
 
 #: What a blank field is made of (white space, Unicode's included, spelt out so that Arrow's trim
@@ -1155,7 +1176,7 @@ def _without_blank_records(table: pa.Table) -> pa.Table:
 
 
 def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacsv.ConvertOptions, encoding: str,
-                            names: list[str], done: int, delimiter: str = ",") -> Iterator[pa.Table]:
+                            names: list[str], done: int, dialect: CsvDialect = CsvDialect()) -> Iterator[pa.Table]:
     """The rest of a streamed CSV after its first record with the wrong number of fields.
 
     ``done`` data rows (all before that record) have already been yielded. The stdlib parser
@@ -1166,20 +1187,20 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
     aside; if they do not, references could be wrong, so the file is rejected (the read stage
     then drops the rows it already received from it).
     """
-    scan = _misshapen_rows(path, encoding, len(names), delimiter=delimiter)
+    scan = _misshapen_rows(path, encoding, len(names), dialect=dialect)
     if scan is None or not scan[0] or scan[0][0][0] <= done:
-        raise _misshapen_rejection(path, encoding, names, delimiter)
+        raise _misshapen_rejection(path, encoding, names, dialect)
     bad, total = scan
     bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
     good_rows = np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows)
     set_aside = [0]
 
     def on_invalid(invalid: Any) -> str:
-        if (invalid.text or "").strip(_BLANK + delimiter):
+        if (invalid.text or "").strip(_BLANK + dialect.delimiter):
             set_aside[0] += 1
         return "skip"
 
-    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+    parse = pacsv.ParseOptions(delimiter=dialect.delimiter, invalid_row_handler=on_invalid,
                                newlines_in_values=NEWLINES_IN_VALUES)
     seen = emitted = 0
     try:
@@ -1192,21 +1213,22 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
             table = whole.slice(start)
             first = seen - table.num_rows
             if seen > len(good_rows):
-                raise _misshapen_rejection(path, encoding, names, delimiter)
+                raise _misshapen_rejection(path, encoding, names, dialect)
             refs = good_rows[first:seen]
             upto = int(np.searchsorted(bad_rows, refs[-1]))
             yield _with_row_errors(table, names, refs, bad[emitted:upto])
             emitted = upto
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        raise _misshapen_rejection(path, encoding, names, delimiter) from None
+        raise _misshapen_rejection(path, encoding, names, dialect) from None
     if seen != len(good_rows) or set_aside[0] != len(bad):
-        raise _misshapen_rejection(path, encoding, names, delimiter)
+        raise _misshapen_rejection(path, encoding, names, dialect)
     if emitted < len(bad):
         yield _with_row_errors(None, names, np.empty(0, dtype=np.int64), bad[emitted:])
 
 
-def _misshapen_rejection(path: Path, encoding: str, names: list[str], delimiter: str = ",") -> FileRejected:
-    where = _first_misshapen_row(path, encoding, len(names), delimiter)
+def _misshapen_rejection(path: Path, encoding: str, names: list[str], dialect: CsvDialect = CsvDialect()
+                         ) -> FileRejected:
+    where = _first_misshapen_row(path, encoding, len(names), dialect)
     at = f"data row {where[0]} (line {where[1]})" if where else "a data row"
     return FileRejected(f"CSV parse error: {at} has a different number of fields than the header "
                         "(an unquoted delimiter or quote?)")
@@ -1217,8 +1239,8 @@ def _row_refs(numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise("row ", pc.cast(pa.array(numbers), pa.string()), "")
 
 
-def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = False, delimiter: str = ","
-                    ) -> tuple[list[tuple[int, int, int]], int] | None:
+def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = False,
+                    dialect: CsvDialect = CsvDialect()) -> tuple[list[tuple[int, int, int]], int] | None:
     """``([(data row, physical line, field count), ...], data rows)`` of the records whose field
     count is not ``fields`` (None: the stdlib parser cannot read the file either).
 
@@ -1230,8 +1252,9 @@ def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = F
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # values are bounded elsewhere
     try:
         with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
-            rows = csv.reader(fh, delimiter=delimiter)
-            next(rows, None)  # the header
+            rows = csv.reader(fh, delimiter=dialect.delimiter)
+            for _ in range(dialect.header_lines):  # the header (after a ``sep=`` hint line)
+                next(rows, None)
             for record in rows:
                 if not record or not "".join(record).strip(_BLANK):
                     continue
@@ -1245,22 +1268,23 @@ def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = F
     return found, data_row
 
 
-def _first_misshapen_row(path: Path, encoding: str, fields: int, delimiter: str = ",") -> tuple[int, int] | None:
+def _first_misshapen_row(path: Path, encoding: str, fields: int, dialect: CsvDialect = CsvDialect()
+                         ) -> tuple[int, int] | None:
     """(data row, physical line) of the first record whose field count is not ``fields``."""
-    scan = _misshapen_rows(path, encoding, fields, first_only=True, delimiter=delimiter)
+    scan = _misshapen_rows(path, encoding, fields, first_only=True, dialect=dialect)
     return (scan[0][0][0], scan[0][0][1]) if scan and scan[0] else None
 
 
 def _with_misshapen_rows(table: pa.Table, path: Path, encoding: str, names: list[str], skipped: int,
-                         delimiter: str = ",") -> pa.Table:
+                         dialect: CsvDialect = CsvDialect()) -> pa.Table:
     """The rows Arrow read plus one row error per record it set aside, in file order.
 
     The second pass must find exactly the records Arrow set aside; if the two parsers disagree
     the references could be wrong, so the file is rejected instead (saying where it can).
     """
-    scan = _misshapen_rows(path, encoding, len(names), delimiter=delimiter)
+    scan = _misshapen_rows(path, encoding, len(names), dialect=dialect)
     if scan is None or len(scan[0]) != skipped or scan[1] != table.num_rows + skipped:
-        raise _misshapen_rejection(path, encoding, names, delimiter)
+        raise _misshapen_rejection(path, encoding, names, dialect)
     bad, total = scan
     bad_rows = np.array([b[0] for b in bad], dtype=np.int64)
     return _with_row_errors(table, names, np.setdiff1d(np.arange(1, total + 1, dtype=np.int64), bad_rows), bad)

@@ -159,6 +159,25 @@ def test_csv_separated_by_semicolons_or_tabs_reads_like_commas(tmp_path, monkeyp
     assert [r for t in read_csv(tab, 100) for r in t.to_pylist()] == rows
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["one-block", "streamed"])
+def test_csv_excel_separator_hint_line(tmp_path, monkeypatch, streamed):
+    """Tools that export for Excel write ``sep=;`` before the header: that is the separator, the
+    next line is the header, and references and misshapen-row lines still count from the file."""
+    import extractors.formats as formats
+
+    if streamed:
+        monkeypatch.setattr(formats, "CSV_BLOCK_BYTES", 40)
+    path = tmp_path / "hint.csv"
+    path.write_text('sep=;\r\nma_gcs;ho_ten_me\r\n00001;"Lê; Thị"\r\nX;Y;Z\r\n00002;B\r\n', encoding="utf-8")
+    rows = [r for t in read_csv(path, 100) for r in t.to_pylist()]
+    assert [(r["ma_gcs"], r["ho_ten_me"], r["_source_ref"]) for r in rows] == [
+        ("00001", "Lê; Thị", "row 1"), (None, None, "row 2"), ("00002", "B", "row 3")]
+    assert rows[1]["_reader_error"] == "row 2 (line 4) has 3 fields where the header has 2 (an unquoted delimiter or quote?)"
+    comma = tmp_path / "hint_comma.csv"
+    comma.write_text("sep=,\nma_gcs,ho_ten_me\n1,A\n", encoding="utf-8")
+    assert [r["ho_ten_me"] for t in read_csv(comma, 100) for r in t.to_pylist()] == ["A"]
+
+
 def test_csv_a_comma_header_keeps_the_comma(tmp_path):
     """Only a header without a comma can choose another separator: one comma column, or a name
     holding a semicolon, keeps the comma (and data rows never decide)."""
