@@ -152,6 +152,9 @@ def _normalize_column(raw: pa.Array, spec: ColumnSpec, source_format: str,
 def _parse_reason(name: str, spec: ColumnSpec, fmt: SourceFormat | None) -> str:
     """A parse failure's reason; for a date, the forms it accepts (what the facility should send)."""
     reason = f"{name}: value does not parse as {spec.type}"
+    if spec.type == "int" and not spec.values and not spec.code_map:
+        # a quantity (not a code): a spreadsheet's number format (3.200 or 3,200 grams) is the usual cause
+        reason += " (a whole number in digits only, without thousands separators)"
     if spec.type in ("date", "datetime"):
         forms = accepted_forms(with_time=spec.type == "datetime", year_only_allowed=spec.year_only_allowed,
                                iso=fmt is not None and fmt.date_style == "iso8601", time_required=spec.time_required)

@@ -236,3 +236,21 @@ def test_fast_paths_change_nothing_the_general_path_would_give(monkeypatch):
     for a, b in zip(fast, slow, strict=True):
         assert a.table.equals(b.table)
         assert [(f.column, f.rows.tolist()) for f in a.failures] == [(f.column, f.rows.tolist()) for f in b.failures]
+
+
+def test_a_quantity_in_a_spreadsheets_number_format_says_how_to_write_it():
+    """``3.200`` grams (a Vietnamese spreadsheet's thousands separator) is not read as 3.2 or 3200:
+    it fails, and the reason says what a quantity must look like; a coded int (sex) says nothing
+    about separators."""
+    contract = load_contract("birth_certificates")
+    raw = pa.table({contract.tag_for("birth_weight_g", "csv"): ["3.200", "3200", "3,200"],
+                    contract.tag_for("child_sex", "csv"): ["x", "1", "2"]})
+    result = normalize(raw, contract, "csv")
+    assert result.table.column("birth_weight_g").to_pylist() == [None, 3200, None]
+    reasons = {f.column: (f.reason, list(f.rows)) for f in result.failures
+               if f.column in ("birth_weight_g", "child_sex")}
+    assert reasons == {
+        "birth_weight_g": ("birth_weight_g: value does not parse as int (a whole number in digits only, without "
+                           "thousands separators)", [True, False, True]),
+        "child_sex": ("child_sex: value does not parse as int", [True, False, False]),
+    }
