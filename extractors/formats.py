@@ -1050,6 +1050,8 @@ def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) ->
     if hint and newline >= 0:  # the header is the next line
         rest = text[newline + 2:] if text.startswith("\r\n", newline) else text[newline + 1:]
         breaks = [i for i in (rest.find("\n"), rest.find("\r")) if i >= 0]
+        if not breaks and not whole:
+            raise FileRejected("CSV header line is longer than 1 MiB")
         line = (rest if not breaks else rest[:min(breaks)]).rstrip("\r")
     if not line.strip():
         raise FileRejected("empty file" if not text.strip() else "CSV header line is empty")

@@ -58,6 +58,7 @@ from sqlalchemy.pool import NullPool
 
 from config.errors import TransportError
 from extractors.file_drop.helpers import LandedFile, write_manifest
+from extractors.formats import has_unpaired_surrogate
 from extractors.sql.jsonl import REF_KEY, RESERVED_KEYS, UNDECODABLE_KEY
 
 logger = logging.getLogger(__name__)
@@ -167,7 +168,9 @@ def _line(obj: dict[str, Any]) -> bytes:
         return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     except UnicodeEncodeError:
         pass
-    bad = [name for name, value in obj.items() if isinstance(value, str) and not _encodable(value)]
+    if has_unpaired_surrogate(dict.fromkeys(obj)):
+        raise SqlSourceError("a column name of the table is not valid UTF-8")
+    bad = [name for name, value in obj.items() if isinstance(value, str) and _undecodable(value)]
     clean = {name: None if name in bad else value for name, value in obj.items()}
     if REF_KEY in bad:
         clean[REF_KEY] = None
@@ -175,12 +178,9 @@ def _line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(clean, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _undecodable(text: str) -> bool:
+    """Whether a text value holds a byte that was not UTF-8 (a lone surrogate)."""
+    return has_unpaired_surrogate({"": text})
 
 
 # ----------------------------------------------------------------------------- errors
@@ -329,7 +329,8 @@ def _engine(source: str | URL) -> Engine:
         # A SQL_ASCII database (legacy systems) would answer in bytes the dialect cannot read. Asked
         # for UTF-8, any server encoding converts to it; a SQL_ASCII value that is not UTF-8 then
         # fails the query with a clear reason (see _database_errors).
-        connect_args.setdefault("client_encoding", "utf8")
+        if "client_encoding" not in url.query:
+            connect_args["client_encoding"] = "utf8"
     return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
@@ -437,7 +438,7 @@ def extract_window(
                     lines.append(_line(obj))
                     value = row[cursor_pos]
                     if value is not None and (high is None or value > high) and (
-                            not isinstance(value, str) or _encodable(value)):  # not bad bytes (_line)
+                            not isinstance(value, str) or not _undecodable(value)):  # not bad bytes (_line)
                         high = value
                 dest = raw_dir / f"chunk-{index:05d}.jsonl"
                 sha, size = _write_chunk(dest, lines)

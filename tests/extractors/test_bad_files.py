@@ -62,6 +62,8 @@ def test_csv_first_line_over_one_mib(tmp_path):
     path = tmp_path / "long.csv"
     path.write_bytes(b"a" * (2 << 20) + b"\n1\n")
     assert _reject(read_csv, path) == "CSV header line is longer than 1 MiB"
+    path.write_bytes(b"sep=;\n" + b"a" * (2 << 20) + b"\n1\n")  # the header after Excel's hint line
+    assert _reject(read_csv, path) == "CSV header line is longer than 1 MiB"
 
 
 def test_csv_header_over_the_column_limit(tmp_path, monkeypatch):

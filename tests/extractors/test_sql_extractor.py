@@ -338,6 +338,15 @@ def test_text_that_is_not_utf8_lands_null_with_its_column_named(sqlite_engine, t
         {"SO": "1", "__undecodable": None, "_source_ref": "line 1", "_reader_error": None, "_nested_fields": "\x1f__undecodable\x1f"}]
 
 
+def test_a_column_name_that_is_not_utf8_fails_the_extract_naming_no_value():
+    """A bad value is one row's problem; a bad column name is the table's (no row can name it)."""
+    from extractors.sql.extract import _line
+
+    assert _line({"SO": "1", "__ref": "ROW_ID=1"}) == b'{"SO":"1","__ref":"ROW_ID=1"}\n'
+    with pytest.raises(SqlSourceError, match="a column name of the table is not valid UTF-8"):
+        _line({"HO_TEN\udcff": "Nguy\udcf2n", "__ref": "ROW_ID=1"})
+
+
 def test_postgres_sql_ascii_database_reads_utf8_and_names_a_bad_value_clearly(pg_server, tmp_path):
     """A legacy SQL_ASCII database stores any bytes. Read as UTF-8, its good text extracts (the
     dialect could not even connect to it before); a value that is not UTF-8 fails the extract with
