@@ -712,13 +712,8 @@ class _Rows:
     the file's distinct-field bound) run once per distinct field list, not per record.
     """
 
-    def __init__(self, limits: ReaderLimits, columns: _Columns, extra_name: str | None = None,
-                 nul_free: bool = False) -> None:
+    def __init__(self, limits: ReaderLimits, columns: _Columns, extra_name: str | None = None) -> None:
         self.limits = limits
-        # Values can never hold U+0000 (XML text: neither the character nor a reference to it is
-        # well-formed XML), so a part may be converted by joining on it (see _joined_strings).
-        self.nul_free = nul_free
-        self._nulls = False  # a NULL among self.values (a field missing in its run's layout)
         self.columns = columns
         self.extra_name = extra_name  # a per-record lineage value (``_envelope_facility``)
         self.values: list[Any] = []  # every row's values in its run's layout, flat, in order
@@ -768,7 +763,6 @@ class _Rows:
                 self.values.extend(rec.values())
             else:
                 self.values.extend([rec.get(k) for k in run[0]])
-                self._nulls = True
         run[4].append(ref)
         run[5].append(None)
         self.n += 1
@@ -780,9 +774,7 @@ class _Rows:
         run = self.runs[-1] if self.runs else None
         if run is None or run[2] != extra:
             run = self._new_run((), extra)
-        if run[0]:
-            self.values.extend(repeat(None, len(run[0])))
-            self._nulls = True
+        self.values.extend(repeat(None, len(run[0])))
         run[4].append(ref)
         run[5].append(reason)
         self.n += 1
@@ -808,13 +800,11 @@ class _Rows:
         caches: converting a whole chunk at the end read hundreds of MB of Python strings back
         from memory (on a 100,000-record flat document, 1.4 s of the reader's time).
 
-        All values of a part are converted in one call (one conversion of a long list is several
-        times cheaper than one per column): the row-major values are first put in column order by
-        list slicing (each run's field is every ``len(layout)``-th value from its position, a copy
-        of pointers), so every column is then a zero-copy slice of the one converted array."""
+        All values of a part are converted in one call and each column is taken from it by index
+        (one conversion of a long list is several times cheaper than one per column)."""
         runs = self.runs
         names = dict.fromkeys(k for run in runs for k in run[0])
-        values = self.values
+        values = pa.array(self.values, pa.string())
         refs: list[str] = []
         extra: list[Any] = []
         errors: list[str | None] = []
@@ -822,57 +812,25 @@ class _Rows:
             refs.extend(run_refs)
             extra.extend(repeat(value, len(run_refs)))
             errors.extend(reasons)
-        rows = len(refs)
-        nulls = self._nulls
-        ordered: list[Any] = []
+        arrays: dict[str, pa.Array] = {}
         for name in names:
+            parts = []
             for layout, layout_set, _value, offset, run_refs, _reasons in runs:
                 count = len(run_refs)
                 if name in layout_set:
-                    width = len(layout)
-                    start = offset + layout.index(name)
-                    ordered.extend(values[start:offset + count * width:width])
+                    parts.append(np.arange(count, dtype=np.int64) * len(layout) + (offset + layout.index(name)))
                 else:
-                    ordered.extend(repeat(None, count))
-                    nulls = True
-        converted = (_joined_strings(ordered) if self.nul_free and not nulls else None)
-        if converted is None:
-            converted = pa.array(ordered, pa.string())
-        arrays: dict[str, pa.Array] = {name: converted.slice(i * rows, rows) for i, name in enumerate(names)}
+                    parts.append(np.full(count, -1, dtype=np.int64))
+            positions = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            mask = positions < 0
+            arrays[name] = values.take(pa.array(positions, mask=mask if mask.any() else None))
         arrays["_source_ref"] = pa.array(refs, pa.string())
         if self.extra_name:
             arrays[self.extra_name] = pa.array(extra, pa.string())
         if any(e is not None for e in errors):
             arrays["_reader_error"] = pa.array(errors, pa.string())
-        self.values, self.runs, self._nulls = [], [], False
+        self.values, self.runs = [], []
         self.parts.append(pa.table(arrays))
-
-
-#: Above this many UTF-8 bytes a part is converted value by value (one joined value must stay
-#: well inside Arrow's 2 GiB binary offsets).
-_JOIN_MAX_BYTES = 1 << 30
-
-
-def _joined_strings(values: list[str]) -> pa.Array | None:
-    """``values`` (text that holds no U+0000) as an Arrow string array, or None to convert them
-    value by value.
-
-    Joining on U+0000, encoding once and splitting in Arrow is about twice as fast as converting
-    each Python string (measured on 3,500,000 values of a flat document: 0.35 s against 0.74 s);
-    most of a document reader's time after parsing was that conversion. Should a value hold the
-    separator after all, the number of pieces differs and the caller converts value by value."""
-    if not values:
-        return pa.array([], pa.string())
-    try:
-        data = "\x00".join(values).encode("utf-8")
-    except (TypeError, UnicodeEncodeError):  # not text, or a lone surrogate: the ordinary path decides
-        return None
-    if len(data) > _JOIN_MAX_BYTES:
-        return None
-    pieces = pc.split_pattern(pa.array([data], pa.binary()), "\x00").flatten()
-    if len(pieces) != len(values):
-        return None
-    return pieces.view(pa.string())
 
 
 #: The usual start of a document: optional BOM, optional XML declaration, then the root element.
@@ -927,7 +885,7 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
     (``_reader_error``) for that ``HOSO``; the outer file with a DTD is rejected whole.
     """
     limits = current_limits()
-    rows = _Rows(limits, _Columns(limits), extra_name="_envelope_facility", nul_free=True)
+    rows = _Rows(limits, _Columns(limits), extra_name="_envelope_facility")
     facility: str | None = None
     hoso_index = 0
     xml9_tables = 0
@@ -1005,7 +963,7 @@ def _text_of(elem: Any, name: str, namespaced: bool) -> str | None:
 def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", element: str = "GIAYCHUNGSINH") -> Iterator[pa.Table]:
     """Read a flat 2025 e-document (``HSDLGCS``/``HSDLGBT``): data elements under the root."""
     limits = current_limits()
-    rows = _Rows(limits, _Columns(limits), nul_free=True)
+    rows = _Rows(limits, _Columns(limits))
     count = 0
     namespaced = False
     try:

@@ -344,47 +344,6 @@ def test_records_converted_in_parts_read_exactly_as_in_one(tmp_path, monkeypatch
     assert [len(t) for t in whole["flat"]] == [25, 25, 9]
 
 
-def test_xml_values_joined_into_arrow_read_exactly_as_converted_one_by_one(tmp_path, monkeypatch):
-    """The XML readers turn a part's values into Arrow by joining them on U+0000 (which XML text
-    cannot hold) and splitting in Arrow. The result equals converting value by value: empty
-    values, values missing from some records (NULL), non-ASCII and astral characters, white
-    space kept. A value holding the separator, or one that is not text, is left to the ordinary
-    conversion."""
-    import extractors.formats as formats
-
-    records = [
-        "<GIAYCHUNGSINH><MA_GCS>1</MA_GCS><HO_TEN>Nguyễn Thị Ánh</HO_TEN><GHI_CHU></GHI_CHU></GIAYCHUNGSINH>",
-        "<GIAYCHUNGSINH><MA_GCS>2</MA_GCS><GHI_CHU> 𝒜 x </GHI_CHU></GIAYCHUNGSINH>",  # HO_TEN missing
-        "<GIAYCHUNGSINH><MA_GCS>3</MA_GCS><HO_TEN/><GHI_CHU>a&#10;b</GHI_CHU></GIAYCHUNGSINH>",
-    ]
-    p = tmp_path / "f.xml"
-    # parts of four: the first two share one layout (joined), the last has a record without HO_TEN
-    p.write_text(f"<HSDLGCS>{''.join([records[0], records[2]] * 4 + records)}</HSDLGCS>", encoding="utf-8")
-    x9 = tmp_path / "x9.xml"
-    x9.write_text(_envelope(*[base64.b64encode(INNER.encode()).decode()] * 3), encoding="utf-8")
-    monkeypatch.setattr(formats, "ROWS_PER_PART", 4)
-    used = []
-    join = formats._joined_strings
-    monkeypatch.setattr(formats, "_joined_strings", lambda values: used.append(join(values) is not None) or join(values))
-    joined = {"flat": [t for t in read_flat_document(p, 100)]}
-    assert used == [True, True]  # parts without a NULL are joined
-    joined["xml9"] = [t for t in read_giamdinhhs_xml9(x9, 100)]
-    assert len(used) > 2 and all(used)
-    assert joined["flat"][0].column("HO_TEN").to_pylist()[-3:] == ["Nguyễn Thị Ánh", None, ""]
-    assert joined["flat"][0].column("GHI_CHU").to_pylist()[:3] == ["", "a\nb", ""]
-    assert joined["flat"][0].column("GHI_CHU").to_pylist()[-2] == " 𝒜 x "
-    monkeypatch.setattr(formats, "_JOIN_MAX_BYTES", -1)  # every part converted value by value
-    for name, path, reader in (("flat", p, read_flat_document), ("xml9", x9, read_giamdinhhs_xml9)):
-        one_by_one = [t for t in reader(path, 100)]
-        assert [t.to_pylist() for t in joined[name]] == [t.to_pylist() for t in one_by_one], name
-    monkeypatch.undo()
-    assert formats._joined_strings(["a", "", "ế"]).to_pylist() == ["a", "", "ế"]
-    assert formats._joined_strings([]).to_pylist() == []
-    assert formats._joined_strings(["a\x00b", "c"]) is None
-    assert formats._joined_strings(["a", 1]) is None
-    assert formats._joined_strings(["a\ud800"]) is None
-
-
 def test_an_unpaired_surrogate_escape_in_json_is_a_row_error(tmp_path):
     """JSON may escape a lone surrogate (``"\\ud800"``); Python keeps it, and Arrow, hashing and the
     database all refuse it: the whole batch or page failed. It is that record's row error now,
