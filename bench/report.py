@@ -78,14 +78,22 @@ def _history() -> list[str]:
     lines = ["## A night into a large store", "",
              "`python -m bench.bench_history`: the same night (one facility, `--night` birth rows) processed and "
              "published into an empty store and into one holding `--history` rows (the months already large), "
-             "fresh databases each time (the large one cloned from a vacuumed template, checkpointed and synced "
-             "before the clock starts; each night's process preloaded like a worker), medians; the target is at "
-             "most 1.2×. What is left of the gap, in statement logs, is the COPY maintaining three indexes of "
-             "2,000,000 rows (0.7-0.8 s against 0.55-0.7 s into the empty store) and the probe that tells the "
-             "night's keys are all new (one `count(*)` over a constant `text[]`, 20,000 index probes). Until "
-             "`2747f4b` a night into a non-empty store copied its keys into a temporary table, analysed it and "
-             "classified them (0.3 s), and until `56ec093` that classification was a merge join walking most of "
-             "the 2,000,000-key index (0.2-0.5 s more; JIT added ~45 ms per statement): 1.25-1.27× then.", ""]
+             "fresh databases every round (the large one cloned from a vacuumed template), each night's process "
+             "preloaded like a worker, medians; the target is at most 1.2×. Since `a8ebf7c` a round sets up both "
+             "stores, checkpoints, syncs and waits `--settle` seconds (10) before its first night, and runs the two "
+             "nights in turns empty first and full first. Before, each night ran right after its own store's set-up, "
+             "and the night after the gigabyte clone was slower even in its pure-CPU stages (normalize, validate: "
+             "~1.5×): 1.36× at `3d38596` (9 repeats) measured partly that. The settle makes both nights slower "
+             "(the empty store's 1.34 s became 1.88 s within the hour), so the gap in seconds is the fairer "
+             "figure: 0.48 s then, 0.36 s now. What is left of it is server work that grows with the indexes: "
+             "inserting 20,000 rows into the 2,000,000-row table takes ~0.35 s (its key, event and batch indexes: "
+             "103, 24 MB and small), and the probe that tells the night's keys are all new (one `count(*)` over a "
+             "constant `text[]`, 20,000 index probes, 35-70 ms). A BRIN event index instead of the B-tree saved "
+             "~70 ms of that insert (medians of 6 inserts each: 0.28 s against 0.35 s) and is not done: it needs a migration of every "
+             "dataset's table. Until `2747f4b` a night into a non-empty store copied its keys into a temporary "
+             "table, analysed it and classified them (0.3 s), and until `56ec093` that classification was a merge "
+             "join walking most of the 2,000,000-key index (0.2-0.5 s more; JIT added ~45 ms per statement): "
+             "1.25-1.27× then.", ""]
     found = _load("history_*.json")
     if not found:
         return [*lines, "_No result yet._", ""]
