@@ -646,6 +646,37 @@ def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+#: Arrow schema metadata key under which the XML readers name the leaf fields of a file's first
+#: record that carry attributes and no text (comma-separated local names; see
+#: :func:`attribute_held_fields`).
+ATTRIBUTE_FIELDS_KEY = b"s06.attribute_fields"
+
+
+def attribute_held_fields(elem: Any) -> list[str]:
+    """Local names of ``elem``'s leaf children that have attributes but no text.
+
+    The formats carry every value as element text; an exporter that writes
+    ``<CAN_NANG_CON value="3200"/>`` instead has its values read empty. The readers look at a
+    file's first record only (the exporter's habit, not a per-record check in the inner loop)
+    and hand the names on as chunk metadata, which becomes a note on the file. XML Schema
+    instance attributes (``xsi:nil``) are not values.
+    """
+    return [local_name(c.tag) for c in elem if len(c) == 0 and not (c.text or "").strip()
+            and any(not a.startswith(_XSI) for a in c.attrib)]
+
+
+#: XML Schema instance attributes (``xsi:nil="true"`` marks an empty value on purpose) hold no value.
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+
+
+def _with_attribute_note(table: pa.Table, held: list[str] | None) -> pa.Table:
+    """``table`` carrying ``held`` (see :func:`attribute_held_fields`) as schema metadata."""
+    if not held:
+        return table
+    return table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                          ATTRIBUTE_FIELDS_KEY: ",".join(held).encode("utf-8")})
+
+
 def checked_fields(elem: Any, rec: dict[str, str], namespaced: bool) -> tuple[dict[str, str], str | None]:
     """A record's leaf fields ``rec`` (built by the reader from ``elem``) checked: the fields, and
     a problem or None.
@@ -890,6 +921,7 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
     hoso_index = 0
     xml9_tables = 0
     namespaced = False
+    held: list[str] | None = None
     try:
         for event, elem in _xml_events(path):
             if event == "start-ns":
@@ -921,6 +953,8 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                     inner_ns = b"xmlns" in inner
                     for j, child in enumerate(_descendants_named(doc, "DU_LIEU_GIAY_CHUNG_SINH", inner_ns),
                                               start=1):
+                        if held is None:
+                            held = attribute_held_fields(child)
                         rec = {c.tag: (c.text or "") for c in child if len(c) == 0}
                         if inner_ns or len(rec) != len(child):
                             rec, problem = checked_fields(child, rec, inner_ns)
@@ -930,7 +964,7 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
                         rows.add(rec, f"{ref}/DU_LIEU_GIAY_CHUNG_SINH[{j}]", facility)
                 elem.clear()
                 if rows.n >= chunk_rows:
-                    yield rows.table()
+                    yield _with_attribute_note(rows.table(), held)
             elif tag == "MACSKCB" and facility is None:
                 facility = (elem.text or "").strip()
     except StdET.ParseError as exc:
@@ -942,7 +976,7 @@ def read_giamdinhhs_xml9(path: Path, chunk_rows: int, encoding: str = "auto") ->
         raise FileRejected("no HOSO element in the document" if hoso_index == 0
                            else f"none of the {hoso_index} HOSO elements carries an XML9 table (LOAIHOSO=XML9)")
     if rows.n:
-        yield rows.table()
+        yield _with_attribute_note(rows.table(), held)
 
 
 def _descendants_named(elem: Any, name: str, namespaced: bool) -> Iterator[Any]:
@@ -966,6 +1000,7 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
     rows = _Rows(limits, _Columns(limits))
     count = 0
     namespaced = False
+    held: list[str] | None = None
     try:
         for event, elem in _xml_events(path):
             if event == "start-ns":
@@ -973,6 +1008,8 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
                 continue
             if elem.tag == element or (namespaced and local_name(elem.tag) == element):
                 count += 1
+                if count == 1:
+                    held = attribute_held_fields(elem)
                 rec = {c.tag: (c.text or "") for c in elem if len(c) == 0}
                 problem = None
                 if namespaced or len(rec) != len(elem):
@@ -983,7 +1020,7 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
                     rows.add(rec, f"{element}[{count}]")
                 elem.clear()
                 if rows.n >= chunk_rows:
-                    yield rows.table()
+                    yield _with_attribute_note(rows.table(), held)
     except StdET.ParseError as exc:
         raise _xml_rejection(path, exc) from None
     except LookupError:
@@ -991,7 +1028,7 @@ def read_flat_document(path: Path, chunk_rows: int, encoding: str = "auto", elem
     if count == 0:
         raise FileRejected(f"no {element} element in document")
     if rows.n:
-        yield rows.table()
+        yield _with_attribute_note(rows.table(), held)
 
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from extractors.formats import REGISTRY_ENCODING_READERS, is_utf8_name, reader
+from extractors.formats import ATTRIBUTE_FIELDS_KEY, REGISTRY_ENCODING_READERS, is_utf8_name, reader
 from pipeline.stages.land import files_to_read
 from transforms.records import constant
 
@@ -91,8 +91,12 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
     t0 = time.perf_counter()
     # Per column list: a streamed file's chunks gain ``_reader_error`` from the first row error on.
     names_for: dict[tuple[str, ...], list[str]] = {}
+    attribute_held: set[str] = set()
     for chunk in read(Path(landed.raw_path), chunk_rows, encoding=_declared_encoding(item), **options):
         n = chunk.num_rows
+        held = (chunk.schema.metadata or {}).get(ATTRIBUTE_FIELDS_KEY)
+        if held:
+            attribute_held.update(held.decode("utf-8").split(","))
         names = names_for.get(tuple(chunk.column_names))
         if names is None:
             names = names_for[tuple(chunk.column_names)] = header_names(
@@ -140,10 +144,11 @@ def read_file(item: Item, contract: DatasetContract, chunk_rows: int, shard: Sha
     if clock:
         shard.timed("read", t0)
     if fmt.reader not in HEADER_READERS:  # a header's case variants are matched (header_names)
-        variant = case_variant_note({n for names in names_for for n in names}, contract, landed.format or "")
-        if variant:
-            before = shard.file_notes.get(landed.name)
-            shard.file_notes[landed.name] = f"{before}; {variant}" if before else variant
+        for note in (case_variant_note({n for names in names_for for n in names}, contract, landed.format or ""),
+                     attribute_note(attribute_held, contract, landed.format or "")):
+            if note:
+                before = shard.file_notes.get(landed.name)
+                shard.file_notes[landed.name] = f"{before}; {note}" if before else note
 
 
 #: Readers that parse outside the GIL (pyarrow's CSV reader): a large file of theirs is read a
@@ -248,6 +253,21 @@ def case_variant_note(names: set[str], contract: DatasetContract, fmt: str) -> s
     shown = ", ".join(meant[:10]) + (f" and {len(meant) - 10} more" if len(meant) > 10 else "")
     return (f"{len(meant)} field(s) of the {fmt} layout were sent in other letter case and not read "
             f"(names are case-sensitive here): {shown}")
+
+
+def attribute_note(held: set[str], contract: DatasetContract, fmt: str) -> str | None:
+    """For XML files: the layout fields whose value the file's first record carried in an attribute
+    instead of element text (None: none); see ``extractors.formats.attribute_held_fields``.
+
+    Such a value is read empty, so a required field fails its rule in every record and an optional
+    one loads empty; the note tells the facility why. Only the layout's tags are named."""
+    tags = contract.source_tags(fmt)
+    meant = sorted(n for n in held if n in tags)
+    if not meant:
+        return None
+    shown = ", ".join(meant[:10]) + (f" and {len(meant) - 10} more" if len(meant) > 10 else "")
+    return (f"{len(meant)} field(s) of the {fmt} layout carry their value in an XML attribute, not as the "
+            f"element's text, and were read empty: {shown}")
 
 
 def absent_columns_note(columns: list[str], contract: DatasetContract, fmt: str) -> str | None:

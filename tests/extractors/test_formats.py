@@ -344,6 +344,32 @@ def test_records_converted_in_parts_read_exactly_as_in_one(tmp_path, monkeypatch
     assert [len(t) for t in whole["flat"]] == [25, 25, 9]
 
 
+def test_xml_readers_name_the_first_records_fields_held_in_attributes(tmp_path):
+    """A leaf field with attributes and no text in a file's first record is named in the chunks'
+    schema metadata (the shard turns it into a note on the file); ``xsi:nil`` marks an empty
+    value on purpose and is not counted; a field with text and an attribute reads as usual."""
+    from extractors.formats import ATTRIBUTE_FIELDS_KEY
+
+    xsi = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+    flat = tmp_path / "f.xml"
+    flat.write_text(f'<HSDLGCS {xsi}><GIAYCHUNGSINH><MA_GCS kieu="so">1</MA_GCS><CAN_NANG value="3200"/>'
+                    '<GHI_CHU xsi:nil="true"/><HO_TEN/></GIAYCHUNGSINH>'
+                    '<GIAYCHUNGSINH><MA_GCS>2</MA_GCS><CAN_NANG>3100</CAN_NANG></GIAYCHUNGSINH></HSDLGCS>',
+                    encoding="utf-8")
+    (table,) = read_flat_document(flat, 100)
+    assert table.schema.metadata[ATTRIBUTE_FIELDS_KEY] == b"CAN_NANG"
+    assert table.column("MA_GCS").to_pylist() == ["1", "2"] and table.column("CAN_NANG").to_pylist() == ["", "3100"]
+    inner = INNER.replace("<HO_TEN_NND>Lê Thị A</HO_TEN_NND>", '<HO_TEN_NND v="x"/>', 1)
+    x9 = tmp_path / "x9.xml"
+    x9.write_text(_envelope(base64.b64encode(inner.encode()).decode()), encoding="utf-8")
+    (table,) = read_giamdinhhs_xml9(x9, 100)
+    assert table.schema.metadata[ATTRIBUTE_FIELDS_KEY] == b"HO_TEN_NND"
+    clean = tmp_path / "c.xml"
+    clean.write_text(_envelope(base64.b64encode(INNER.encode()).decode()), encoding="utf-8")
+    (table,) = read_giamdinhhs_xml9(clean, 100)
+    assert ATTRIBUTE_FIELDS_KEY not in (table.schema.metadata or {})
+
+
 def test_an_unpaired_surrogate_escape_in_json_is_a_row_error(tmp_path):
     """JSON may escape a lone surrogate (``"\\ud800"``); Python keeps it, and Arrow, hashing and the
     database all refuse it: the whole batch or page failed. It is that record's row error now,

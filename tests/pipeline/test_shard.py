@@ -275,6 +275,26 @@ def test_an_xml_field_in_other_letter_case_is_noted_not_lost_silently(shard_env)
     assert _ledger(shard_env)["01929"]["received"] == 3
 
 
+def test_an_xml_value_sent_as_an_attribute_is_noted_not_lost_silently(shard_env):
+    """An exporter that writes ``<CAN_NANG_CON value="3200"/>`` has its values read empty (the
+    formats carry values as element text). The file's first record is looked at: its
+    ingested_files row names the layout field, never the value."""
+    from pipeline.shard import run_shard
+
+    children = [_child(i) for i in range(1, 4)]
+    children[0] = children[0].replace("<CAN_NANG_CON>3200</CAN_NANG_CON>", '<CAN_NANG_CON value="3200"/>')
+    _drop(shard_env, "01929", NIGHT, "a.xml", _xml9(children))
+    start, end = _interval()
+    run_shard("birth_certificates", ["01929"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
+    assert (status, reason) == ("processed", "1 field(s) of the xml9 layout carry their value in an XML attribute, "
+                                             "not as the element's text, and were read empty: CAN_NANG_CON")
+    assert "3200" not in reason
+    assert _ledger(shard_env)["01929"]["received"] == 3
+
+
 def test_a_semicolon_separated_export_loads_like_the_comma_one(shard_env):
     """The same records saved by a spreadsheet on a Vietnamese Windows (semicolons) load exactly as
     the comma file does: before, the header was one unknown column and the file was rejected."""
