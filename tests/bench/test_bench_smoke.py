@@ -108,7 +108,7 @@ def test_national_bench_runs_pipeline_and_floor_on_the_same_night(tmp_path: Path
 def test_history_bench_loads_the_same_night_into_an_empty_and_a_full_store(tmp_path: Path) -> None:
     from bench.bench_history import main
 
-    r = main(["--history", "2000", "--night", "200", "--repeat", "1", "--json", str(tmp_path / "h.json")])
+    r = main(["--history", "2000", "--night", "200", "--repeat", "1", "--settle", "0", "--json", str(tmp_path / "h.json")])
     assert json.loads((tmp_path / "h.json").read_text())["ratio"] == r["ratio"] > 0
     (empty,), (full,) = r["runs"]["empty"], r["runs"]["full"]
     assert empty["loaded"] == full["loaded"] == 200  # the same night, fully loaded both times
