@@ -256,41 +256,32 @@ def test_a_layout_column_sent_twice_in_different_case_rejects_the_file_an_unread
     assert header_names(["cot_rieng", "COT_RIENG", tag.upper()], contract, "csv", "csv") == ["cot_rieng", "COT_RIENG", tag]
 
 
-def test_an_xml_field_in_other_letter_case_is_noted_not_lost_silently(shard_env):
-    """XML names are case-sensitive: ``<Can_Nang_Con>`` is not the layout's ``CAN_NANG_CON``, and
-    the weight would load empty without a word. The file's ingested_files row names the layout
-    field (not the facility's spelling), and the facility's feedback carries it."""
+@pytest.mark.parametrize(("record", "sent", "note"), [
+    # XML names are case-sensitive: <Can_Nang_Con> is not the layout's CAN_NANG_CON (the note names
+    # the layout's field, not the facility's spelling)
+    (1, ("CAN_NANG_CON>", "Can_Nang_Con>"),
+     "1 field(s) of the xml9 layout were sent in other letter case and not read (names are case-sensitive "
+     "here): CAN_NANG_CON"),
+    # the formats carry values as element text; the file's first record is looked at
+    (0, ("<CAN_NANG_CON>3200</CAN_NANG_CON>", '<CAN_NANG_CON value="3200"/>'),
+     "1 field(s) of the xml9 layout carry their value in an XML attribute, not as the element's text, and were "
+     "read empty: CAN_NANG_CON"),
+], ids=["letter-case", "attribute"])
+def test_an_xml_field_the_reader_cannot_see_is_noted_not_lost_silently(shard_env, record, sent, note):
+    """A field the XML reader cannot read (another letter case, a value in an attribute) would load
+    empty without a word. The file's ingested_files row names the layout field, never the value,
+    and the facility's feedback carries it."""
     from pipeline.shard import run_shard
 
     children = [_child(i) for i in range(1, 4)]
-    children[1] = children[1].replace("CAN_NANG_CON>", "Can_Nang_Con>")
+    children[record] = children[record].replace(*sent)
     _drop(shard_env, "01929", NIGHT, "a.xml", _xml9(children))
     start, end = _interval()
     run_shard("birth_certificates", ["01929"], start, end)
     engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
     with engine.connect() as conn:
         (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
-    assert (status, reason) == ("processed", "1 field(s) of the xml9 layout were sent in other letter case and not "
-                                             "read (names are case-sensitive here): CAN_NANG_CON")
-    assert _ledger(shard_env)["01929"]["received"] == 3
-
-
-def test_an_xml_value_sent_as_an_attribute_is_noted_not_lost_silently(shard_env):
-    """An exporter that writes ``<CAN_NANG_CON value="3200"/>`` has its values read empty (the
-    formats carry values as element text). The file's first record is looked at: its
-    ingested_files row names the layout field, never the value."""
-    from pipeline.shard import run_shard
-
-    children = [_child(i) for i in range(1, 4)]
-    children[0] = children[0].replace("<CAN_NANG_CON>3200</CAN_NANG_CON>", '<CAN_NANG_CON value="3200"/>')
-    _drop(shard_env, "01929", NIGHT, "a.xml", _xml9(children))
-    start, end = _interval()
-    run_shard("birth_certificates", ["01929"], start, end)
-    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
-    with engine.connect() as conn:
-        (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
-    assert (status, reason) == ("processed", "1 field(s) of the xml9 layout carry their value in an XML attribute, "
-                                             "not as the element's text, and were read empty: CAN_NANG_CON")
+    assert (status, reason) == ("processed", note)
     assert "3200" not in reason
     assert _ledger(shard_env)["01929"]["received"] == 3
 
