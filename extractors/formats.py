@@ -1052,10 +1052,17 @@ class CsvDialect:
     delimiter: str = ","
     header_lines: int = 1
 
+    @property
+    def blank_line(self) -> str:
+        """What a line of no record is made of: a line with the wrong number of fields that is only
+        blanks and separators (``,,`` in a two-column file) is no record either (see ``_BLANK``)."""
+        return _BLANK + self.delimiter
+
 
 #: Excel's hint line naming the separator (``sep=;``), written before the header by tools that
-#: export for Excel.
-_SEP_HINT = re.compile(r"sep=(.)")
+#: export for Excel. Only a field separator is taken (comma, semicolon, tab, bar): ``sep=`` with
+#: anything else is no hint, and that first line is then read as the header.
+_SEP_HINT = re.compile(r"sep=([,;\t|])")
 
 
 def _csv_header(path: Path, decision: EncodingDecision, limits: ReaderLimits) -> tuple[list[str], CsvDialect]:
@@ -1126,7 +1133,6 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     limits = current_limits()
     decision = decide_encoding(path, encoding)
     names, dialect = _csv_header(path, decision, limits)
-    blank_line = _BLANK + dialect.delimiter
     # pyarrow decodes UTF-8 natively (and skips a BOM) only when told "utf8"; any other spelling
     # routes every byte through a Python codec, ten times slower.
     enc = decision.encoding
@@ -1143,7 +1149,7 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
     misshapen = [0]
 
     def on_invalid(invalid: Any) -> str:
-        if not (invalid.text or "").strip(blank_line):
+        if not (invalid.text or "").strip(dialect.blank_line):
             return "skip"  # a line of only blanks and delimiters is no record (an editor's trailing line)
         if tolerant:
             misshapen[0] += 1
@@ -1190,8 +1196,6 @@ def read_csv(path: Path, chunk_rows: int, encoding: str = "auto") -> Iterator[pa
 #: and Python's ``str.strip`` agree exactly): a record whose every field is only these is not a
 #: record, for both CSV parsers.
 _BLANK = " \t\r\n\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-#: A line with the wrong number of fields that is only blanks and delimiters (``,,`` in a
-#: two-column file) is such a record too (with the file's own delimiter in place of the comma).
 
 
 def _without_blank_records(table: pa.Table) -> pa.Table:
@@ -1215,7 +1219,7 @@ def _without_blank_records(table: pa.Table) -> pa.Table:
 
 
 def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacsv.ConvertOptions, encoding: str,
-                            names: list[str], done: int, dialect: CsvDialect = CsvDialect()) -> Iterator[pa.Table]:
+                            names: list[str], done: int, dialect: CsvDialect) -> Iterator[pa.Table]:
     """The rest of a streamed CSV after its first record with the wrong number of fields.
 
     ``done`` data rows (all before that record) have already been yielded. The stdlib parser
@@ -1226,7 +1230,7 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
     aside; if they do not, references could be wrong, so the file is rejected (the read stage
     then drops the rows it already received from it).
     """
-    scan = _misshapen_rows(path, encoding, len(names), dialect=dialect)
+    scan = _misshapen_rows(path, encoding, len(names), dialect)
     if scan is None or not scan[0] or scan[0][0][0] <= done:
         raise _misshapen_rejection(path, encoding, names, dialect)
     bad, total = scan
@@ -1235,7 +1239,7 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
     set_aside = [0]
 
     def on_invalid(invalid: Any) -> str:
-        if (invalid.text or "").strip(_BLANK + dialect.delimiter):
+        if (invalid.text or "").strip(dialect.blank_line):
             set_aside[0] += 1
         return "skip"
 
@@ -1265,8 +1269,7 @@ def _resume_after_misshapen(path: Path, read_opts: pacsv.ReadOptions, conv: pacs
         yield _with_row_errors(None, names, np.empty(0, dtype=np.int64), bad[emitted:])
 
 
-def _misshapen_rejection(path: Path, encoding: str, names: list[str], dialect: CsvDialect = CsvDialect()
-                         ) -> FileRejected:
+def _misshapen_rejection(path: Path, encoding: str, names: list[str], dialect: CsvDialect) -> FileRejected:
     where = _first_misshapen_row(path, encoding, len(names), dialect)
     at = f"data row {where[0]} (line {where[1]})" if where else "a data row"
     return FileRejected(f"CSV parse error: {at} has a different number of fields than the header "
@@ -1278,8 +1281,8 @@ def _row_refs(numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise("row ", pc.cast(pa.array(numbers), pa.string()), "")
 
 
-def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = False,
-                    dialect: CsvDialect = CsvDialect()) -> tuple[list[tuple[int, int, int]], int] | None:
+def _misshapen_rows(path: Path, encoding: str, fields: int, dialect: CsvDialect, first_only: bool = False
+                    ) -> tuple[list[tuple[int, int, int]], int] | None:
     """``([(data row, physical line, field count), ...], data rows)`` of the records whose field
     count is not ``fields`` (None: the stdlib parser cannot read the file either).
 
@@ -1307,21 +1310,20 @@ def _misshapen_rows(path: Path, encoding: str, fields: int, first_only: bool = F
     return found, data_row
 
 
-def _first_misshapen_row(path: Path, encoding: str, fields: int, dialect: CsvDialect = CsvDialect()
-                         ) -> tuple[int, int] | None:
+def _first_misshapen_row(path: Path, encoding: str, fields: int, dialect: CsvDialect) -> tuple[int, int] | None:
     """(data row, physical line) of the first record whose field count is not ``fields``."""
-    scan = _misshapen_rows(path, encoding, fields, first_only=True, dialect=dialect)
+    scan = _misshapen_rows(path, encoding, fields, dialect, first_only=True)
     return (scan[0][0][0], scan[0][0][1]) if scan and scan[0] else None
 
 
 def _with_misshapen_rows(table: pa.Table, path: Path, encoding: str, names: list[str], skipped: int,
-                         dialect: CsvDialect = CsvDialect()) -> pa.Table:
+                         dialect: CsvDialect) -> pa.Table:
     """The rows Arrow read plus one row error per record it set aside, in file order.
 
     The second pass must find exactly the records Arrow set aside; if the two parsers disagree
     the references could be wrong, so the file is rejected instead (saying where it can).
     """
-    scan = _misshapen_rows(path, encoding, len(names), dialect=dialect)
+    scan = _misshapen_rows(path, encoding, len(names), dialect)
     if scan is None or len(scan[0]) != skipped or scan[1] != table.num_rows + skipped:
         raise _misshapen_rejection(path, encoding, names, dialect)
     bad, total = scan

@@ -231,8 +231,12 @@ def ignored_columns_note(columns: list[str], contract: DatasetContract, fmt: str
     unknown = [column_label(c, i) for i, c in enumerate(columns) if c not in tags and not c.startswith("_")]
     if not unknown:
         return None
-    shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-    return f"{len(unknown)} column(s) not in the {fmt} layout were ignored: {shown}"
+    return f"{len(unknown)} column(s) not in the {fmt} layout were ignored: {_listed(unknown)}"
+
+
+def _listed(names: list[str]) -> str:
+    """The first ten of ``names`` for a file note, and how many more there are."""
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
 
 def case_variant_note(names: set[str], contract: DatasetContract, fmt: str) -> str | None:
@@ -250,9 +254,8 @@ def case_variant_note(names: set[str], contract: DatasetContract, fmt: str) -> s
                     if n not in tags and not n.startswith("_") and n.casefold() in folded})
     if not meant:
         return None
-    shown = ", ".join(meant[:10]) + (f" and {len(meant) - 10} more" if len(meant) > 10 else "")
     return (f"{len(meant)} field(s) of the {fmt} layout were sent in other letter case and not read "
-            f"(names are case-sensitive here): {shown}")
+            f"(names are case-sensitive here): {_listed(meant)}")
 
 
 def attribute_note(held: set[str], contract: DatasetContract, fmt: str) -> str | None:
@@ -265,9 +268,8 @@ def attribute_note(held: set[str], contract: DatasetContract, fmt: str) -> str |
     meant = sorted(n for n in held if n in tags)
     if not meant:
         return None
-    shown = ", ".join(meant[:10]) + (f" and {len(meant) - 10} more" if len(meant) > 10 else "")
     return (f"{len(meant)} field(s) of the {fmt} layout carry their value in an XML attribute, not as the "
-            f"element's text, and were read empty: {shown}")
+            f"element's text, and were read empty: {_listed(meant)}")
 
 
 def absent_columns_note(columns: list[str], contract: DatasetContract, fmt: str) -> str | None:
@@ -283,8 +285,7 @@ def absent_columns_note(columns: list[str], contract: DatasetContract, fmt: str)
               and tag not in present]
     if not absent:
         return None
-    shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
-    return f"{len(absent)} column(s) of the {fmt} layout are not in the source table (loaded empty): {shown}"
+    return f"{len(absent)} column(s) of the {fmt} layout are not in the source table (loaded empty): {_listed(absent)}"
 
 
 def missing_required_columns(chunk: pa.Table, contract: DatasetContract, fmt: str, reader_name: str) -> list[str]:

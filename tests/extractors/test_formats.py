@@ -176,6 +176,14 @@ def test_csv_excel_separator_hint_line(tmp_path, monkeypatch, streamed):
     comma = tmp_path / "hint_comma.csv"
     comma.write_text("sep=,\nma_gcs,ho_ten_me\n1,A\n", encoding="utf-8")
     assert [r["ho_ten_me"] for t in read_csv(comma, 100) for r in t.to_pylist()] == ["A"]
+    bar = tmp_path / "hint_bar.csv"
+    bar.write_text("sep=|\nma_gcs|ho_ten_me\n1|A\n", encoding="utf-8")
+    assert [r["ho_ten_me"] for t in read_csv(bar, 100) for r in t.to_pylist()] == ["A"]
+    # "sep=" with anything but a field separator is no hint: the line is the header (a quote or
+    # a letter as the separator would mangle every record)
+    odd = tmp_path / "hint_quote.csv"
+    odd.write_text('sep="\nma_gcs,ho_ten_me\n1,A\n', encoding="utf-8")
+    assert next(iter(read_csv(odd, 100))).column_names[0] == 'sep="'
 
 
 def test_csv_a_comma_header_keeps_the_comma(tmp_path):
