@@ -16,8 +16,8 @@ and two curated trees::
    stores, checkpoints, syncs and waits ``--settle`` seconds before its first night, then runs
    the two nights in turns empty first and full first. (Measured at ``3d38596``: with each night
    right after its own store's set-up, the night after the gigabyte clone of the full store was
-   slower even in its pure-CPU stages, normalize and validate, by ~1.5x; after a settle the two
-   stores' stages match.)
+   slower even in its pure-CPU stages, normalize and validate, by ~1.5x; after a settle the full
+   store's stages were no longer the slower ones.)
 
 The target: the full store costs at most 1.2x the empty one, curated publish included.
 Results: ``bench/results/history_<history>_<night>.json``.
@@ -74,6 +74,8 @@ def _checkpoint(port: int, database: str) -> None:
     of a freshly cloned database was measured slower (a pure-CPU query 0.34-0.40 s against
     0.26 s, back to 0.26 s in the next session), which a store in service is not. Neither step
     was shown to move the ratio through this machine's noise; both only remove set-up effects.
+    They were not enough: a night started right after them still ran its pure-CPU stages slower
+    in the freshly cloned store, hence the wait (``--settle``) before a round's nights.
     The empty store gets the same treatment.
     """
     import psycopg
