@@ -1,7 +1,8 @@
 """Per-call memos for Great Expectations 1.x's graph building (pure functions it recomputes).
 
 A third shim narrows a column domain's records to that column (see
-:func:`_narrow_column_records`): a cost that grows with the rows, not a fixed one.
+:func:`_narrow_column_records`): a cost that grows with the rows, not a fixed one. A fourth reuses
+the expectation object GX builds only to read its runtime kwargs (see :func:`_memoised_domain_obj`).
 
 One ``validate()`` of a suite spends most of its fixed cost, for a small frame, building the
 metric graph rather than computing metrics (measured on the birth suite, 58 expectations, a 20-row
@@ -38,6 +39,10 @@ from typing import Any
 
 _config_memo: dict[int, tuple[Any, Any]] | None = None
 _id_memo: dict[tuple[type, Any], Any] | None = None
+_domain_memo: dict[Any, Any] | None = None
+#: True while GX's ``get_metric_kwargs`` runs in the validating thread: the only caller whose
+#: expectation object is read and dropped (see :func:`_memoised_domain_obj`).
+_in_metric_kwargs = False
 #: The thread validating; GX used by another thread meanwhile (Data Docs, a suite build) runs as
 #: shipped.
 _owner: int | None = None
@@ -61,9 +66,13 @@ def _install() -> None:
     global _installed
     if _installed:
         return
+    import importlib
+
     from great_expectations.core.id_dict import IDDict
     from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+    from great_expectations.expectations import registry
     from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     prop = Expectation.__dict__.get("configuration")
     to_id = IDDict.__dict__.get("to_id")
@@ -74,7 +83,74 @@ def _install() -> None:
         IDDict.to_id = _memoised_to_id(to_id)  # type: ignore[method-assign]
     if callable(records):
         PandasExecutionEngine.get_domain_records = _narrow_column_records(records)  # type: ignore[method-assign]
+    to_domain = ExpectationConfiguration.__dict__.get("to_domain_obj")
+    metric_kwargs = getattr(registry, "get_metric_kwargs", None)
+    if callable(to_domain) and callable(metric_kwargs):
+        ExpectationConfiguration.to_domain_obj = _memoised_domain_obj(to_domain)  # type: ignore[method-assign,assignment]
+        wrapped = _marking_metric_kwargs(metric_kwargs)
+        # the modules that imported the function by name (GX's own expectations)
+        for name in _METRIC_KWARGS_USERS:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            if getattr(module, "get_metric_kwargs", None) is metric_kwargs:
+                module.get_metric_kwargs = wrapped  # type: ignore[attr-defined]
     _installed = True
+
+
+#: GX modules that call ``get_metric_kwargs`` through a name imported from the registry.
+_METRIC_KWARGS_USERS = (
+    "great_expectations.expectations.expectation",
+    "great_expectations.expectations.core.expect_column_values_to_be_in_type_list",
+    "great_expectations.expectations.core.expect_column_values_to_be_of_type",
+)
+
+
+def _marking_metric_kwargs(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_metric_kwargs``, flagging (in the validating thread) that it is running."""
+    def get_metric_kwargs(*args: Any, **kwargs: Any) -> Any:
+        global _in_metric_kwargs
+        if _domain_memo is None or threading.get_ident() != _owner:
+            return original(*args, **kwargs)
+        outer, _in_metric_kwargs = _in_metric_kwargs, True
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _in_metric_kwargs = outer
+
+    get_metric_kwargs.__doc__ = original.__doc__
+    return get_metric_kwargs
+
+
+def _memoised_domain_obj(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``ExpectationConfiguration.to_domain_obj``, reusing one object per configuration content
+    while GX's ``get_metric_kwargs`` asks for it.
+
+    ``get_metric_kwargs`` builds the expectation (a pydantic model, validated field by field) only
+    to read its runtime kwargs, and drops it; graph building calls it ~400 times per validation of
+    the birth suite, for ~60 distinct configurations. The memo is keyed by an exact structural key
+    of everything ``to_domain_obj`` reads (type, id, kwargs, meta, notes, severity, description,
+    rendered content), so a configuration changed in between gets a new object; content that is
+    not plain JSON-like (see :func:`_content_key`) is passed through to GX uncached. Every other
+    caller (GX's own validation of the metrics) gets a new object, as shipped.
+    """
+    def to_domain_obj(self: Any) -> Any:
+        memo = _domain_memo
+        if memo is None or not _in_metric_kwargs or threading.get_ident() != _owner:
+            return original(self)
+        try:
+            key = _content_key([self.type, self.id, self.kwargs, self.meta, self.notes, str(self.severity),
+                                self.description, self.rendered_content])
+        except TypeError:
+            return original(self)
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = original(self)
+        return hit
+
+    to_domain_obj.__doc__ = original.__doc__
+    return to_domain_obj
 
 
 def _narrow_column_records(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,15 +161,17 @@ def _narrow_column_records(original: Callable[..., Any]) -> Callable[..., Any]:
     call: 0.7 s of a 200,000-row birth chunk's 1.1 s). Narrowed, only the column is copied. The
     index is kept, so the unexpected row positions are the same; the metrics of a column domain
     read only that column (the runner asks for row positions, not for other columns' values).
+    ``Series.to_frame`` makes the one-column frame several times faster than ``data[[column]]``
+    (no index lookup and take: ~50 against ~270 µs on a 20-row frame, ~130 times per call).
     """
     def get_domain_records(self: Any, domain_kwargs: dict[str, Any]) -> Any:
         data = original(self, domain_kwargs)
         if _config_memo is None or threading.get_ident() != _owner:
             return data
         column = domain_kwargs.get("column")
-        if column is None or column not in data.columns:
+        if column is None or column not in data.columns or not data.columns.is_unique:
             return data
-        return data[[column]]
+        return data[column].to_frame()
 
     get_domain_records.__doc__ = original.__doc__
     return get_domain_records
@@ -138,13 +216,14 @@ def graph_memos(enabled: bool = True) -> Iterator[None]:
     Not re-entrant across threads: the caller serialises validations (``runner._LOCK``).
     ``enabled=False`` runs GX's own code paths (used by the parity test).
     """
-    global _config_memo, _id_memo, _owner
+    global _config_memo, _id_memo, _domain_memo, _owner, _in_metric_kwargs
     if not enabled:
         yield
         return
     _install()
-    _config_memo, _id_memo, _owner = {}, {}, threading.get_ident()
+    _config_memo, _id_memo, _domain_memo, _owner = {}, {}, {}, threading.get_ident()
     try:
         yield
     finally:
-        _config_memo = _id_memo = _owner = None
+        _config_memo = _id_memo = _domain_memo = _owner = None
+        _in_metric_kwargs = False

@@ -86,3 +86,25 @@ def test_another_thread_is_not_memoised_while_one_validates() -> None:
         worker.start()
         worker.join()
     assert seen == [False]
+
+
+def test_the_expectation_object_is_reused_only_inside_get_metric_kwargs() -> None:
+    from great_expectations.expectations import expectation as gx_expectation
+
+    suite = compiled("birth_certificates").build_suite()
+    config = next(e for e in suite.expectations if "column" in e.configuration.kwargs).configuration
+    metric = "column_values.nonnull.unexpected_count"
+    want = gx_expectation.get_metric_kwargs(metric, configuration=config)
+    with gx_shims.graph_memos():
+        # every other caller (GX validating the metrics) gets a new object, as shipped
+        assert config.to_domain_obj() is not config.to_domain_obj()
+        assert gx_shims._domain_memo == {}
+        assert gx_expectation.get_metric_kwargs(metric, configuration=config) == want
+        assert gx_expectation.get_metric_kwargs(metric, configuration=config) == want
+        assert len(gx_shims._domain_memo or {}) == 1
+        # a configuration changed in between is a new key, so its new column is seen
+        changed = config.kwargs["column"] + "_x"
+        config.kwargs["column"] = changed
+        assert gx_expectation.get_metric_kwargs(metric, configuration=config)["metric_domain_kwargs"]["column"] == changed
+        assert len(gx_shims._domain_memo or {}) == 2
+    assert gx_shims._domain_memo is None and not gx_shims._in_metric_kwargs
