@@ -113,3 +113,26 @@ def test_history_bench_loads_the_same_night_into_an_empty_and_a_full_store(tmp_p
     (empty,), (full,) = r["runs"]["empty"], r["runs"]["full"]
     assert empty["loaded"] == full["loaded"] == 200  # the same night, fully loaded both times
     assert (empty["store_rows"], full["store_rows"]) == (200, 2200)  # the full store really held the history
+
+
+@pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server binaries not installed")
+def test_start_bench_times_real_batches_against_the_floor(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # its own process: the bench points the settings at its generated night through os.environ
+    out = tmp_path / "start.json"
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "bench.bench_start", "--repeat", "2", "--json", str(out)], cwd=repo,
+                   env={**os.environ, "PYTHONPATH": str(repo)}, check=True, capture_output=True, timeout=600)
+    r = json.loads(out.read_text())
+    for key in ("cold_start_s", "cold_start_without_gx_s", "floor_cold_start_s", "forked_start_s"):
+        assert r[key] > 0, key
+    sb = r["small_batch"]
+    assert sb["repeat"] == 2 and sb["alone_s"] > 0 and sb["floor_alone_s"] > 0
+    assert sb["alone_ratio"] == round(sb["alone_s"] / sb["floor_alone_s"], 2)
+    # the timed runs did the work: the lone batch reloads its 20 rows (forced re-run), and the
+    # shard ran every one of its 200 facilities
+    assert sb["alone_loaded"] == sb["rows_per_batch"] == 20
+    assert sb["in_shard_batches"] == 200 and sb["in_shard_loaded"] == 200 * 20
