@@ -10,7 +10,10 @@ in the same run and alternating:
 * **floor**: ``xml.etree.ElementTree.iterparse`` (C parser, no checks) doing the same extraction
   into one dict per record (base64 decode and ``fromstring`` of the inner documents included);
 * **floor_columns**: the same, collecting the values into per-tag Python lists instead ("iterparse
-  into columns", what the reader builds).
+  into columns", what the reader builds);
+* **floor_arrow**: the columns floor, each list then turned into an Arrow string array (what the
+  pipeline needs from a reader, and what the two floors above leave out: the reader's output is
+  Arrow tables, and turning expat's Python strings into Arrow is most of what it costs over them).
 
 Reports medians of ``--repeat`` runs, wall and process CPU time (the machine is shared: CPU time
 is the steadier figure), and the ratios reader / floor; JSON into
@@ -34,6 +37,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -103,8 +108,14 @@ def floor_flat(path: Path) -> int:
     return n
 
 
-def floor_xml9_columns(path: Path) -> int:
-    """As :func:`floor_xml9`, collecting values into per-tag Python lists ("into columns")."""
+def _to_arrow(cols: dict[str, list[str]]) -> None:
+    """The hand-written conversion: one ``pa.array`` per column, into one table."""
+    pa.table({tag: pa.array(values, pa.string()) for tag, values in cols.items()})
+
+
+def floor_xml9_columns(path: Path, arrow: bool = False) -> int:
+    """As :func:`floor_xml9`, collecting values into per-tag Python lists ("into columns"), then
+    with ``arrow`` converted to an Arrow table."""
     cols: dict[str, list[str]] = defaultdict(list)
     n = 0
     for _event, elem in ET.iterparse(str(path), events=("end",)):
@@ -119,11 +130,14 @@ def floor_xml9_columns(path: Path) -> int:
                             cols[c.tag].append(c.text or "")
                     n += 1
             elem.clear()
+    if arrow:
+        _to_arrow(cols)
     return n
 
 
-def floor_flat_columns(path: Path) -> int:
-    """As :func:`floor_flat`, collecting values into per-tag Python lists ("into columns")."""
+def floor_flat_columns(path: Path, arrow: bool = False) -> int:
+    """As :func:`floor_flat`, collecting values into per-tag Python lists ("into columns"), then
+    with ``arrow`` converted to an Arrow table."""
     cols: dict[str, list[str]] = defaultdict(list)
     n = 0
     for _event, elem in ET.iterparse(str(path), events=("end",)):
@@ -133,6 +147,8 @@ def floor_flat_columns(path: Path) -> int:
                     cols[c.tag].append(c.text or "")
             n += 1
             elem.clear()
+    if arrow:
+        _to_arrow(cols)
     return n
 
 
@@ -154,13 +170,16 @@ def run(records: int, repeat: int, chunk_rows: int, workdir: Path) -> dict[str, 
     sizes = {"xml9": write_xml9(xml9, records), "flat": write_flat(flat, records)}
     cases: dict[str, dict[str, Callable[[], int]]] = {
         "xml9": {"floor": lambda: floor_xml9(xml9), "floor_columns": lambda: floor_xml9_columns(xml9),
+                 "floor_arrow": lambda: floor_xml9_columns(xml9, arrow=True),
                  "reader": lambda: reader_rows(read_giamdinhhs_xml9, xml9, chunk_rows)},
         "flat": {"floor": lambda: floor_flat(flat), "floor_columns": lambda: floor_flat_columns(flat),
+                 "floor_arrow": lambda: floor_flat_columns(flat, arrow=True),
                  "reader": lambda: reader_rows(read_flat_document, flat, chunk_rows)},
     }
     out: dict[str, Any] = {"records": records, "repeat": repeat, "chunk_rows": chunk_rows, "machine": machine_facts(),
                            "note": "ratio = reader / plain iterparse into dicts; ratio_columns = reader / plain "
-                                   "iterparse into per-tag lists; *_cpu from process CPU time (the machine is shared)"}
+                                   "iterparse into per-tag lists; ratio_arrow = reader / that, converted to Arrow; *_cpu from process "
+                                   "CPU time (the machine is shared)"}
     reader_rows(read_flat_document, flat, chunk_rows)  # imports and first-call costs out of the figures
     for name, variants in cases.items():
         wall: dict[str, list[float]] = {k: [] for k in variants}
@@ -182,6 +201,8 @@ def run(records: int, repeat: int, chunk_rows: int, workdir: Path) -> dict[str, 
             "ratio_cpu": round(med_cpu["reader"] / med_cpu["floor"], 3),
             "ratio_columns": round(med["reader"] / med["floor_columns"], 3),
             "ratio_columns_cpu": round(med_cpu["reader"] / med_cpu["floor_columns"], 3),
+            "ratio_arrow": round(med["reader"] / med["floor_arrow"], 3),
+            "ratio_arrow_cpu": round(med_cpu["reader"] / med_cpu["floor_arrow"], 3),
             "runs_wall": {k: [round(x, 3) for x in v] for k, v in wall.items()},
         }
     return out

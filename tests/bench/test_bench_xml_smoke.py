@@ -19,5 +19,6 @@ def test_xml_reader_bench_runs(tmp_path: Path) -> None:
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     for name in ("xml9", "flat"):
         r = result[name]
-        assert {"reader_s", "floor_s", "floor_columns_s", "ratio", "ratio_cpu", "ratio_columns"} <= r.keys()
+        assert {"reader_s", "floor_s", "floor_columns_s", "floor_arrow_s", "ratio", "ratio_cpu", "ratio_columns",
+                "ratio_arrow", "ratio_arrow_cpu"} <= r.keys()
         assert r["ratio"] > 0 and r["file_mib"] > 0
