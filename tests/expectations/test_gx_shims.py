@@ -108,3 +108,38 @@ def test_the_expectation_object_is_reused_only_inside_get_metric_kwargs() -> Non
         assert gx_expectation.get_metric_kwargs(metric, configuration=config)["metric_domain_kwargs"]["column"] == changed
         assert len(gx_shims._domain_memo or {}) == 2
     assert gx_shims._domain_memo is None and not gx_shims._in_metric_kwargs
+
+
+@pytest.mark.parametrize("dataset", available_datasets())
+def test_a_cached_metric_graph_gives_each_frame_its_own_results(dataset: str) -> None:
+    """The graph built for one batch is reused for the next batches of the same layout; every
+    batch still gets exactly the results GX gives it without any memo."""
+    ds = compiled(dataset)
+    suite = ds.build_suite()
+    fuzz = frames(dataset, ds.COLUMN_KINDS)["fuzz"]
+    slices = [fuzz.iloc[a:b].reset_index(drop=True) for a, b in ((0, 20), (20, 300), (1000, 1007), (2000, 3000))]
+    gx_shims._graph_cache.clear()
+    before = dict(gx_shims.graph_cache_stats)
+    cached = [_gx_results(frame, suite, f"cache_{dataset}", memos=True) for frame in slices]
+    assert gx_shims.graph_cache_stats["builds"] - before["builds"] == 1
+    assert gx_shims.graph_cache_stats["hits"] - before["hits"] == len(slices) - 1
+    plain = [_gx_results(frame, suite, f"cache_{dataset}", memos=False) for frame in slices]
+    assert cached == plain
+    assert len({repr(r) for r in plain}) == len(slices)  # the slices' results differ: nothing carried over
+
+
+def test_a_changed_suite_or_frame_layout_builds_its_own_graph() -> None:
+    ds = compiled("birth_certificates")
+    suite = ds.build_suite()
+    fuzz = frames("birth_certificates", ds.COLUMN_KINDS)["fuzz"].iloc[:50].reset_index(drop=True)
+    gx_shims._graph_cache.clear()
+    _gx_results(fuzz, suite, "layout", memos=True)
+    _gx_results(fuzz.drop(columns=[fuzz.columns[-1]]), suite, "layout", memos=True)  # a column fewer
+    column_rule = next(e for e in suite.expectations if "column" in e.configuration.kwargs)
+    other = ds.build_suite()
+    other_rule = next(e for e in other.expectations if e.configuration.to_json_dict() == column_rule.configuration.to_json_dict())
+    other_rule.meta = {**(other_rule.meta or {}), "rule_id": "CHANGED"}
+    changed = _gx_results(fuzz, other, "layout", memos=True)
+    assert len(gx_shims._graph_cache) == 3
+    assert changed == _gx_results(fuzz, other, "layout", memos=False)
+    assert any((config.get("meta") or {}).get("rule_id") == "CHANGED" for _ok, _r, config, _e in changed)
