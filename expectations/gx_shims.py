@@ -43,6 +43,8 @@ from typing import Any
 _config_memo: dict[int, tuple[Any, Any]] | None = None
 _id_memo: dict[tuple[type, Any], Any] | None = None
 _domain_memo: dict[Any, Any] | None = None
+#: Configuration objects already keyed in this call: id -> (object, shallow state, expectation).
+_domain_seen: dict[int, tuple[Any, Any, Any]] = {}
 #: True while GX's ``get_metric_kwargs`` runs in the validating thread: the only caller whose
 #: expectation object is read and dropped (see :func:`_memoised_domain_obj`).
 _in_metric_kwargs = False
@@ -198,6 +200,15 @@ def _marking_metric_kwargs(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_metric_kwargs
 
 
+def _shallow_state(config: Any) -> Any:
+    """A configuration's top-level fields and kwargs (each value with its type, so 1 and True
+    differ), compared with ``==`` to tell that an object seen before still holds what it held:
+    the exact content key is computed once per object, not on each of its ~7 lookups."""
+    kwargs = tuple((k, type(v), v) for k, v in config.kwargs.items())
+    return (config.type, config.id, kwargs, config.meta, config.notes, config.severity, config.description,
+            config.rendered_content)
+
+
 def _memoised_domain_obj(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``ExpectationConfiguration.to_domain_obj``, reusing one object per configuration content
     while GX's ``get_metric_kwargs`` asks for it.
@@ -207,13 +218,20 @@ def _memoised_domain_obj(original: Callable[[Any], Any]) -> Callable[[Any], Any]
     the birth suite, for ~60 distinct configurations. The memo is keyed by an exact structural key
     of everything ``to_domain_obj`` reads (type, id, kwargs, meta, notes, severity, description,
     rendered content), so a configuration changed in between gets a new object; content that is
-    not plain JSON-like (see :func:`_content_key`) is passed through to GX uncached. Every other
-    caller (GX's own validation of the metrics) gets a new object, as shipped.
+    not plain JSON-like (see :func:`_content_key`) is passed through to GX uncached. The key is
+    computed once per configuration object and reused while the object's fields and kwargs still
+    compare equal (:func:`_shallow_state`; a value changed inside a nested list in place would not
+    be seen, which GX never does). Every other caller (GX's own validation of the metrics) gets a
+    new object, as shipped.
     """
     def to_domain_obj(self: Any) -> Any:
         memo = _domain_memo
         if memo is None or not _in_metric_kwargs or threading.get_ident() != _owner:
             return original(self)
+        shallow = _shallow_state(self)
+        seen = _domain_seen.get(id(self))
+        if seen is not None and seen[0] is self and seen[1] == shallow:
+            return seen[2]
         try:
             key = _content_key([self.type, self.id, self.kwargs, self.meta, self.notes, str(self.severity),
                                 self.description, self.rendered_content])
@@ -222,6 +240,7 @@ def _memoised_domain_obj(original: Callable[[Any], Any]) -> Callable[[Any], Any]
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = original(self)
+        _domain_seen[id(self)] = (self, shallow, hit)
         return hit
 
     to_domain_obj.__doc__ = original.__doc__
@@ -301,4 +320,5 @@ def graph_memos(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         _config_memo = _id_memo = _domain_memo = _owner = None
+        _domain_seen.clear()
         _in_metric_kwargs = False
