@@ -45,7 +45,10 @@ def _national() -> list[str]:
              "processes the same files in the same run, on a fresh server of the same configuration started after "
              "the pipeline's (results measured at `03dc068` and before ran it on the pipeline's server, after the "
              "pipeline's three nights). Imports are outside both clocks: the "
-             "pipeline's process first runs `ops.preload` (what a worker does before it forks tasks).", ""]
+             "pipeline's process first runs `ops.preload` (what a worker does before it forks tasks). With "
+             "`--pairs N` (results from `406f760` on) the two sides run N times taking turns, each on fresh zones "
+             "and a fresh server, and the pair with the median ratio is shown; every pair's ratio is in the "
+             "JSON.", ""]
     found = _load("national_*.json")
     if not found:
         return [*lines, "_No result yet._", ""]
@@ -224,8 +227,11 @@ def readme_table() -> list[str]:
     nat = _one("national_13000_*_w1.json")
     if nat and nat.get("ratio") is not None:
         p, f = nat["project"]["total_s"], nat["floor"]["total_s"]
+        pairs = [q["ratio"] for q in nat.get("pairs") or [] if q.get("ratio") is not None]
+        spread = f" (the median of {len(pairs)} pairs taking turns: {', '.join(f'{x}×' for x in pairs)})" if len(pairs) > 1 else ""
         rows.append(f"| national night, 13,000 facilities, one process | ≈ 24 h extrapolated, ≈ 160× | {p:.0f} s vs "
-                    f"{f:.0f} s: **{nat['ratio']}×** | ≤ 2× | {'yes' if nat['ratio'] <= 2 else 'no'} | {_commit(nat)} |")
+                    f"{f:.0f} s: **{nat['ratio']}×**{spread} | ≤ 2× | {'yes' if nat['ratio'] <= 2 else 'no'} | "
+                    f"{_commit(nat)} |")
         pb, fb = nat["project_per_batch"], nat["floor_per_batch"]
         rows.append(f"| per batch in that night: delivering / silent | — | {pb['delivering_ms']:.1f} / "
                     f"{pb['silent_ms']:.1f} ms (floor {fb['delivering_ms']:.1f} / {fb['silent_ms']:.1f}) | "

@@ -90,7 +90,8 @@ def test_national_bench_runs_pipeline_and_floor_on_the_same_night(tmp_path: Path
     # per dataset are still run (workforce: 4, births: 2).
     monkeypatch.setenv("S06_FACILITIES_PER_TASK", "10")
     out = tmp_path / "national.json"
-    r = main(["--facilities", "40", "--births", "20", "--deaths", "10", "--drivers", "10", "--json", str(out)])
+    r = main(["--facilities", "40", "--births", "20", "--deaths", "10", "--drivers", "10", "--pairs", "2",
+              "--json", str(out)])
     assert json.loads(out.read_text())["batches"] == r["batches"] == 80
     assert r["shard_size_env"] == "10"
     assert 0 < r["silent_batches"] < r["batches"]
@@ -103,6 +104,10 @@ def test_national_bench_runs_pipeline_and_floor_on_the_same_night(tmp_path: Path
     assert r["same_work_ok"], r["same_work"]  # the ratio compares equal work: the same rows loaded
     assert r["ratio"] > 0 and r["rerun"]["total_s"] > 0
     assert r["project_per_batch"]["silent_ms"] > 0 and r["floor_per_batch"]["delivering_ms"] > 0
+    # two pairs taking turns, each on its own zones and servers; the reported one is among them
+    assert [p["order"] for p in r["pairs"]] == [["pipeline", "floor"], ["floor", "pipeline"]]
+    assert r["ratio"] in [p["ratio"] for p in r["pairs"]]
+    assert round(r["project"]["total_s"], 2) in [p["project_s"] for p in r["pairs"]]
 
 
 def test_history_bench_loads_the_same_night_into_an_empty_and_a_full_store(tmp_path: Path) -> None:
