@@ -99,7 +99,7 @@ bench: install  ## Benchmark every dataset through every stage, then the Postgre
 	$(BIN)/python -m bench.bench_pg_load --rows $${ROWS:-1000000}
 
 bench-national: install  ## The national night (13,000 facilities, four datasets) against the hand-written floor, same run; then docs/benchmarks.md
-	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.bench_national
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.bench_national --pairs 3
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.report
 
 bench-scale: install  ## Process start and small batches, a night into a 2,000,000-row store, the XML readers; then docs/benchmarks.md

@@ -46,7 +46,7 @@ def _national() -> list[str]:
              "the pipeline's (results measured at `03dc068` and before ran it on the pipeline's server, after the "
              "pipeline's three nights). Imports are outside both clocks: the "
              "pipeline's process first runs `ops.preload` (what a worker does before it forks tasks). With "
-             "`--pairs N` (results from `406f760` on) the two sides run N times taking turns, each on fresh zones "
+             "`--pairs N` (results from `2622ca2` on) the two sides run N times taking turns, each on fresh zones "
              "and a fresh server, and the pair with the median ratio is shown; every pair's ratio is in the "
              "JSON.", ""]
     found = _load("national_*.json")
