@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -123,8 +122,13 @@ def _suite_key(validator: Any, configurations: list[Any], catch_exceptions: bool
     frame = engine.batch_manager.active_batch_data.dataframe
     return (id(engine), validator.active_batch_id, catch_exceptions, _content_key(runtime_configuration),
             tuple(map(str, frame.columns)), tuple(map(str, frame.dtypes)),
-            tuple(_content_key([c.type, c.id, c.kwargs, c.meta, c.notes, str(c.severity), c.description,
-                                c.rendered_content]) for c in configurations))
+            tuple(_content_key(_config_fields(c)) for c in configurations))
+
+
+def _config_fields(config: Any) -> list[Any]:
+    """What ``ExpectationConfiguration.to_domain_obj`` reads of a configuration."""
+    return [config.type, config.id, config.kwargs, config.meta, config.notes, str(config.severity),
+            config.description, config.rendered_content]
 
 
 def _cached_subgraphs(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -155,7 +159,7 @@ def _cached_subgraphs(original: Callable[..., Any]) -> Callable[..., Any]:
         except (TypeError, AttributeError):
             return build()
         hit = _graph_cache.get(key)
-        if hit is not None and hit[0]() is self._execution_engine:
+        if hit is not None and hit[0] is self._execution_engine:
             _engine, graphs, processed = hit
             graph_cache_stats["hits"] += 1
             processed_configurations.extend(processed)
@@ -164,10 +168,10 @@ def _cached_subgraphs(original: Callable[..., Any]) -> Callable[..., Any]:
         graph_cache_stats["builds"] += 1
         if not evrs:
             _graph_cache.pop(key, None)
-            # The graphs reference the engine they were built with: the data source's, which lives as
-            # long as the process and is the same object on every call (the runner's data source is
-            # made once). The entry itself only checks it is still that one.
-            _graph_cache[key] = (weakref.ref(self._execution_engine), list(graphs), list(processed))
+            # The graphs reference the engine they were built with anyway: the data source's, which
+            # lives as long as the process and is the same object on every call (the runner's data
+            # source is made once). Holding it keeps the id in the key from being reused.
+            _graph_cache[key] = (self._execution_engine, list(graphs), list(processed))
             while len(_graph_cache) > GRAPH_CACHE_SIZE:
                 _graph_cache.pop(next(iter(_graph_cache)))
         return graphs, evrs, processed
@@ -204,9 +208,9 @@ def _shallow_state(config: Any) -> Any:
     """A configuration's top-level fields and kwargs (each value with its type, so 1 and True
     differ), compared with ``==`` to tell that an object seen before still holds what it held:
     the exact content key is computed once per object, not on each of its ~7 lookups."""
-    kwargs = tuple((k, type(v), v) for k, v in config.kwargs.items())
-    return (config.type, config.id, kwargs, config.meta, config.notes, config.severity, config.description,
-            config.rendered_content)
+    fields = _config_fields(config)
+    fields[2] = tuple((k, type(v), v) for k, v in config.kwargs.items())
+    return tuple(fields)
 
 
 def _memoised_domain_obj(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -233,8 +237,7 @@ def _memoised_domain_obj(original: Callable[[Any], Any]) -> Callable[[Any], Any]
         if seen is not None and seen[0] is self and seen[1] == shallow:
             return seen[2]
         try:
-            key = _content_key([self.type, self.id, self.kwargs, self.meta, self.notes, str(self.severity),
-                                self.description, self.rendered_content])
+            key = _content_key(_config_fields(self))
         except TypeError:
             return original(self)
         hit = memo.get(key)
