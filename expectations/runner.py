@@ -60,9 +60,15 @@ RESULT_FORMAT: dict[str, Any] = {
     "include_unexpected_rows": False,
 }
 
-#: Memoise GX's per-call graph-building recomputations (:mod:`expectations.gx_shims`); the parity
-#: test turns this off to compare against GX's own code paths.
-GRAPH_MEMOS = True
+def _switched_on(name: str, default: str = "on") -> bool:
+    """An on/off environment switch: ``0``, ``off``, ``false`` or ``no`` turn it off."""
+    return os.environ.get(name, default).strip().lower() not in ("0", "off", "false", "no")
+
+
+#: Memoise GX's graph-building recomputations and keep a suite's metric graph between calls
+#: (:mod:`expectations.gx_shims`). ``S06_GX_SHIMS=off`` runs GX's own code paths (slower, same
+#: findings), for a GX upgrade under suspicion; the parity test turns it off to compare.
+GRAPH_MEMOS = _switched_on("S06_GX_SHIMS")
 
 _NOT_NULL = "expect_column_values_to_not_be_null"
 _PAIR_EQUAL = "expect_column_pair_values_to_be_equal"
@@ -527,7 +533,7 @@ def gx_root() -> Path:
 
 
 def _statistics_enabled() -> bool:
-    return os.environ.get("S06_GX_STATISTICS", "on").lower() not in ("0", "off", "false", "no")
+    return _switched_on("S06_GX_STATISTICS")
 
 
 def _safe(text: str) -> str:

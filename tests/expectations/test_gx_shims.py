@@ -143,3 +143,40 @@ def test_a_changed_suite_or_frame_layout_builds_its_own_graph() -> None:
     assert len(gx_shims._graph_cache) == 3
     assert changed == _gx_results(fuzz, other, "layout", memos=False)
     assert any((config.get("meta") or {}).get("rule_id") == "CHANGED" for _ok, _r, config, _e in changed)
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("on", True), ("off", False), ("0", False), (" No ", False)])
+def test_s06_gx_shims_switches_every_shim(value: str | None, on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if value is None:
+        monkeypatch.delenv("S06_GX_SHIMS", raising=False)
+    else:
+        monkeypatch.setenv("S06_GX_SHIMS", value)
+    assert runner._switched_on("S06_GX_SHIMS") is on
+
+
+def test_switched_off_the_runner_uses_no_cached_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = compiled("death_notices")
+    suite = ds.build_suite()
+    frame = frames("death_notices", ds.COLUMN_KINDS)["fuzz"].iloc[:30].reset_index(drop=True)
+    monkeypatch.setattr(runner, "GRAPH_MEMOS", False)
+    before = dict(gx_shims.graph_cache_stats)
+    off = [runner.validate_with_suite(frame, suite, dataset="switch") for _ in range(2)]
+    assert gx_shims.graph_cache_stats == before
+    monkeypatch.setattr(runner, "GRAPH_MEMOS", True)
+    on = [runner.validate_with_suite(frame, suite, dataset="switch") for _ in range(2)]
+    assert gx_shims.graph_cache_stats["hits"] > before["hits"]
+    assert off == on
+
+
+def test_the_runner_reads_s06_gx_shims_when_imported() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for value, want in (("off", "False"), ("on", "True")):
+        out = subprocess.run([sys.executable, "-c", "import expectations.runner as r; print(r.GRAPH_MEMOS)"],
+                             cwd=root, env={**os.environ, "PYTHONPATH": str(root), "S06_GX_SHIMS": value},
+                             check=True, capture_output=True, text=True, timeout=120).stdout.strip()
+        assert out == want, value
