@@ -361,3 +361,37 @@ def test_a_title_line_above_the_header_is_named_as_such(shard_env):
     assert status == "rejected"
     assert reason.startswith("the first line names none of the csv layout's columns (a title line above the header, "
                              "or another layout?); required: ma_gcs,")
+
+
+def test_a_file_without_its_header_row_names_none_of_its_first_record(shard_env):
+    """A CSV whose header row is missing has its first record read as the header: its values
+    (a citizen ID, a date of birth, a name) must not come back as "column names" in a reason."""
+    import csv
+    import io
+
+    from pipeline.feedback import collect
+    from pipeline.shard import run_shard
+
+    _csv(shard_env, "31011", "noheader.csv", 3)
+    path = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat() / "noheader.csv"
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))[1:]
+    seen: set[str] = set()
+    for i, value in enumerate(rows[0]):  # distinct values, so it is not refused as a repeated name
+        rows[0][i] = value if value not in seen else f"{value}{i}"
+        seen.add(rows[0][i])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    first = [v for v in rows[0] if len(v) >= 4]  # the values that could identify someone
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        reasons = [r for (r,) in conn.execute(sa.select(ingested_files.c.reason)).all() if r]
+    reasons.append(_ledger(shard_env)["31011"]["reason"] or "")
+    reasons += [line["reason"] for line in collect(engine, NIGHT, ["birth_certificates"], "Asia/Ho_Chi_Minh")
+                .get("31011", [])]
+    assert reasons and first
+    for reason in reasons:
+        assert not [v for v in first if v in reason], reason
+    assert any("header" in r for r in reasons), reasons
