@@ -5,6 +5,9 @@ A third shim narrows a column domain's records to that column (see
 the expectation object GX builds only to read its runtime kwargs (see :func:`_memoised_domain_obj`).
 A fifth keeps the metric graph of a suite from one call to the next (see :func:`_cached_subgraphs`):
 the only memo that outlives a call, because the graph is a function of the suite, not the data.
+A sixth answers an expectation that no row failed without reading the domain's records again (see
+:func:`_nothing_unexpected`). A seventh keeps what each expectation asks of the metrics between
+calls, for the step that reads the results (see :func:`_memoised_dependencies`).
 
 One ``validate()`` of a suite spends most of its fixed cost, for a small frame, building the
 metric graph rather than computing metrics (measured on the birth suite, 58 expectations, a 20-row
@@ -57,6 +60,14 @@ _graph_cache: dict[Any, tuple[Any, list[Any], list[Any]]] = {}
 GRAPH_CACHE_SIZE = 32
 #: How often a call reused a cached graph and how often it built one (tests, profiling).
 graph_cache_stats = {"hits": 0, "builds": 0}
+#: Validation dependencies by expectation content (see :func:`_memoised_dependencies`).
+_deps_cache: dict[Any, tuple[Any, Any]] = {}
+DEPS_CACHE_SIZE = 4096
+deps_cache_stats = {"hits": 0, "builds": 0}
+#: Row-level map metrics answered at once (nothing failed) and handed to GX (tests, profiling).
+row_level_stats = {"skipped": 0, "computed": 0}
+#: True while GX's ``Expectation.metrics_validate`` runs in the validating thread.
+_in_metrics_validate = False
 
 
 def _content_key(value: Any) -> Any:
@@ -78,6 +89,7 @@ def _install() -> None:
     import importlib
 
     from great_expectations.core.id_dict import IDDict
+    from great_expectations.execution_engine import execution_engine as engine_module
     from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
     from great_expectations.expectations import registry
     from great_expectations.expectations.expectation import Expectation
@@ -106,6 +118,16 @@ def _install() -> None:
                 continue
             if getattr(module, "get_metric_kwargs", None) is metric_kwargs:
                 module.get_metric_kwargs = wrapped  # type: ignore[attr-defined]
+    validate = Expectation.__dict__.get("metrics_validate")
+    if callable(validate):
+        Expectation.metrics_validate = _marking_metrics_validate(validate)  # type: ignore[method-assign]
+        for cls in _subclasses(Expectation):
+            own = cls.__dict__.get("get_validation_dependencies")
+            if callable(own):
+                cls.get_validation_dependencies = _memoised_dependencies(own)  # type: ignore[attr-defined]
+    provider = getattr(engine_module, "get_metric_provider", None)
+    if callable(provider):
+        engine_module.get_metric_provider = _short_circuit_provider(provider)  # type: ignore[attr-defined]
     subgraphs = Validator.__dict__.get("_generate_metric_dependency_subgraphs_for_each_expectation_configuration")
     if callable(subgraphs):
         Validator._generate_metric_dependency_subgraphs_for_each_expectation_configuration = (  # type: ignore[method-assign]
@@ -274,6 +296,165 @@ def _narrow_column_records(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_domain_records
 
 
+def _subclasses(cls: type) -> list[type]:
+    """``cls`` and every subclass loaded so far."""
+    found, pending = [], [cls]
+    while pending:
+        current = pending.pop()
+        if current not in found:
+            found.append(current)
+            pending.extend(current.__subclasses__())
+    return found
+
+
+def _marking_metrics_validate(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Expectation.metrics_validate``, flagging (in the validating thread) that it is running."""
+    def metrics_validate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        global _in_metrics_validate
+        if _config_memo is None or threading.get_ident() != _owner:
+            return original(self, *args, **kwargs)
+        outer, _in_metrics_validate = _in_metrics_validate, True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _in_metrics_validate = outer
+
+    metrics_validate.__doc__ = original.__doc__
+    return metrics_validate
+
+
+def _memoised_dependencies(original: Callable[..., Any]) -> Callable[..., Any]:
+    """An expectation class's ``get_validation_dependencies``, reused between calls while
+    ``metrics_validate`` asks for it.
+
+    After the metrics are resolved, GX builds every expectation anew and asks it again which
+    metrics it needs, to pick its values out of the resolved ones: seven ``get_metric_kwargs``
+    per expectation, the same answer as when the (cached) graph was built, about a sixth of a
+    20-row birth batch's validation. The answer is a function of the expectation's class and
+    configuration, the runtime configuration and the engine; it is kept under an exact key of
+    those (the engine held, so its id is not reused). What GX does with it afterwards only reads
+    it, except ``parse_result_format``, which fills in the same defaults each time. Only the
+    outermost call is kept (a ``super()`` call inside a subclass's method runs as shipped), only for
+    a class whose method is this wrapper (a subclass with its own unwrapped override runs as
+    shipped), and the graph-building caller always runs as shipped.
+    """
+    def get_validation_dependencies(self: Any, execution_engine: Any = None, runtime_configuration: Any = None,
+                                    **kwargs: Any) -> Any:
+        def build() -> Any:
+            return original(self, execution_engine=execution_engine, runtime_configuration=runtime_configuration,
+                            **kwargs)
+
+        if (not _in_metrics_validate or _config_memo is None or threading.get_ident() != _owner or kwargs
+                or getattr(type(self), "get_validation_dependencies", None) is not get_validation_dependencies):
+            return build()
+        try:
+            key = (type(self), id(execution_engine), _content_key(_config_fields(self.configuration)),
+                   _content_key(runtime_configuration))
+        except (TypeError, AttributeError):
+            return build()
+        hit = _deps_cache.get(key)
+        if hit is not None and hit[0] is execution_engine:
+            deps_cache_stats["hits"] += 1
+            return hit[1]
+        dependencies = build()
+        deps_cache_stats["builds"] += 1
+        _deps_cache[key] = (execution_engine, dependencies)
+        while len(_deps_cache) > DEPS_CACHE_SIZE:
+            _deps_cache.pop(next(iter(_deps_cache)))
+        return dependencies
+
+    get_validation_dependencies.__doc__ = original.__doc__
+    return get_validation_dependencies
+
+
+#: GX's pandas functions for the row-level metrics of a map expectation (``.unexpected_values``,
+#: ``.unexpected_index_list``), by module: each reads the domain's records again and filters them
+#: with the condition mask computed before.
+_ROW_LEVEL_FUNCTIONS = {
+    "great_expectations.expectations.metrics.map_metric_provider.map_condition_auxilliary_methods":
+        ("_pandas_map_condition_index",),
+    "great_expectations.expectations.metrics.map_metric_provider.column_map_condition_auxilliary_methods":
+        ("_pandas_column_map_condition_values",),
+    "great_expectations.expectations.metrics.map_metric_provider.column_pair_map_condition_auxilliary_methods":
+        ("_pandas_column_pair_map_condition_values",),
+    "great_expectations.expectations.metrics.map_metric_provider.multicolumn_map_condition_auxilliary_methods":
+        ("_pandas_multicolumn_map_condition_values",),
+}
+
+
+def _row_level_functions() -> set[Any]:
+    import importlib
+
+    found: set[Any] = set()
+    for module_name, names in _ROW_LEVEL_FUNCTIONS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        found.update(fn for fn in (getattr(module, name, None) for name in names) if callable(fn))
+    return found
+
+
+def _short_circuit_provider(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_metric_provider`` as the execution engine calls it, handing out
+    :func:`_nothing_unexpected` in place of GX's row-level map metric functions."""
+    row_level = _row_level_functions()
+    wrapped: dict[Any, Any] = {}
+
+    def get_metric_provider(metric_name: str, execution_engine: Any) -> Any:
+        metric_class, metric_fn = original(metric_name, execution_engine)
+        if metric_fn in row_level:
+            hit = wrapped.get(metric_fn)
+            if hit is None:
+                hit = wrapped[metric_fn] = _nothing_unexpected(metric_fn)
+            return metric_class, hit
+        return metric_class, metric_fn
+
+    get_metric_provider.__doc__ = original.__doc__
+    return get_metric_provider
+
+
+def _nothing_unexpected(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A row-level map metric (the failing rows' positions or values) that returns ``[]`` at once
+    when the condition mask it depends on has no failing row.
+
+    GX computes these metrics for every expectation of a ``COMPLETE`` validation, passing or not:
+    each one fetches the domain's records again, drops its NULL rows, filters them with the mask
+    and lists what is left, which for a passing expectation is nothing (about a third of a 20-row
+    birth batch's validation, where nearly every expectation passes). The answer is the same empty
+    list GX would build. Only a boolean mask without NA is trusted (NumPy ``bool``, or pandas'
+    nullable ``boolean`` that string comparisons return; NA in a mask makes GX's own filter raise,
+    so that case still goes to GX), and only when GX would build a
+    plain list (no ``unexpected_index_column_names``, no named index on the frame); anything else,
+    and any call outside the runner's validation, runs GX's function as shipped.
+    """
+    import functools
+
+    import numpy as np
+
+    @functools.wraps(original)
+    def metric_fn(*args: Any, **kwargs: Any) -> Any:
+        if _config_memo is not None and threading.get_ident() == _owner:
+            try:
+                mask = kwargs["metrics"]["unexpected_condition"][0]
+                result_format = kwargs["metric_value_kwargs"]["result_format"]
+                engine = kwargs["execution_engine"]
+                plain = (not result_format.get("unexpected_index_column_names")
+                         and all(name is None for name in
+                                 engine.batch_manager.active_batch_data.dataframe.index.names))
+                bools = ((isinstance(mask.dtype, np.dtype) and mask.dtype == np.bool_)
+                         or (str(mask.dtype) == "boolean" and not mask.isna().any()))
+            except (KeyError, TypeError, AttributeError, IndexError):
+                plain = bools = False
+            if plain and bools and not mask.any():
+                row_level_stats["skipped"] += 1
+                return []
+            row_level_stats["computed"] += 1
+        return original(*args, **kwargs)
+
+    return metric_fn
+
+
 def _memoised_configuration(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def configuration(self: Any) -> Any:
         memo = _config_memo
@@ -313,7 +494,7 @@ def graph_memos(enabled: bool = True) -> Iterator[None]:
     Not re-entrant across threads: the caller serialises validations (``runner._LOCK``).
     ``enabled=False`` runs GX's own code paths (used by the parity test).
     """
-    global _config_memo, _id_memo, _domain_memo, _owner, _in_metric_kwargs
+    global _config_memo, _id_memo, _domain_memo, _owner, _in_metric_kwargs, _in_metrics_validate
     if not enabled:
         yield
         return
@@ -325,3 +506,4 @@ def graph_memos(enabled: bool = True) -> Iterator[None]:
         _config_memo = _id_memo = _domain_memo = _owner = None
         _domain_seen.clear()
         _in_metric_kwargs = False
+        _in_metrics_validate = False

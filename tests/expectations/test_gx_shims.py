@@ -180,3 +180,76 @@ def test_the_runner_reads_s06_gx_shims_when_imported() -> None:
                              cwd=root, env={**os.environ, "PYTHONPATH": str(root), "S06_GX_SHIMS": value},
                              check=True, capture_output=True, text=True, timeout=120).stdout.strip()
         assert out == want, value
+
+
+@pytest.mark.parametrize("dataset", available_datasets())
+def test_passing_expectations_skip_their_row_level_metrics(dataset: str) -> None:
+    """An expectation no row failed gets its (empty) failing rows without GX reading the records
+    again; one that failed still goes to GX; the results are GX's own either way."""
+    ds = compiled(dataset)
+    suite = ds.build_suite()
+    frame = frames(dataset, ds.COLUMN_KINDS)["fuzz"].iloc[:5].reset_index(drop=True)  # the fuzz fails every rule by 40 rows
+    before = dict(gx_shims.row_level_stats)
+    shimmed = _gx_results(frame, suite, f"rows_{dataset}", memos=True)
+    assert gx_shims.row_level_stats["skipped"] > before["skipped"]
+    assert gx_shims.row_level_stats["computed"] > before["computed"]
+    assert shimmed == _gx_results(frame, suite, f"rows_{dataset}", memos=False)
+
+
+def _row_level_call(mask: Any, result_format: dict[str, Any] | None = None, index_name: str | None = None) -> list[str]:
+    """Call the short circuit around a recording stand-in for GX's function; what reached GX."""
+    import types
+
+    import pandas as pd
+
+    reached: list[str] = []
+    frame = pd.DataFrame({"a": range(len(mask))})
+    frame.index.name = index_name
+    engine = types.SimpleNamespace(batch_manager=types.SimpleNamespace(
+        active_batch_data=types.SimpleNamespace(dataframe=frame)))
+    fn = gx_shims._nothing_unexpected(lambda **kwargs: reached.append("gx") or ["from gx"])
+    fmt = {"result_format": "COMPLETE", **(result_format or {})}
+    out = fn(metrics={"unexpected_condition": (mask, {}, {})}, metric_value_kwargs={"result_format": fmt},
+             execution_engine=engine)
+    assert out == ([] if not reached else ["from gx"])
+    return reached
+
+
+def test_the_short_circuit_trusts_only_a_mask_without_failures_or_na() -> None:
+    import pandas as pd
+
+    with gx_shims.graph_memos():
+        assert _row_level_call(pd.Series([False, False])) == []
+        assert _row_level_call(pd.Series([False, False], dtype="boolean")) == []
+        assert _row_level_call(pd.Series([], dtype=bool)) == []
+        assert _row_level_call(pd.Series([False, True])) == ["gx"]  # a failing row
+        assert _row_level_call(pd.Series([False, None], dtype="boolean")) == ["gx"]  # NA: GX's own error
+        assert _row_level_call(pd.Series([0, 0])) == ["gx"]  # not a boolean mask
+        assert _row_level_call(pd.Series([False]), {"unexpected_index_column_names": ["a"]}) == ["gx"]
+        assert _row_level_call(pd.Series([False]), index_name="id") == ["gx"]  # GX lists named indices
+    assert _row_level_call(pd.Series([False, False])) == ["gx"]  # outside a validation: as shipped
+
+
+def test_validation_dependencies_are_reused_between_calls_per_expectation_content() -> None:
+    ds = compiled("birth_certificates")
+    suite = ds.build_suite()
+    fuzz = frames("birth_certificates", ds.COLUMN_KINDS)["fuzz"]
+    slices = [fuzz.iloc[a:a + 30].reset_index(drop=True) for a in (0, 30, 60)]
+    gx_shims._deps_cache.clear()
+    gx_shims._graph_cache.clear()
+    # The first call builds the graph, which fills GX's defaults into the runtime configuration;
+    # the next ones reuse the graph, so their runtime configuration is another key: two builds.
+    results = [_gx_results(frame, suite, "deps", memos=True) for frame in slices[:2]]
+    before = dict(gx_shims.deps_cache_stats)
+    results.append(_gx_results(slices[2], suite, "deps", memos=True))
+    assert gx_shims.deps_cache_stats["builds"] == before["builds"]
+    assert gx_shims.deps_cache_stats["hits"] - before["hits"] == len(gx_shims._deps_cache) // 2 > 0
+    assert results == [_gx_results(frame, suite, "deps", memos=False) for frame in slices]
+    other = ds.build_suite()
+    rule = next(e for e in other.expectations if "column" in e.configuration.kwargs)
+    rule.meta = {**(rule.meta or {}), "rule_id": "CHANGED"}
+    size = len(gx_shims._deps_cache)
+    changed = [_gx_results(frame, other, "deps", memos=True) for frame in slices]
+    assert len(gx_shims._deps_cache) == size + 2  # the changed rule, under both keys; the rest reused
+    assert changed == [_gx_results(frame, other, "deps", memos=False) for frame in slices]
+    assert any((config.get("meta") or {}).get("rule_id") == "CHANGED" for _ok, _r, config, _e in changed[2])
