@@ -395,3 +395,29 @@ def test_a_file_without_its_header_row_names_none_of_its_first_record(shard_env)
     for reason in reasons:
         assert not [v for v in first if v in reason], reason
     assert any("header" in r for r in reasons), reasons
+
+
+def test_values_pasted_into_a_real_header_are_named_by_position(shard_env):
+    """Extra header cells holding a citizen ID, a date of birth, a phone number or a Vietnamese
+    name are reported by position in the ignored-columns note; a plain extra name still by name."""
+    from pipeline.feedback import collect
+    from pipeline.shard import run_shard
+
+    _csv(shard_env, "31011", "pasted.csv", 2)
+    path = shard_env / "drop" / "31011" / "birth_certificates" / NIGHT.isoformat() / "pasted.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pasted = ["001099012345", "1990-01-02", "0912345678", "Nguyễn Thị Lan", "x20240101"]
+    width = len(lines[0].split(","))
+    header = f"{lines[0]},ghi_chu_them,{','.join(pasted)}"
+    path.write_text("\n".join([header, *(line + ",x" * (1 + len(pasted)) for line in lines[1:])]) + "\n",
+                    encoding="utf-8")
+    start, end = _interval()
+    run_shard("birth_certificates", ["31011"], start, end)
+    engine = staging.engine_for(f"sqlite:///{shard_env / 'staging.db'}")
+    with engine.connect() as conn:
+        (status, reason), = conn.execute(sa.select(ingested_files.c.status, ingested_files.c.reason)).all()
+    positions = ", ".join(f"#{width + 2 + i}" for i in range(len(pasted)))
+    assert (status, reason) == ("processed", f"6 column(s) not in the csv layout were ignored: 'ghi_chu_them', {positions}")
+    feedback = [line["reason"] for line in collect(engine, NIGHT, ["birth_certificates"], "Asia/Ho_Chi_Minh")["31011"]]
+    for text in [reason, *feedback, str(_ledger(shard_env)["31011"]["reason"])]:
+        assert not [v for v in pasted if v in text], text
