@@ -29,9 +29,15 @@ def _commune_province() -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _valid_pairs() -> pa.Array:
+    """Every valid province + commune code pair (7 characters), for ``pc.is_in``; built once."""
+    return pa.array(sorted(p + c for c, p in _commune_province().items()))
+
+
 def warm_up() -> None:
-    """Build the commune table now (a worker does it once before it forks its tasks)."""
-    _commune_province()
+    """Build the commune tables now (a worker does it once before it forks its tasks)."""
+    _valid_pairs()
 
 
 def commune_in_province(
@@ -49,7 +55,7 @@ def commune_in_province(
         Boolean array: True/False where checkable (post-reform event, both codes present), NULL
         elsewhere.
     """
-    valid_pairs = pa.array(sorted(p + c for c, p in _commune_province().items()))
+    valid_pairs = _valid_pairs()
     cutoff = dt.datetime.fromisoformat(reform_date)
     ev = event if pa.types.is_timestamp(event.type) else pc.cast(event, pa.timestamp("s"))
     post = pc.greater_equal(pc.cast(ev, pa.timestamp("s")), pa.scalar(cutoff, pa.timestamp("s")))
