@@ -47,9 +47,11 @@ _id_memo: dict[tuple[type, Any], Any] | None = None
 _domain_memo: dict[Any, Any] | None = None
 #: Configuration objects already keyed in this call: id -> (object, shallow state, expectation).
 _domain_seen: dict[int, tuple[Any, Any, Any]] = {}
-#: True while GX's ``get_metric_kwargs`` runs in the validating thread: the only caller whose
-#: expectation object is read and dropped (see :func:`_memoised_domain_obj`).
-_in_metric_kwargs = False
+#: Which GX functions are running in the validating thread (see :func:`_marking`):
+#: ``get_metric_kwargs``, the only caller whose expectation object is read and dropped (see
+#: :func:`_memoised_domain_obj`), and ``Expectation.metrics_validate``, the result step whose
+#: metric lists are kept (see :func:`_memoised_dependencies`).
+_running = {"get_metric_kwargs": False, "metrics_validate": False}
 #: The thread validating; GX used by another thread meanwhile (Data Docs, a suite build) runs as
 #: shipped.
 _owner: int | None = None
@@ -66,8 +68,6 @@ DEPS_CACHE_SIZE = 4096
 deps_cache_stats = {"hits": 0, "builds": 0}
 #: Row-level map metrics answered at once (nothing failed) and handed to GX (tests, profiling).
 row_level_stats = {"skipped": 0, "computed": 0}
-#: True while GX's ``Expectation.metrics_validate`` runs in the validating thread.
-_in_metrics_validate = False
 
 
 def _content_key(value: Any) -> Any:
@@ -109,7 +109,7 @@ def _install() -> None:
     metric_kwargs = getattr(registry, "get_metric_kwargs", None)
     if callable(to_domain) and callable(metric_kwargs):
         ExpectationConfiguration.to_domain_obj = _memoised_domain_obj(to_domain)  # type: ignore[method-assign,assignment]
-        wrapped = _marking_metric_kwargs(metric_kwargs)
+        wrapped = _marking(metric_kwargs, "get_metric_kwargs")
         # the modules that imported the function by name (GX's own expectations)
         for name in _METRIC_KWARGS_USERS:
             try:
@@ -120,7 +120,7 @@ def _install() -> None:
                 module.get_metric_kwargs = wrapped  # type: ignore[attr-defined]
     validate = Expectation.__dict__.get("metrics_validate")
     if callable(validate):
-        Expectation.metrics_validate = _marking_metrics_validate(validate)  # type: ignore[method-assign]
+        Expectation.metrics_validate = _marking(validate, "metrics_validate")  # type: ignore[method-assign]
         for cls in _subclasses(Expectation):
             own = cls.__dict__.get("get_validation_dependencies")
             if callable(own):
@@ -210,20 +210,19 @@ _METRIC_KWARGS_USERS = (
 )
 
 
-def _marking_metric_kwargs(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``get_metric_kwargs``, flagging (in the validating thread) that it is running."""
-    def get_metric_kwargs(*args: Any, **kwargs: Any) -> Any:
-        global _in_metric_kwargs
-        if _domain_memo is None or threading.get_ident() != _owner:
+def _marking(original: Callable[..., Any], flag: str) -> Callable[..., Any]:
+    """``original``, flagging ``_running[flag]`` while it runs (in the validating thread only)."""
+    def marked(*args: Any, **kwargs: Any) -> Any:
+        if _config_memo is None or threading.get_ident() != _owner:
             return original(*args, **kwargs)
-        outer, _in_metric_kwargs = _in_metric_kwargs, True
+        outer, _running[flag] = _running[flag], True
         try:
             return original(*args, **kwargs)
         finally:
-            _in_metric_kwargs = outer
+            _running[flag] = outer
 
-    get_metric_kwargs.__doc__ = original.__doc__
-    return get_metric_kwargs
+    marked.__doc__ = original.__doc__
+    return marked
 
 
 def _shallow_state(config: Any) -> Any:
@@ -252,7 +251,7 @@ def _memoised_domain_obj(original: Callable[[Any], Any]) -> Callable[[Any], Any]
     """
     def to_domain_obj(self: Any) -> Any:
         memo = _domain_memo
-        if memo is None or not _in_metric_kwargs or threading.get_ident() != _owner:
+        if memo is None or not _running["get_metric_kwargs"] or threading.get_ident() != _owner:
             return original(self)
         shallow = _shallow_state(self)
         seen = _domain_seen.get(id(self))
@@ -307,22 +306,6 @@ def _subclasses(cls: type) -> list[type]:
     return found
 
 
-def _marking_metrics_validate(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``Expectation.metrics_validate``, flagging (in the validating thread) that it is running."""
-    def metrics_validate(self: Any, *args: Any, **kwargs: Any) -> Any:
-        global _in_metrics_validate
-        if _config_memo is None or threading.get_ident() != _owner:
-            return original(self, *args, **kwargs)
-        outer, _in_metrics_validate = _in_metrics_validate, True
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            _in_metrics_validate = outer
-
-    metrics_validate.__doc__ = original.__doc__
-    return metrics_validate
-
-
 def _memoised_dependencies(original: Callable[..., Any]) -> Callable[..., Any]:
     """An expectation class's ``get_validation_dependencies``, reused between calls while
     ``metrics_validate`` asks for it.
@@ -344,7 +327,7 @@ def _memoised_dependencies(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, execution_engine=execution_engine, runtime_configuration=runtime_configuration,
                             **kwargs)
 
-        if (not _in_metrics_validate or _config_memo is None or threading.get_ident() != _owner or kwargs
+        if (not _running["metrics_validate"] or _config_memo is None or threading.get_ident() != _owner or kwargs
                 or getattr(type(self), "get_validation_dependencies", None) is not get_validation_dependencies):
             return build()
         try:
@@ -383,6 +366,7 @@ _ROW_LEVEL_FUNCTIONS = {
 
 
 def _row_level_functions() -> set[Any]:
+    """The functions of :data:`_ROW_LEVEL_FUNCTIONS` this GX version has (none: no short circuit)."""
     import importlib
 
     found: set[Any] = set()
@@ -424,9 +408,9 @@ def _nothing_unexpected(original: Callable[..., Any]) -> Callable[..., Any]:
     birth batch's validation, where nearly every expectation passes). The answer is the same empty
     list GX would build. Only a boolean mask without NA is trusted (NumPy ``bool``, or pandas'
     nullable ``boolean`` that string comparisons return; NA in a mask makes GX's own filter raise,
-    so that case still goes to GX), and only when GX would build a
-    plain list (no ``unexpected_index_column_names``, no named index on the frame); anything else,
-    and any call outside the runner's validation, runs GX's function as shipped.
+    so that case still goes to GX), and only when GX would build a plain list (no
+    ``unexpected_index_column_names``, no named index on the frame). Anything else, and any call
+    outside the runner's validation, runs GX's function as shipped.
     """
     import functools
 
@@ -494,7 +478,7 @@ def graph_memos(enabled: bool = True) -> Iterator[None]:
     Not re-entrant across threads: the caller serialises validations (``runner._LOCK``).
     ``enabled=False`` runs GX's own code paths (used by the parity test).
     """
-    global _config_memo, _id_memo, _domain_memo, _owner, _in_metric_kwargs, _in_metrics_validate
+    global _config_memo, _id_memo, _domain_memo, _owner
     if not enabled:
         yield
         return
@@ -505,5 +489,4 @@ def graph_memos(enabled: bool = True) -> Iterator[None]:
     finally:
         _config_memo = _id_memo = _domain_memo = _owner = None
         _domain_seen.clear()
-        _in_metric_kwargs = False
-        _in_metrics_validate = False
+        _running.update(dict.fromkeys(_running, False))

@@ -107,7 +107,7 @@ def test_the_expectation_object_is_reused_only_inside_get_metric_kwargs() -> Non
         config.kwargs["column"] = changed
         assert gx_expectation.get_metric_kwargs(metric, configuration=config)["metric_domain_kwargs"]["column"] == changed
         assert len(gx_shims._domain_memo or {}) == 2
-    assert gx_shims._domain_memo is None and not gx_shims._in_metric_kwargs
+    assert gx_shims._domain_memo is None and not any(gx_shims._running.values())
 
 
 @pytest.mark.parametrize("dataset", available_datasets())

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = (
     "import json, sys; from ops.preload import preload; took = preload(); "
-    "communes = sys.modules['transforms.admin_units']._commune_province.cache_info().currsize "
+    "communes = sys.modules['transforms.admin_units']._valid_pairs.cache_info().currsize "
     "if 'transforms.admin_units' in sys.modules else 0; "
     "print(json.dumps({'took': took, 'communes': communes, 'mods': sorted(m for m in sys.modules "
     "if m.split('.')[0] in ('great_expectations', 'pipeline', 'expectations', 'transforms', 'extractors') "
